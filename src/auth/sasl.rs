@@ -1,0 +1,213 @@
+//! SASL, without I/O: the mechanisms' exchanges as a small state machine that SMTP, IMAP and
+//! POP3 drive with their own framing (`334`, `+`, base64 lines).
+//!
+//! PLAIN (RFC 4616) and LOGIN are here now; EXTERNAL, XOAUTH2 and OAUTHBEARER plug into the
+//! same [`Mechanism`] and [`Credentials`] when the authentication issue adds them.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+/// A SASL mechanism this server knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    /// RFC 4616: `authzid NUL authcid NUL password`.
+    Plain,
+    /// The de-facto LOGIN: username, then password, each prompted.
+    Login,
+}
+
+impl Mechanism {
+    /// The mechanisms offered, in the order advertised.
+    pub const OFFERED: [Mechanism; 2] = [Mechanism::Plain, Mechanism::Login];
+
+    /// Parses a mechanism name (case-insensitive).
+    pub fn parse(name: &str) -> Option<Mechanism> {
+        match name.to_ascii_uppercase().as_str() {
+            "PLAIN" => Some(Mechanism::Plain),
+            "LOGIN" => Some(Mechanism::Login),
+            _ => None,
+        }
+    }
+
+    /// The registered name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::Login => "LOGIN",
+        }
+    }
+}
+
+/// What the client proved it knows, to be checked by the authenticator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// A username and password; `authzid` is the identity to act as, if different.
+    Password {
+        /// Requested authorization identity (empty: the same as `username`).
+        authzid: Option<String>,
+        /// Authentication identity.
+        username: String,
+        /// The password.
+        password: String,
+    },
+}
+
+/// What to do next in an exchange.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Send this challenge (raw bytes; the protocol base64-encodes it) and wait for a reply.
+    Challenge(Vec<u8>),
+    /// The exchange is complete.
+    Done(Credentials),
+}
+
+/// Why an exchange failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SaslError {
+    /// The client sent `*`.
+    #[error("authentication cancelled")]
+    Cancelled,
+    /// Not base64, not UTF-8, or not the mechanism's format.
+    #[error("malformed SASL message")]
+    Malformed,
+}
+
+/// One authentication exchange in progress.
+#[derive(Debug)]
+pub struct Exchange {
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    PlainWaiting,
+    LoginUser,
+    LoginPassword(String),
+}
+
+/// Decodes one client response line: base64, `=` for empty, `*` to cancel.
+pub fn decode_response(line: &[u8]) -> Result<Vec<u8>, SaslError> {
+    let line = line.trim_ascii();
+    match line {
+        b"*" => Err(SaslError::Cancelled),
+        b"=" => Ok(Vec::new()),
+        _ => STANDARD.decode(line).map_err(|_| SaslError::Malformed),
+    }
+}
+
+/// Encodes a server challenge.
+pub fn encode_challenge(challenge: &[u8]) -> String {
+    STANDARD.encode(challenge)
+}
+
+impl Exchange {
+    /// Starts an exchange, with the initial response if the client sent one (already decoded).
+    pub fn start(
+        mechanism: Mechanism,
+        initial: Option<Vec<u8>>,
+    ) -> Result<(Exchange, Step), SaslError> {
+        let mut exchange = Exchange {
+            state: match mechanism {
+                Mechanism::Plain => State::PlainWaiting,
+                Mechanism::Login => State::LoginUser,
+            },
+        };
+        let step = match (mechanism, initial) {
+            (_, Some(data)) => exchange.respond(&data)?,
+            (Mechanism::Plain, None) => Step::Challenge(Vec::new()),
+            (Mechanism::Login, None) => Step::Challenge(b"Username:".to_vec()),
+        };
+        Ok((exchange, step))
+    }
+
+    /// Feeds the client's (decoded) response.
+    pub fn respond(&mut self, data: &[u8]) -> Result<Step, SaslError> {
+        let text = std::str::from_utf8(data).map_err(|_| SaslError::Malformed)?;
+        match std::mem::replace(&mut self.state, State::PlainWaiting) {
+            State::PlainWaiting => {
+                let mut parts = text.split('\0');
+                let (Some(authzid), Some(username), Some(password), None) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(SaslError::Malformed);
+                };
+                if username.is_empty() {
+                    return Err(SaslError::Malformed);
+                }
+                Ok(Step::Done(Credentials::Password {
+                    authzid: (!authzid.is_empty()).then(|| authzid.to_string()),
+                    username: username.to_string(),
+                    password: password.to_string(),
+                }))
+            }
+            State::LoginUser => {
+                self.state = State::LoginPassword(text.to_string());
+                Ok(Step::Challenge(b"Password:".to_vec()))
+            }
+            State::LoginPassword(username) => Ok(Step::Done(Credentials::Password {
+                authzid: None,
+                username,
+                password: text.to_string(),
+            })),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn password(step: Step) -> (Option<String>, String, String) {
+        match step {
+            Step::Done(Credentials::Password {
+                authzid,
+                username,
+                password,
+            }) => (authzid, username, password),
+            other => panic!("not done: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_with_initial_response() {
+        let (_, step) =
+            Exchange::start(Mechanism::Plain, Some(b"\0alice@x.fr\0secret".to_vec())).unwrap();
+        assert_eq!(password(step), (None, "alice@x.fr".into(), "secret".into()));
+    }
+
+    #[test]
+    fn plain_with_authzid_after_empty_challenge() {
+        let (mut ex, step) = Exchange::start(Mechanism::Plain, None).unwrap();
+        assert_eq!(step, Step::Challenge(vec![]));
+        let step = ex.respond(b"boss@x.fr\0alice@x.fr\0pw").unwrap();
+        assert_eq!(password(step).0.as_deref(), Some("boss@x.fr"));
+    }
+
+    #[test]
+    fn login_prompts_twice() {
+        let (mut ex, step) = Exchange::start(Mechanism::Login, None).unwrap();
+        assert_eq!(step, Step::Challenge(b"Username:".to_vec()));
+        assert_eq!(
+            ex.respond(b"bob").unwrap(),
+            Step::Challenge(b"Password:".to_vec())
+        );
+        assert_eq!(password(ex.respond(b"pw").unwrap()).1, "bob");
+    }
+
+    #[test]
+    fn malformed_and_cancelled() {
+        assert_eq!(
+            Exchange::start(Mechanism::Plain, Some(b"no-nuls".to_vec())).unwrap_err(),
+            SaslError::Malformed
+        );
+        assert_eq!(
+            Exchange::start(Mechanism::Plain, Some(b"\0\0pw".to_vec())).unwrap_err(),
+            SaslError::Malformed
+        );
+        assert_eq!(decode_response(b"*\r\n"), Err(SaslError::Cancelled));
+        assert_eq!(decode_response(b"=\r\n"), Ok(vec![]));
+        assert_eq!(decode_response(b"!!!\r\n"), Err(SaslError::Malformed));
+        assert!(Mechanism::parse("cram-md5").is_none());
+        assert_eq!(Mechanism::parse("plain"), Some(Mechanism::Plain));
+    }
+}

@@ -1,0 +1,154 @@
+//! Who a certificate names: the idNat of an IGC-Santé person certificate, and whether a
+//! certificate is TEST material.
+//!
+//! Person certificates put `CN=<idNat>`, `SN` and `GN` in ONE multi-valued RDN. A parser that
+//! takes "the first attribute of the RDN" may get the surname, so the idNat is read as the CN
+//! of the RDN that also holds SN or GN, and mailboxes are mapped by idNat, never by name.
+
+use std::str::FromStr;
+use x509_parser::oid_registry::{OID_X509_COMMON_NAME, OID_X509_GIVEN_NAME, OID_X509_SURNAME};
+
+use x509_parser::prelude::*;
+
+use crate::pki::x509::OID_PRODUCT_CATEGORY;
+
+/// Why no identity could be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    /// Not a DER certificate.
+    #[error("malformed certificate")]
+    Malformed,
+    /// No `{CN + SN + GN}` RDN: not a person certificate.
+    #[error("not a person certificate (no CN+SN+GN RDN)")]
+    NotAPerson,
+}
+
+/// What a person certificate says of its holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// National identifier (type digit + identifier).
+    pub idnat: String,
+    /// Surname.
+    pub surname: Option<String>,
+    /// Given name.
+    pub given_name: Option<String>,
+}
+
+/// Reads the holder of a person certificate.
+pub fn person(der: &[u8]) -> Result<Person, IdentityError> {
+    let (_, cert) = parse_x509_certificate(der).map_err(|_| IdentityError::Malformed)?;
+    for rdn in cert.subject().iter() {
+        let get = |oid| {
+            rdn.iter()
+                .find(|a| a.attr_type() == &oid)
+                .and_then(|a| a.as_str().ok())
+                .map(str::to_string)
+        };
+        let (cn, sn, gn) = (
+            get(OID_X509_COMMON_NAME),
+            get(OID_X509_SURNAME),
+            get(OID_X509_GIVEN_NAME),
+        );
+        if let Some(idnat) = cn
+            && (sn.is_some() || gn.is_some())
+        {
+            return Ok(Person {
+                idnat,
+                surname: sn,
+                given_name: gn,
+            });
+        }
+    }
+    Err(IdentityError::NotAPerson)
+}
+
+/// The ANS product category, when the certificate carries one.
+pub fn product_category(der: &[u8]) -> Option<u8> {
+    let (_, cert) = parse_x509_certificate(der).ok()?;
+    let oid = x509_parser::der_parser::oid::Oid::from_str(OID_PRODUCT_CATEGORY).ok()?;
+    let ext = cert.extensions().iter().find(|e| e.oid == oid)?;
+    // One DER value: INTEGER, ENUMERATED or a one-byte OCTET STRING / BIT STRING.
+    match ext.value {
+        [0x02 | 0x0a | 0x04, len, rest @ ..]
+            if usize::from(*len) == rest.len() && !rest.is_empty() =>
+        {
+            rest.last().copied()
+        }
+        _ => None,
+    }
+}
+
+/// TEST material: a TEST product category (bit 0x80), or an issuer or subject of the
+/// `IGC-SANTE TEST` branch.
+pub fn is_test_certificate(der: &[u8]) -> bool {
+    if product_category(der).is_some_and(|c| c & 0x80 != 0) {
+        return true;
+    }
+    let Ok((_, cert)) = parse_x509_certificate(der) else {
+        return false;
+    };
+    let test_ou = |name: &X509Name<'_>| {
+        name.iter_organizational_unit()
+            .any(|ou| ou.as_str().is_ok_and(|s| s.contains("IGC-SANTE TEST")))
+    };
+    test_ou(cert.issuer()) || test_ou(cert.subject())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::x509::{self, CertSpec, Profile};
+
+    fn cert(rdns: &[&[x509::Attr<'_>]], extra: Vec<openssl::x509::X509Extension>) -> Vec<u8> {
+        let key = x509::new_key().unwrap();
+        let subject = x509::name(rdns).unwrap();
+        let spec = CertSpec {
+            subject: &subject,
+            days: 1,
+            dns: vec![],
+            ips: vec![],
+            emails: vec![],
+            extra,
+        };
+        x509::certificate(&spec, &key, Profile::CardAuth, None)
+            .unwrap()
+            .to_der()
+            .unwrap()
+    }
+
+    #[test]
+    fn idnat_comes_from_the_cn_of_the_multi_valued_rdn() {
+        // SN first inside the set: a naive "first attribute" reader would return DUPONT.
+        let der = cert(
+            &[
+                &[("C", "FR")],
+                &[("SN", "DUPONT"), ("CN", "899700367917"), ("GN", "Jean")],
+            ],
+            vec![],
+        );
+        let p = person(&der).unwrap();
+        assert_eq!(p.idnat, "899700367917");
+        assert_eq!(p.surname.as_deref(), Some("DUPONT"));
+        assert_eq!(p.given_name.as_deref(), Some("Jean"));
+    }
+
+    #[test]
+    fn a_server_certificate_is_not_a_person() {
+        let der = cert(&[&[("C", "FR")], &[("CN", "smtp.example.fr")]], vec![]);
+        assert_eq!(person(&der), Err(IdentityError::NotAPerson));
+        assert_eq!(person(b"garbage"), Err(IdentityError::Malformed));
+    }
+
+    #[test]
+    fn test_category_and_test_ou_are_detected() {
+        let ext =
+            x509::ans_extension(x509::OID_PRODUCT_CATEGORY, x509::CATEGORY_TEST_CARD).unwrap();
+        let der = cert(&[&[("CN", "899700367917"), ("SN", "X")]], vec![ext]);
+        assert_eq!(product_category(&der), Some(0x80));
+        assert!(is_test_certificate(&der));
+        let der = cert(&[&[("OU", "IGC-SANTE TEST")], &[("CN", "x")]], vec![]);
+        assert!(is_test_certificate(&der));
+        let der = cert(&[&[("OU", "IGC-SANTE")], &[("CN", "x")]], vec![]);
+        assert!(!is_test_certificate(&der));
+    }
+}

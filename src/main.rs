@@ -1,0 +1,265 @@
+//! The `mssante` command: `serve` runs the server; the other commands administer its data
+//! directory (and work while it runs). Without `--config`, everything runs in dev mode.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use mssante::admin;
+use mssante::app::{App, CliError};
+use mssante::pki::{PersonRequest, PersonUse};
+use mssante::server::{self, ServeLock};
+use mssante::store::AccountKind;
+
+/// Mail server for MSSanté operators: SMTP, IMAP and POP3 over TLS in the national trust space.
+#[derive(Parser)]
+#[command(name = "mssante", version, propagate_version = true)]
+struct Cli {
+    /// Configuration file (TOML). Without one, mssante runs in dev mode.
+    #[arg(long, global = true, env = "MSSANTE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (default: the file's data_dir, else ./mssante-data).
+    #[arg(long, global = true, env = "MSSANTE_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server until SIGTERM or SIGINT.
+    Serve,
+    /// Domains served here.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Mailboxes (BAL) and their credentials.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The TEST PKI of dev mode: issue and revoke certificates for tests and a second operator.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum DomainCommand {
+    /// Serve a domain (Unicode names are stored in their A-label form).
+    Add { name: String },
+    /// List served domains.
+    List,
+    /// Stop serving a domain that has no mailbox left.
+    Remove { name: String },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a mailbox. Without --password-stdin or --no-password, a password is generated
+    /// and printed once.
+    Add {
+        /// Full address; its domain must be served here.
+        address: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, conflicts_with = "no_password")]
+        password_stdin: bool,
+        /// No password: the owner logs in with a card or Pro Santé Connect only.
+        #[arg(long)]
+        no_password: bool,
+        /// National identifier of the owner (8 + RPPS, 0 + ADELI, 3 + FINESS/id, ...).
+        #[arg(long)]
+        idnat: Option<String>,
+        /// Mailbox type.
+        #[arg(long = "type", default_value = "PER", value_parser = ["PER", "ORG", "APP", "CAB", "per", "org", "app", "cab"])]
+        kind: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List mailboxes.
+    List,
+    /// Set a new password (from stdin, or generated and printed once).
+    Passwd {
+        address: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Suspend a mailbox: no login, no delivery. --lift reinstates it.
+    Suspend {
+        address: String,
+        #[arg(long)]
+        lift: bool,
+    },
+    /// Remove a mailbox and all its mail.
+    Remove { address: String },
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Show the TEST hierarchy and every certificate it issued.
+    Show,
+    /// Issue a person certificate ({CN=idNat + SN + GN}, TEST product category).
+    IssuePerson {
+        #[arg(long)]
+        idnat: String,
+        #[arg(long)]
+        surname: String,
+        #[arg(long)]
+        given_name: String,
+        /// Profession label, in the `title` attribute.
+        #[arg(long, default_value = "Médecin")]
+        profession: String,
+        /// What the certificate is for.
+        #[arg(long = "use", value_enum, default_value = "auth")]
+        usage: PersonUse,
+        /// E-mail address (required for signature and encryption certificates).
+        #[arg(long)]
+        email: Option<String>,
+        /// Folder to write <name>.pem, <name>.key (and <name>.p12) into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write a PKCS#12 file protected by this password.
+        #[arg(long)]
+        p12_password: Option<String>,
+    },
+    /// Issue an operator server certificate for another host (a second dev operator).
+    IssueServer {
+        host: String,
+        #[arg(long, default_value = "MSSANTE DEV OPERATOR 2")]
+        organisation: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        p12_password: Option<String>,
+    },
+    /// Revoke a certificate by serial number (hex) and rewrite the CRLs.
+    Revoke { serial: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of the whole trail.
+    Verify,
+    /// Print the last records.
+    Tail {
+        #[arg(short = 'n', default_value_t = 20)]
+        count: u32,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MSSANTE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let (config, data_dir) = App::configure(cli.config.as_deref(), cli.data.as_deref())?;
+    if let Command::Serve = cli.command {
+        let lock = ServeLock::acquire(&data_dir)?;
+        let app = App::open(config, data_dir).await?;
+        return server::serve(app, lock).await;
+    }
+    let app = App::open(config, data_dir).await?;
+    match cli.command {
+        Command::Serve => unreachable!("handled above"),
+        Command::Domain(DomainCommand::Add { name }) => admin::domain_add(&app, &name).await,
+        Command::Domain(DomainCommand::List) => admin::domain_list(&app).await,
+        Command::Domain(DomainCommand::Remove { name }) => admin::domain_remove(&app, &name).await,
+        Command::User(UserCommand::Add {
+            address,
+            password_stdin,
+            no_password,
+            idnat,
+            kind,
+            name,
+        }) => {
+            let kind: AccountKind = kind.parse().map_err(CliError::new)?;
+            let req = admin::UserAdd {
+                address,
+                password_stdin,
+                no_password,
+                idnat,
+                kind,
+                name,
+            };
+            admin::user_add(&app, req).await
+        }
+        Command::User(UserCommand::List) => admin::user_list(&app).await,
+        Command::User(UserCommand::Passwd {
+            address,
+            password_stdin,
+        }) => admin::user_passwd(&app, &address, password_stdin).await,
+        Command::User(UserCommand::Suspend { address, lift }) => {
+            admin::user_suspend(&app, &address, lift).await
+        }
+        Command::User(UserCommand::Remove { address }) => admin::user_remove(&app, &address).await,
+        Command::Pki(PkiCommand::Show) => admin::pki_show(&app).await,
+        Command::Pki(PkiCommand::IssuePerson {
+            idnat,
+            surname,
+            given_name,
+            profession,
+            usage,
+            email,
+            out,
+            p12_password,
+        }) => {
+            let req = PersonRequest {
+                idnat,
+                surname,
+                given_name,
+                profession,
+                email,
+                usage,
+            };
+            admin::pki_issue_person(&app, req, &out, p12_password.as_deref()).await
+        }
+        Command::Pki(PkiCommand::IssueServer {
+            host,
+            organisation,
+            out,
+            p12_password,
+        }) => {
+            admin::pki_issue_server(
+                &app,
+                &host,
+                &organisation,
+                Path::new(&out),
+                p12_password.as_deref(),
+            )
+            .await
+        }
+        Command::Pki(PkiCommand::Revoke { serial }) => admin::pki_revoke(&app, &serial).await,
+        Command::Audit(AuditCommand::Verify) => admin::audit_verify(&app).await,
+        Command::Audit(AuditCommand::Tail { count }) => admin::audit_tail(&app, count).await,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mssante: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mssante: {}", e.message);
+            ExitCode::from(u8::try_from(e.status).unwrap_or(1))
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! `mssante serve`: builds the shared context, binds every listener, runs until SIGTERM or
+//! SIGINT, then lets open sessions finish within the grace period.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_rustls::TlsAcceptor;
+
+use crate::app::{App, CliError};
+use crate::audit::Audit;
+use crate::auth::Authenticator;
+use crate::config::{Config, Mode, Protocol};
+use crate::delivery::Delivery;
+use crate::listener::{Listener, Service, ShutdownTrigger};
+use crate::store::Store;
+use crate::tls::TlsMaterial;
+
+/// What every session shares.
+pub struct ServerContext {
+    /// The configuration in force.
+    pub config: Config,
+    /// The store.
+    pub store: Store,
+    /// The audit trail.
+    pub audit: Audit,
+    /// Credential checks.
+    pub auth: Authenticator,
+    /// Where accepted mail goes.
+    pub delivery: Delivery,
+}
+
+impl ServerContext {
+    /// The context for this configuration and store.
+    pub fn new(config: Config, store: Store) -> Arc<ServerContext> {
+        let audit = Audit::new(store.clone());
+        Arc::new(ServerContext {
+            auth: Authenticator::new(store.clone(), audit.clone()),
+            delivery: Delivery::new(store.clone()),
+            config,
+            store,
+            audit,
+        })
+    }
+}
+
+fn service_for(protocol: Protocol, ctx: &Arc<ServerContext>) -> Arc<dyn Service> {
+    match protocol {
+        Protocol::Mx => Arc::new(crate::smtp::SmtpService::new(
+            ctx.clone(),
+            crate::smtp::Role::Mx,
+        )),
+        Protocol::Submission => Arc::new(crate::smtp::SmtpService::new(
+            ctx.clone(),
+            crate::smtp::Role::Submission,
+        )),
+        Protocol::Imap => Arc::new(crate::imap::ImapService::new(ctx.clone())),
+        Protocol::Pop3 => Arc::new(crate::pop3::Pop3Service::new(ctx.clone())),
+        Protocol::Https => Arc::new(crate::web::HttpsService::new(ctx.clone())),
+    }
+}
+
+/// Binds every configured listener (all or nothing), so a port in use stops the start.
+pub async fn bind_all(
+    ctx: &Arc<ServerContext>,
+    tls: Option<TlsAcceptor>,
+) -> Result<Vec<Listener>, crate::listener::BindError> {
+    let mut listeners = Vec::new();
+    for config in &ctx.config.listeners {
+        let service = service_for(config.protocol, ctx);
+        listeners
+            .push(Listener::bind(config.clone(), tls.clone(), service, ctx.audit.clone()).await?);
+    }
+    Ok(listeners)
+}
+
+/// Runs the listeners until a signal, then drains. Returns true if every session ended in time.
+pub async fn run(ctx: Arc<ServerContext>, listeners: Vec<Listener>) -> std::io::Result<bool> {
+    let trigger = ShutdownTrigger::new();
+    for listener in listeners {
+        tokio::spawn(listener.run(trigger.subscribe(), trigger.alive()));
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+    let grace = Duration::from_secs(ctx.config.shutdown_grace_secs);
+    let clean = trigger.drain(grace).await;
+    if clean {
+        tracing::info!("all sessions finished; stopped");
+    } else {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "sessions still open after the grace period; stopping anyway"
+        );
+    }
+    Ok(clean)
+}
+
+/// Held while `serve` runs: a second server on the same data directory is refused.
+pub struct ServeLock {
+    _file: std::fs::File,
+}
+
+impl ServeLock {
+    /// Takes the data directory's lock, creating the directory if needed.
+    pub fn acquire(data_dir: &std::path::Path) -> Result<ServeLock, CliError> {
+        crate::store::create_private_dir(data_dir)?;
+        let path = data_dir.join("serve.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(ServeLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(CliError::new(format!(
+                "another mssante serve is already running on {} (lock {})",
+                data_dir.display(),
+                path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(CliError::new(format!("{}: {e}", path.display())))
+            }
+        }
+    }
+}
+
+/// `mssante serve`: TLS, listeners, the dev demo, then run until a signal.
+pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
+    let material = match TlsMaterial::from_config(&app.config.tls)
+        .map_err(|e| CliError::new(e.to_string()))?
+    {
+        Some(m) => m,
+        None if app.config.mode == Mode::Dev => {
+            crate::dev::tls_material(&app, &app.test_pki().await?).await?
+        }
+        None => {
+            return Err(CliError {
+                message: "no TLS material: set tls.certificate and tls.private_key".into(),
+                status: 2,
+            });
+        }
+    };
+    if app.config.mode == Mode::Production {
+        material.refuse_test_material().map_err(|e| CliError {
+            message: e.to_string(),
+            status: 2,
+        })?;
+    }
+    let acceptor = TlsAcceptor::from(
+        material
+            .server_config()
+            .map_err(|e| CliError::new(e.to_string()))?,
+    );
+    let ctx = ServerContext::new(app.config.clone(), app.store.clone());
+    let listeners = bind_all(&ctx, Some(acceptor))
+        .await
+        .map_err(|e| CliError::new(e.to_string()))?;
+    for l in &listeners {
+        if let Ok(addr) = l.local_addr() {
+            tracing::info!(%addr, "listening");
+        }
+    }
+    if app.config.mode == Mode::Dev {
+        let demo = crate::dev::bootstrap_demo(&app).await?;
+        println!("{}", crate::dev::banner(&app, demo.as_deref()));
+    }
+    let _ = ctx
+        .audit
+        .record(
+            "server.start",
+            "-",
+            "serve",
+            crate::audit::Outcome::Ok,
+            &format!("mode={:?}", app.config.mode),
+        )
+        .await;
+    let clean = run(ctx, listeners)
+        .await
+        .map_err(|e| CliError::new(format!("signal handling: {e}")))?;
+    if clean {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            "stopped with sessions still open after the grace period",
+        ))
+    }
+}

@@ -1,0 +1,437 @@
+//! Storage: one [`Backend`] trait, interchangeable implementations, and the [`Store`] that
+//! every session and command uses.
+//!
+//! Backends keep rows and opaque bytes; they never see a readable message or key. The
+//! [`Store`] seals bodies and secrets (see [`vault`]) before they reach a backend and opens
+//! them on the way out, so a second backend (PostgreSQL, for multi-node operators) is one more
+//! `impl Backend`, with the encryption shared.
+
+mod sqlite;
+pub mod vault;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use zeroize::Zeroizing;
+
+pub use vault::{FileKek, Kek, VaultError};
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The change conflicts with what is stored (duplicate, still in use).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Backend(String),
+    /// Keys or sealed data failed.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+/// The kinds of MSSanté mailbox (BAL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    /// A professional's own mailbox, owned by their idNat.
+    Per,
+    /// A service or team of a structure.
+    Org,
+    /// Software (authenticates with a software certificate).
+    App,
+    /// Shared by a practice.
+    Cab,
+}
+
+impl AccountKind {
+    /// The directory code: PER, ORG, APP or CAB.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Per => "PER",
+            AccountKind::Org => "ORG",
+            AccountKind::App => "APP",
+            AccountKind::Cab => "CAB",
+        }
+    }
+}
+
+impl FromStr for AccountKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_uppercase().as_str() {
+            "PER" => Ok(AccountKind::Per),
+            "ORG" => Ok(AccountKind::Org),
+            "APP" => Ok(AccountKind::App),
+            "CAB" => Ok(AccountKind::Cab),
+            _ => Err(format!(
+                "unknown mailbox type {s:?}: expected PER, ORG, APP or CAB"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for AccountKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A mailbox owner to create.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Full address, lower case.
+    pub address: String,
+    /// PER, ORG, APP or CAB.
+    pub kind: AccountKind,
+    /// National identifier of the owner (PER) or responsible person.
+    pub idnat: Option<String>,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// argon2id PHC string; None for certificate-only accounts.
+    pub password_hash: Option<String>,
+}
+
+/// A stored mailbox owner.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Row id.
+    pub id: i64,
+    /// Full address, lower case.
+    pub address: String,
+    /// The domain part.
+    pub domain: String,
+    /// PER, ORG, APP or CAB.
+    pub kind: AccountKind,
+    /// National identifier.
+    pub idnat: Option<String>,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// argon2id PHC string.
+    pub password_hash: Option<String>,
+    /// A suspended account can neither log in nor receive.
+    pub suspended: bool,
+    dek_wrapped: Vec<u8>,
+}
+
+/// A folder of an account.
+#[derive(Debug, Clone)]
+pub struct MailboxInfo {
+    /// Row id.
+    pub id: i64,
+    /// Name (INBOX, Sent, ...).
+    pub name: String,
+    /// IMAP UIDVALIDITY: fixed at creation.
+    pub uidvalidity: u32,
+    /// The UID the next message will get.
+    pub uidnext: u32,
+}
+
+/// What is known of a stored message without opening it.
+#[derive(Debug, Clone)]
+pub struct MessageMeta {
+    /// IMAP UID, strictly ascending, never reused.
+    pub uid: u32,
+    /// Arrival time, seconds since the epoch.
+    pub internal_date: i64,
+    /// Size of the message in octets.
+    pub size: u64,
+    /// Space-separated IMAP flags.
+    pub flags: String,
+}
+
+/// A sealed message to append.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Destination folder.
+    pub mailbox_id: i64,
+    /// Arrival time, seconds since the epoch.
+    pub internal_date: i64,
+    /// Size of the clear message.
+    pub size: u64,
+    /// The body sealed under the account's data key.
+    pub sealed: Vec<u8>,
+}
+
+/// One line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// RFC 3339 time.
+    pub at: String,
+    /// What happened (`login`, `tls.refused`, `user.add`, ...).
+    pub event: String,
+    /// Who (address, idNat, `admin`, certificate DN).
+    pub actor: String,
+    /// From where (`imap 127.0.0.1:50123`, `cli`).
+    pub source: String,
+    /// `ok`, `refused`, `error`.
+    pub outcome: String,
+    /// Free text; never a password or message content.
+    pub detail: String,
+}
+
+/// Computes an audit record's hash from the previous record's hash.
+pub type ChainFn<'c> = dyn for<'a> Fn(&'a [u8]) -> Vec<u8> + Sync + 'c;
+
+/// The storage operations, implemented once per database.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// A setting, or None.
+    async fn get_setting(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Sets a setting; with `only_if_absent`, returns false and changes nothing if it exists.
+    async fn put_setting(
+        &self,
+        key: &str,
+        value: &[u8],
+        only_if_absent: bool,
+    ) -> Result<bool, StoreError>;
+    /// Every setting whose key starts with `prefix`, sorted by key.
+    async fn settings_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// A sealed secret, or None.
+    async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores a sealed secret (replacing one of the same name).
+    async fn put_secret(&self, name: &str, sealed: &[u8]) -> Result<(), StoreError>;
+
+    /// Adds a served domain.
+    async fn add_domain(&self, name: &str) -> Result<(), StoreError>;
+    /// The served domains, sorted.
+    async fn list_domains(&self) -> Result<Vec<String>, StoreError>;
+    /// Removes a domain that has no mailbox left.
+    async fn remove_domain(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Adds an account with its wrapped data key; returns its id.
+    async fn add_account(
+        &self,
+        account: &NewAccount,
+        dek_wrapped: &[u8],
+    ) -> Result<i64, StoreError>;
+    /// The account of this address.
+    async fn find_account(&self, address: &str) -> Result<Option<Account>, StoreError>;
+    /// Every account, sorted by address.
+    async fn list_accounts(&self) -> Result<Vec<Account>, StoreError>;
+    /// Replaces (or clears) the password hash.
+    async fn set_password_hash(&self, address: &str, hash: Option<&str>) -> Result<(), StoreError>;
+    /// Suspends or reinstates an account.
+    async fn set_suspended(&self, address: &str, suspended: bool) -> Result<(), StoreError>;
+    /// Removes an account and its mail.
+    async fn remove_account(&self, address: &str) -> Result<(), StoreError>;
+
+    /// The folder `name` of an account, created when asked to.
+    async fn mailbox(
+        &self,
+        account_id: i64,
+        name: &str,
+        create: bool,
+    ) -> Result<Option<MailboxInfo>, StoreError>;
+    /// Appends messages all at once (one transaction); returns their UIDs.
+    async fn append_messages(&self, messages: &[NewMessage]) -> Result<Vec<u32>, StoreError>;
+    /// The messages of a folder in UID order.
+    async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MessageMeta>, StoreError>;
+    /// The sealed body of one message.
+    async fn message_sealed(
+        &self,
+        mailbox_id: i64,
+        uid: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Replaces the flags of a message.
+    async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<(), StoreError>;
+    /// Removes messages (one transaction).
+    async fn delete_messages(&self, mailbox_id: i64, uids: &[u32]) -> Result<(), StoreError>;
+
+    /// Appends an audit record; `chain(previous_hash)` gives its hash. Serialised, so the chain
+    /// has no fork even with several processes writing.
+    async fn append_audit(
+        &self,
+        record: &AuditRecord,
+        chain: &ChainFn<'_>,
+    ) -> Result<u64, StoreError>;
+    /// Audit records with sequence numbers after `after`, oldest first, with their hashes.
+    async fn audit_records(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, AuditRecord, Vec<u8>)>, StoreError>;
+}
+
+/// The store every session and command uses: a backend plus the key-encryption key.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    kek: Arc<dyn Kek>,
+}
+
+const KEK_CHECK: &str = "kek.check";
+const KEK_CHECK_VALUE: &[u8] = b"mssante key-encryption key check";
+
+impl Store {
+    /// Opens (creating if new) the embedded store in `data_dir`, with the KEK at `kek_file`
+    /// (default: `data_dir/kek.key`). A new data dir gets a new KEK; an existing store whose
+    /// KEK is missing or different is refused, never re-keyed.
+    pub async fn open(data_dir: &Path, kek_file: Option<&Path>) -> Result<Store, StoreError> {
+        create_private_dir(data_dir)?;
+        let kek_path = kek_file.map_or_else(|| data_dir.join("kek.key"), Path::to_path_buf);
+        let db_path = data_dir.join("mssante.db");
+        let _init = InitLock::acquire(data_dir)?;
+        let is_new = !db_path.exists();
+        let kek: Arc<dyn Kek> = if kek_path.exists() {
+            Arc::new(FileKek::load(&kek_path)?)
+        } else if is_new {
+            Arc::new(FileKek::create(&kek_path)?)
+        } else {
+            return Err(StoreError::Vault(VaultError::KekFile {
+                path: kek_path,
+                reason:
+                    "missing, but the store in this data directory exists: restore the key file"
+                        .into(),
+            }));
+        };
+        let backend = Arc::new(sqlite::SqliteBackend::open(&db_path).await?);
+        let store = Store { backend, kek };
+        match store.backend.get_setting(KEK_CHECK).await? {
+            Some(sealed) => {
+                if store.kek.unwrap(KEK_CHECK, &sealed)?.as_slice() != KEK_CHECK_VALUE {
+                    return Err(StoreError::Vault(VaultError::Unseal));
+                }
+            }
+            None => {
+                let sealed = store.kek.wrap(KEK_CHECK, KEK_CHECK_VALUE)?;
+                store.backend.put_setting(KEK_CHECK, &sealed, true).await?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// The metadata operations (domains, accounts, settings) that need no key.
+    pub fn db(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// Creates an account with a fresh data key and its INBOX.
+    pub async fn create_account(&self, account: &NewAccount) -> Result<i64, StoreError> {
+        let (wrapped, _) = vault::new_data_key(self.kek.as_ref(), &dek_context(&account.address))?;
+        let id = self.backend.add_account(account, &wrapped).await?;
+        self.backend.mailbox(id, "INBOX", true).await?;
+        Ok(id)
+    }
+
+    /// Seals and appends one message to the INBOX of each account, all in one transaction:
+    /// when this returns Ok, every copy is committed.
+    pub async fn deliver(&self, recipients: &[Account], raw: &[u8]) -> Result<(), StoreError> {
+        let now = chrono::Utc::now().timestamp();
+        let mut batch = Vec::with_capacity(recipients.len());
+        for account in recipients {
+            let key = vault::open_data_key(
+                self.kek.as_ref(),
+                &dek_context(&account.address),
+                &account.dek_wrapped,
+            )?;
+            let mailbox = self
+                .backend
+                .mailbox(account.id, "INBOX", true)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("no INBOX for {}", account.address)))?;
+            batch.push(NewMessage {
+                mailbox_id: mailbox.id,
+                internal_date: now,
+                size: raw.len() as u64,
+                sealed: key.seal(&message_context(&account.address), raw)?,
+            });
+        }
+        self.backend.append_messages(&batch).await?;
+        Ok(())
+    }
+
+    /// Opens one stored message of `account`.
+    pub async fn read_message(
+        &self,
+        account: &Account,
+        mailbox_id: i64,
+        uid: u32,
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let sealed = self
+            .backend
+            .message_sealed(mailbox_id, uid)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("no message with UID {uid}")))?;
+        let key = vault::open_data_key(
+            self.kek.as_ref(),
+            &dek_context(&account.address),
+            &account.dek_wrapped,
+        )?;
+        Ok(key.open(&message_context(&account.address), &sealed)?)
+    }
+
+    /// Seals and stores a secret (a private key) under the KEK.
+    pub async fn put_secret(&self, name: &str, secret: &[u8]) -> Result<(), StoreError> {
+        let sealed = self.kek.wrap(&secret_context(name), secret)?;
+        self.backend.put_secret(name, &sealed).await
+    }
+
+    /// Opens a stored secret.
+    pub async fn get_secret(&self, name: &str) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        match self.backend.get_secret(name).await? {
+            Some(sealed) => Ok(Some(self.kek.unwrap(&secret_context(name), &sealed)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+fn dek_context(address: &str) -> String {
+    format!("dek:{address}")
+}
+fn message_context(address: &str) -> String {
+    format!("msg:{address}")
+}
+fn secret_context(name: &str) -> String {
+    format!("secret:{name}")
+}
+
+/// Creates a directory only its owner can enter (the data directory).
+pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            StoreError::Backend(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })
+}
+
+/// Serialises the initialisation of a data dir between processes (the CLI and `serve`).
+struct InitLock(std::fs::File);
+
+impl InitLock {
+    fn acquire(data_dir: &Path) -> Result<InitLock, StoreError> {
+        let path: PathBuf = data_dir.join(".init.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        file.lock()
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        Ok(InitLock(file))
+    }
+}
+
+impl Drop for InitLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}

@@ -1,0 +1,451 @@
+//! The embedded backend: one SQLite file in WAL mode with `synchronous = FULL`, so a commit
+//! that returned survives a crash or a power cut. Several processes (the server and the admin
+//! CLI) may open it at once; writers wait for each other (busy timeout).
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+
+use super::{
+    Account, AccountKind, AuditRecord, Backend, ChainFn, MailboxInfo, MessageMeta, NewAccount,
+    NewMessage, StoreError,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
+
+/// The SQLite implementation of [`Backend`].
+pub struct SqliteBackend {
+    pool: SqlitePool,
+}
+
+fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Conflict("already exists".into())
+        }
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+            StoreError::Conflict("still referenced by other records".into())
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+impl SqliteBackend {
+    /// Opens (creating) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migrating {}: {e}", path.display())))?;
+        Ok(SqliteBackend { pool })
+    }
+}
+
+fn account_from_row(row: &SqliteRow) -> Result<Account, StoreError> {
+    let kind: String = row.try_get("kind").map_err(db_err)?;
+    Ok(Account {
+        id: row.try_get("id").map_err(db_err)?,
+        address: row.try_get("address").map_err(db_err)?,
+        domain: row.try_get("domain").map_err(db_err)?,
+        kind: kind.parse::<AccountKind>().map_err(StoreError::Backend)?,
+        idnat: row.try_get("idnat").map_err(db_err)?,
+        display_name: row.try_get("display_name").map_err(db_err)?,
+        password_hash: row.try_get("password_hash").map_err(db_err)?,
+        suspended: row.try_get::<i64, _>("suspended").map_err(db_err)? != 0,
+        dek_wrapped: row.try_get("dek_wrapped").map_err(db_err)?,
+    })
+}
+
+fn changed_one(rows: u64, what: &str) -> Result<(), StoreError> {
+    if rows == 0 {
+        Err(StoreError::NotFound(format!("{what} does not exist")))
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    async fn get_setting(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn put_setting(
+        &self,
+        key: &str,
+        value: &[u8],
+        only_if_absent: bool,
+    ) -> Result<bool, StoreError> {
+        let sql = if only_if_absent {
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
+        } else {
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        };
+        let done = sqlx::query(sql)
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn settings_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        // substr() rather than LIKE: prefixes may hold `_` or `%`.
+        let rows = sqlx::query(
+            "SELECT key, value FROM settings WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+        )
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("key").map_err(db_err)?,
+                    r.try_get("value").map_err(db_err)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT sealed FROM secrets WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn put_secret(&self, name: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO secrets (name, sealed) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed")
+            .bind(name)
+            .bind(sealed)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn add_domain(&self, name: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO domains (name, created_at) VALUES (?, ?)")
+            .bind(name)
+            .bind(chrono::Utc::now().timestamp())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match db_err(e) {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict(format!("domain {name} is already served"))
+                }
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    async fn list_domains(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("SELECT name FROM domains ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn remove_domain(&self, name: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM domains WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match db_err(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!(
+                    "domain {name} still has mailboxes: remove them first"
+                )),
+                other => other,
+            })?;
+        changed_one(done.rows_affected(), &format!("domain {name}"))
+    }
+
+    async fn add_account(
+        &self,
+        account: &NewAccount,
+        dek_wrapped: &[u8],
+    ) -> Result<i64, StoreError> {
+        let domain = account.address.rsplit_once('@').map_or("", |(_, d)| d);
+        let done = sqlx::query(
+            "INSERT INTO accounts (address, domain, kind, idnat, display_name, password_hash, dek_wrapped, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&account.address)
+        .bind(domain)
+        .bind(account.kind.as_str())
+        .bind(&account.idnat)
+        .bind(&account.display_name)
+        .bind(&account.password_hash)
+        .bind(dek_wrapped)
+        .bind(chrono::Utc::now().timestamp())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match db_err(e) {
+            StoreError::Conflict(m) if m.contains("referenced") => {
+                StoreError::NotFound(format!("domain {domain} is not served here: run `mssante domain add {domain}` first"))
+            }
+            StoreError::Conflict(_) => StoreError::Conflict(format!("mailbox {} already exists", account.address)),
+            other => other,
+        })?;
+        Ok(done.last_insert_rowid())
+    }
+
+    async fn find_account(&self, address: &str) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE address = ?")
+            .bind(address)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM accounts ORDER BY address")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    async fn set_password_hash(&self, address: &str, hash: Option<&str>) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE accounts SET password_hash = ? WHERE address = ?")
+            .bind(hash)
+            .bind(address)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        changed_one(done.rows_affected(), &format!("mailbox {address}"))
+    }
+
+    async fn set_suspended(&self, address: &str, suspended: bool) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE accounts SET suspended = ? WHERE address = ?")
+            .bind(i64::from(suspended))
+            .bind(address)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        changed_one(done.rows_affected(), &format!("mailbox {address}"))
+    }
+
+    async fn remove_account(&self, address: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM accounts WHERE address = ?")
+            .bind(address)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        changed_one(done.rows_affected(), &format!("mailbox {address}"))
+    }
+
+    async fn mailbox(
+        &self,
+        account_id: i64,
+        name: &str,
+        create: bool,
+    ) -> Result<Option<MailboxInfo>, StoreError> {
+        if create {
+            // UIDVALIDITY: creation time in seconds, so a re-created folder gets a new one.
+            sqlx::query("INSERT INTO mailboxes (account_id, name, uidvalidity) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .bind(account_id)
+                .bind(name)
+                .bind(chrono::Utc::now().timestamp() & 0xffff_ffff)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+        }
+        let row = sqlx::query("SELECT id, name, uidvalidity, uidnext FROM mailboxes WHERE account_id = ? AND name = ?")
+            .bind(account_id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| {
+            Ok(MailboxInfo {
+                id: r.try_get("id").map_err(db_err)?,
+                name: r.try_get("name").map_err(db_err)?,
+                uidvalidity: r.try_get::<i64, _>("uidvalidity").map_err(db_err)? as u32,
+                uidnext: r.try_get::<i64, _>("uidnext").map_err(db_err)? as u32,
+            })
+        })
+        .transpose()
+    }
+
+    async fn append_messages(&self, messages: &[NewMessage]) -> Result<Vec<u32>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let mut uids = Vec::with_capacity(messages.len());
+        for m in messages {
+            let uid: i64 = sqlx::query_scalar(
+                "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ? RETURNING uidnext - 1",
+            )
+            .bind(m.mailbox_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            sqlx::query("INSERT INTO messages (mailbox_id, uid, internal_date, size, sealed) VALUES (?, ?, ?, ?, ?)")
+                .bind(m.mailbox_id)
+                .bind(uid)
+                .bind(m.internal_date)
+                .bind(m.size as i64)
+                .bind(&m.sealed)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            uids.push(uid as u32);
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(uids)
+    }
+
+    async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MessageMeta>, StoreError> {
+        let rows = sqlx::query("SELECT uid, internal_date, size, flags FROM messages WHERE mailbox_id = ? ORDER BY uid")
+            .bind(mailbox_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(MessageMeta {
+                    uid: r.try_get::<i64, _>("uid").map_err(db_err)? as u32,
+                    internal_date: r.try_get("internal_date").map_err(db_err)?,
+                    size: r.try_get::<i64, _>("size").map_err(db_err)? as u64,
+                    flags: r.try_get("flags").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn message_sealed(
+        &self,
+        mailbox_id: i64,
+        uid: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT sealed FROM messages WHERE mailbox_id = ? AND uid = ?")
+            .bind(mailbox_id)
+            .bind(i64::from(uid))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE messages SET flags = ? WHERE mailbox_id = ? AND uid = ?")
+            .bind(flags)
+            .bind(mailbox_id)
+            .bind(i64::from(uid))
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_messages(&self, mailbox_id: i64, uids: &[u32]) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        for uid in uids {
+            sqlx::query("DELETE FROM messages WHERE mailbox_id = ? AND uid = ?")
+                .bind(mailbox_id)
+                .bind(i64::from(*uid))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn append_audit(
+        &self,
+        record: &AuditRecord,
+        chain: &ChainFn<'_>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let previous: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        let hash = chain(previous.as_deref().unwrap_or(&[]));
+        let done = sqlx::query(
+            "INSERT INTO audit_log (at, event, actor, source, outcome, detail, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&record.at)
+        .bind(&record.event)
+        .bind(&record.actor)
+        .bind(&record.source)
+        .bind(&record.outcome)
+        .bind(&record.detail)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(done.last_insert_rowid() as u64)
+    }
+
+    async fn audit_records(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, AuditRecord, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after as i64)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let record = AuditRecord {
+                    at: r.try_get("at").map_err(db_err)?,
+                    event: r.try_get("event").map_err(db_err)?,
+                    actor: r.try_get("actor").map_err(db_err)?,
+                    source: r.try_get("source").map_err(db_err)?,
+                    outcome: r.try_get("outcome").map_err(db_err)?,
+                    detail: r.try_get("detail").map_err(db_err)?,
+                };
+                Ok((
+                    r.try_get::<i64, _>("seq").map_err(db_err)? as u64,
+                    record,
+                    r.try_get("hash").map_err(db_err)?,
+                ))
+            })
+            .collect()
+    }
+}

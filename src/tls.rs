@@ -1,0 +1,189 @@
+//! TLS for every listener: rustls on aws-lc-rs, TLS 1.2 and 1.3 only.
+//!
+//! Client certificates are optional and, when sent, verified against the configured trust
+//! anchors and CRLs, so one port serves card users (certificate) and password users (none).
+//! Which protocol accepts which certificate is the session's decision, not the handshake's.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+
+use crate::identity::is_test_certificate;
+
+/// What TLS material could not be used, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read or parsed.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// TEST certificates in a production configuration.
+    #[error("{what} is a TEST certificate (IGC-SANTE TEST): production refuses TEST material")]
+    TestMaterial {
+        /// Which certificate.
+        what: String,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Rustls(String),
+}
+
+/// Certificates and keys for the server side of TLS.
+pub struct TlsMaterial {
+    /// The server certificate, then its chain.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// Its private key.
+    pub key: PrivateKeyDer<'static>,
+    /// CAs client certificates must chain to (empty: no client certificates asked).
+    pub client_anchors: Vec<CertificateDer<'static>>,
+    /// CRLs of those CAs.
+    pub crls: Vec<CertificateRevocationListDer<'static>>,
+}
+
+fn file_err(path: &Path, reason: impl ToString) -> TlsError {
+    TlsError::File {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Every certificate of a PEM file (at least one).
+pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| file_err(path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_err(path, e))?;
+    if certs.is_empty() {
+        return Err(file_err(path, "no PEM certificate in this file"));
+    }
+    Ok(certs)
+}
+
+/// A PEM private key.
+pub fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| file_err(path, format!("no usable private key: {e}")))
+}
+
+/// A CRL, DER or PEM.
+pub fn read_crl(path: &Path) -> Result<CertificateRevocationListDer<'static>, TlsError> {
+    let bytes = std::fs::read(path).map_err(|e| file_err(path, e))?;
+    if bytes.starts_with(b"-----BEGIN") {
+        CertificateRevocationListDer::from_pem_slice(&bytes).map_err(|e| file_err(path, e))
+    } else {
+        Ok(CertificateRevocationListDer::from(bytes))
+    }
+}
+
+impl TlsMaterial {
+    /// Reads the material named in the `[tls]` section of the configuration.
+    pub fn from_config(tls: &crate::config::TlsConfig) -> Result<Option<TlsMaterial>, TlsError> {
+        let (Some(cert), Some(key)) = (&tls.certificate, &tls.private_key) else {
+            return Ok(None);
+        };
+        let mut client_anchors = Vec::new();
+        for path in &tls.client_trust_anchors {
+            client_anchors.extend(read_certificates(path.get_ref())?);
+        }
+        let crls = tls
+            .crls
+            .iter()
+            .map(|p| read_crl(p.get_ref()))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(TlsMaterial {
+            chain: read_certificates(cert.get_ref())?,
+            key: read_private_key(key.get_ref())?,
+            client_anchors,
+            crls,
+        }))
+    }
+
+    /// Refuses TEST certificates anywhere in this material (production).
+    pub fn refuse_test_material(&self) -> Result<(), TlsError> {
+        if let Some(leaf) = self.chain.first()
+            && is_test_certificate(leaf)
+        {
+            return Err(TlsError::TestMaterial {
+                what: "tls.certificate".into(),
+            });
+        }
+        if self.client_anchors.iter().any(|c| is_test_certificate(c)) {
+            return Err(TlsError::TestMaterial {
+                what: "a tls.client_trust_anchors entry".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The rustls server configuration for this material.
+    pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| TlsError::Rustls(e.to_string()))?;
+        let builder = if self.client_anchors.is_empty() {
+            builder.with_no_client_auth()
+        } else {
+            let mut roots = RootCertStore::empty();
+            for anchor in &self.client_anchors {
+                roots
+                    .add(anchor.clone())
+                    .map_err(|e| TlsError::Rustls(format!("trust anchor: {e}")))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .with_crls(self.crls.iter().cloned())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| TlsError::Rustls(format!("client certificate verifier: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        };
+        let config = builder
+            .with_single_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| TlsError::Rustls(format!("server certificate and key: {e}")))?;
+        Ok(Arc::new(config))
+    }
+}
+
+/// What a session knows of its TLS layer (for Received headers, logs, audit).
+#[derive(Debug, Clone)]
+pub struct TlsInfo {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub version: String,
+    /// Negotiated cipher suite, IANA name.
+    pub cipher: String,
+    /// The client's certificate chain, verified by the handshake (leaf first); empty if none.
+    pub peer_certificates: Vec<CertificateDer<'static>>,
+}
+
+impl TlsInfo {
+    /// Reads the negotiated parameters of a server connection.
+    pub fn of(conn: &rustls::ServerConnection) -> TlsInfo {
+        let version = match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
+            other => format!("{other:?}"),
+        };
+        let cipher = conn
+            .negotiated_cipher_suite()
+            .and_then(|s| s.suite().as_str())
+            .unwrap_or("unknown")
+            .to_string();
+        let peer_certificates = conn
+            .peer_certificates()
+            .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+            .unwrap_or_default();
+        TlsInfo {
+            version,
+            cipher,
+            peer_certificates,
+        }
+    }
+}

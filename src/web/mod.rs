@@ -1,0 +1,171 @@
+//! HTTPS: for now the Thunderbird autoconfiguration file and a health check, answered by a
+//! deliberately small HTTP/1.1 responder (GET only, one request per connection). The portal
+//! and admin API issue moves this onto axum; [`ClientSettings`] stays the one place that
+//! says how clients should connect (also printed by dev mode's first start).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::{Config, Protocol, TlsMode};
+use crate::listener::{Connection, ReadError, Service};
+use crate::server::ServerContext;
+
+/// How a client reaches one protocol: host, port, and SSL (implicit TLS) or STARTTLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Host name to type in the client.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// True: implicit TLS ("SSL/TLS"); false: STARTTLS.
+    pub implicit_tls: bool,
+}
+
+/// The settings a mail client needs, from the configured listeners (implicit TLS preferred).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSettings {
+    /// IMAP.
+    pub imap: Option<Endpoint>,
+    /// POP3.
+    pub pop3: Option<Endpoint>,
+    /// SMTP submission.
+    pub submission: Option<Endpoint>,
+}
+
+impl ClientSettings {
+    /// Reads them off the configuration.
+    pub fn from_config(config: &Config) -> ClientSettings {
+        let host = if config.hostname == "localhost" {
+            "127.0.0.1".to_string()
+        } else {
+            config.hostname.clone()
+        };
+        let pick = |protocol: Protocol| {
+            let mut candidates: Vec<_> = config
+                .listeners
+                .iter()
+                .filter(|l| l.protocol == protocol && l.tls != TlsMode::None)
+                .collect();
+            candidates.sort_by_key(|l| l.tls != TlsMode::Implicit);
+            candidates.first().map(|l| Endpoint {
+                host: host.clone(),
+                port: l.bind.get_ref().port(),
+                implicit_tls: l.tls == TlsMode::Implicit,
+            })
+        };
+        ClientSettings {
+            imap: pick(Protocol::Imap),
+            pop3: pick(Protocol::Pop3),
+            submission: pick(Protocol::Submission),
+        }
+    }
+
+    /// Thunderbird's autoconfig document (config-v1.1.xml) for these domains.
+    pub fn autoconfig_xml(&self, domains: &[String]) -> String {
+        let mut xml = String::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<clientConfig version=\"1.1\">\n",
+        );
+        let id = domains.first().map_or("mssante", String::as_str);
+        let _ = writeln!(xml, "  <emailProvider id=\"{}\">", escape(id));
+        for d in domains {
+            let _ = writeln!(xml, "    <domain>{}</domain>", escape(d));
+        }
+        xml.push_str("    <displayName>MSSanté</displayName>\n");
+        let server = |xml: &mut String, tag: &str, kind: &str, e: &Endpoint| {
+            let socket = if e.implicit_tls { "SSL" } else { "STARTTLS" };
+            let _ = write!(
+                xml,
+                "    <{tag} type=\"{kind}\">\n      <hostname>{}</hostname>\n      <port>{}</port>\n      \
+                 <socketType>{socket}</socketType>\n      <authentication>password-cleartext</authentication>\n      \
+                 <username>%EMAILADDRESS%</username>\n    </{tag}>\n",
+                escape(&e.host),
+                e.port
+            );
+        };
+        if let Some(e) = &self.imap {
+            server(&mut xml, "incomingServer", "imap", e);
+        }
+        if let Some(e) = &self.pop3 {
+            server(&mut xml, "incomingServer", "pop3", e);
+        }
+        if let Some(e) = &self.submission {
+            server(&mut xml, "outgoingServer", "smtp", e);
+        }
+        xml.push_str("  </emailProvider>\n</clientConfig>\n");
+        xml
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The HTTPS protocol for the listener framework.
+pub struct HttpsService {
+    ctx: Arc<ServerContext>,
+}
+
+impl HttpsService {
+    /// An HTTPS service on this context.
+    pub fn new(ctx: Arc<ServerContext>) -> HttpsService {
+        HttpsService { ctx }
+    }
+}
+
+const MAX_HEADER_LINE: usize = 8192;
+const MAX_HEADERS: usize = 100;
+
+#[async_trait]
+impl Service for HttpsService {
+    fn name(&self) -> &'static str {
+        "https"
+    }
+
+    fn busy_reply(&self) -> &'static [u8] {
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    }
+
+    async fn serve(&self, conn: &mut Connection) -> Result<(), ReadError> {
+        let request = conn.read_line(MAX_HEADER_LINE).await?;
+        for _ in 0..MAX_HEADERS {
+            let header = conn.read_line(MAX_HEADER_LINE).await?;
+            if header == b"\r\n" || header == b"\n" {
+                break;
+            }
+        }
+        let request = String::from_utf8_lossy(&request);
+        let mut parts = request.split_whitespace();
+        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let path = target.split('?').next().unwrap_or("");
+        let (status, kind, body) = match (method, path) {
+            ("GET", "/health") => ("200 OK", "text/plain", "ok\n".to_string()),
+            ("GET", "/mail/config-v1.1.xml" | "/.well-known/autoconfig/mail/config-v1.1.xml") => {
+                match self.ctx.store.db().list_domains().await {
+                    Ok(domains) => {
+                        let xml =
+                            ClientSettings::from_config(&self.ctx.config).autoconfig_xml(&domains);
+                        ("200 OK", "application/xml", xml)
+                    }
+                    Err(_) => (
+                        "503 Service Unavailable",
+                        "text/plain",
+                        "store unavailable\n".into(),
+                    ),
+                }
+            }
+            ("GET", _) => ("404 Not Found", "text/plain", "not found\n".into()),
+            _ => ("405 Method Not Allowed", "text/plain", "GET only\n".into()),
+        };
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {kind}; charset=utf-8\r\nContent-Length: {}\r\n\
+             Cache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write(response.as_bytes()).await
+    }
+}
