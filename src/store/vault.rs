@@ -163,6 +163,12 @@ impl FileKek {
     }
 }
 
+impl std::fmt::Debug for FileKek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileKek(..)") // never the key
+    }
+}
+
 impl Kek for FileKek {
     fn wrap(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
         self.key.seal(context, plaintext)
