@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::tls::{TlsError, read_certificates, read_crl, read_private_key};
+
 /// How the server treats TEST material and exposure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -304,7 +306,7 @@ impl Config {
     /// Checks what parsing cannot: files exist and are readable, binds fit the mode.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let readable = |key: &str, p: &Spanned<PathBuf>| -> Result<(), ConfigError> {
-            std::fs::File::open(p.get_ref()).map(drop).map_err(|e| {
+            std::fs::read(p.get_ref()).map(drop).map_err(|e| {
                 self.error_at(
                     key,
                     p,
@@ -312,22 +314,50 @@ impl Config {
                 )
             })
         };
+        // Read and parse the TLS files now, so a wrong file stops `serve` with its key and line.
+        let parsed = |key: &str, p: &Spanned<PathBuf>, r: Result<(), TlsError>| {
+            readable(key, p)?;
+            r.map_err(|e| self.error_at(key, p, e.to_string()))
+        };
         if let Some(p) = &self.tls.certificate {
-            readable("tls.certificate", p)?;
+            parsed(
+                "tls.certificate",
+                p,
+                read_certificates(p.get_ref()).map(drop),
+            )?;
         }
         if let Some(p) = &self.tls.private_key {
-            readable("tls.private_key", p)?;
+            parsed(
+                "tls.private_key",
+                p,
+                read_private_key(p.get_ref()).map(drop),
+            )?;
         }
         for p in &self.tls.client_trust_anchors {
-            readable("tls.client_trust_anchors", p)?;
+            parsed(
+                "tls.client_trust_anchors",
+                p,
+                read_certificates(p.get_ref()).map(drop),
+            )?;
         }
         for p in &self.tls.crls {
-            readable("tls.crls", p)?;
+            parsed("tls.crls", p, read_crl(p.get_ref()).map(drop))?;
         }
-        if let Some(p) = &self.kek_file
-            && self.mode == Mode::Production
-        {
-            readable("kek_file", p)?;
+        // A missing KEK file is created with a new data directory; one that exists must be
+        // readable, and a missing one needs an existing folder to be created in.
+        if let Some(p) = &self.kek_file {
+            if p.get_ref().exists() {
+                readable("kek_file", p)?;
+            } else if let Some(parent) = p.get_ref().parent()
+                && !parent.as_os_str().is_empty()
+                && !parent.is_dir()
+            {
+                return Err(self.error_at(
+                    "kek_file",
+                    p,
+                    format!("folder {} does not exist", parent.display()),
+                ));
+            }
         }
         if self.tls.certificate.is_some() != self.tls.private_key.is_some() {
             let (key, span) = match (&self.tls.certificate, &self.tls.private_key) {

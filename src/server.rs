@@ -73,17 +73,43 @@ pub async fn bind_all(
     Ok(listeners)
 }
 
+/// SIGTERM and SIGINT, caught from the moment this exists: made before the listeners are
+/// announced, so a signal sent as soon as the server says it is ready still drains cleanly.
+pub struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers.
+    pub fn install() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Waits for either signal.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = self.int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    }
+}
+
 /// Runs the listeners until a signal, then drains. Returns true if every session ended in time.
-pub async fn run(ctx: Arc<ServerContext>, listeners: Vec<Listener>) -> std::io::Result<bool> {
+pub async fn run(
+    ctx: Arc<ServerContext>,
+    listeners: Vec<Listener>,
+    mut signals: StopSignals,
+) -> bool {
     let trigger = ShutdownTrigger::new();
     for listener in listeners {
         tokio::spawn(listener.run(trigger.subscribe(), trigger.alive()));
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-    }
+    signals.recv().await;
     let grace = Duration::from_secs(ctx.config.shutdown_grace_secs);
     let clean = trigger.drain(grace).await;
     if clean {
@@ -94,7 +120,7 @@ pub async fn run(ctx: Arc<ServerContext>, listeners: Vec<Listener>) -> std::io::
             "sessions still open after the grace period; stopping anyway"
         );
     }
-    Ok(clean)
+    clean
 }
 
 /// Held while `serve` runs: a second server on the same data directory is refused.
@@ -129,9 +155,12 @@ impl ServeLock {
 
 /// `mssante serve`: TLS, listeners, the dev demo, then run until a signal.
 pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
-    let material = match TlsMaterial::from_config(&app.config.tls)
-        .map_err(|e| CliError::new(e.to_string()))?
-    {
+    let signals =
+        StopSignals::install().map_err(|e| CliError::new(format!("signal handling: {e}")))?;
+    let material = match TlsMaterial::from_config(&app.config.tls).map_err(|e| CliError {
+        message: e.to_string(),
+        status: 2,
+    })? {
         Some(m) => m,
         None if app.config.mode == Mode::Dev => {
             crate::dev::tls_material(&app, &app.test_pki().await?).await?
@@ -149,11 +178,11 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
             status: 2,
         })?;
     }
-    let acceptor = TlsAcceptor::from(
-        material
-            .server_config()
-            .map_err(|e| CliError::new(e.to_string()))?,
-    );
+    // A key that does not match its certificate is a configuration error too.
+    let acceptor = TlsAcceptor::from(material.server_config().map_err(|e| CliError {
+        message: e.to_string(),
+        status: 2,
+    })?);
     let ctx = ServerContext::new(app.config.clone(), app.store.clone());
     let listeners = bind_all(&ctx, Some(acceptor))
         .await
@@ -177,9 +206,7 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
             &format!("mode={:?}", app.config.mode),
         )
         .await;
-    let clean = run(ctx, listeners)
-        .await
-        .map_err(|e| CliError::new(format!("signal handling: {e}")))?;
+    let clean = run(ctx, listeners, signals).await;
     if clean {
         Ok(())
     } else {

@@ -76,11 +76,14 @@ pub fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError>
 /// A CRL, DER or PEM.
 pub fn read_crl(path: &Path) -> Result<CertificateRevocationListDer<'static>, TlsError> {
     let bytes = std::fs::read(path).map_err(|e| file_err(path, e))?;
-    if bytes.starts_with(b"-----BEGIN") {
-        CertificateRevocationListDer::from_pem_slice(&bytes).map_err(|e| file_err(path, e))
+    let crl = if bytes.starts_with(b"-----BEGIN") {
+        CertificateRevocationListDer::from_pem_slice(&bytes).map_err(|e| file_err(path, e))?
     } else {
-        Ok(CertificateRevocationListDer::from(bytes))
-    }
+        CertificateRevocationListDer::from(bytes)
+    };
+    x509_parser::parse_x509_crl(crl.as_ref())
+        .map_err(|e| file_err(path, format!("not a CRL: {e}")))?;
+    Ok(crl)
 }
 
 impl TlsMaterial {

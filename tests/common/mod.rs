@@ -1,0 +1,408 @@
+//! What the integration tests share: a real `mssante` process on free loopback ports in a
+//! temporary data directory, the CLI, and the Debian clients (swaks, curl, python, openssl)
+//! that talk to it.
+//!
+//! Every test starts its own server and stops it (SIGTERM, then kill on drop); nothing is
+//! sent anywhere but 127.0.0.1.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_mssante");
+
+/// The domain and mailbox every test server gets.
+pub const DOMAIN: &str = "hopital.test";
+/// A mailbox of [`DOMAIN`].
+pub const USER: &str = "alice.martin@hopital.test";
+/// Its password.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let socket = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    socket.local_addr().expect("local addr").port()
+}
+
+/// Fails the test with a useful message when a Debian client is missing.
+pub fn require(program: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "`{program}` is missing: ./scripts/test installs the packages the tests need"
+    );
+}
+
+/// The ports of one test server, by listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub mx: u16,
+    pub submission: u16,
+    pub submissions: u16,
+    pub imap: u16,
+    pub imaps: u16,
+    pub pop3: u16,
+    pub pop3s: u16,
+    pub https: u16,
+}
+
+impl Ports {
+    fn free() -> Ports {
+        Ports {
+            mx: free_port(),
+            submission: free_port(),
+            submissions: free_port(),
+            imap: free_port(),
+            imaps: free_port(),
+            pop3: free_port(),
+            pop3s: free_port(),
+            https: free_port(),
+        }
+    }
+}
+
+/// A data directory with its config file, and at most one running server on it.
+pub struct TestServer {
+    /// Holds the config file and the data directory; removed on drop.
+    pub dir: tempfile::TempDir,
+    /// The data directory.
+    pub data: PathBuf,
+    /// The config file.
+    pub config: PathBuf,
+    /// Where each protocol listens.
+    pub ports: Ports,
+    child: Option<Child>,
+    /// Lines the server printed on stdout (the banner).
+    pub stdout: Vec<String>,
+    stderr_path: PathBuf,
+}
+
+impl TestServer {
+    /// A dev-mode config on free ports, with `extra` TOML appended; the domain and mailbox
+    /// of [`USER`] are created with the CLI, before any `serve`.
+    pub fn new(extra: &str) -> TestServer {
+        let server = TestServer::bare(extra);
+        server.cli_ok(&["domain", "add", DOMAIN]);
+        server.cli_stdin_ok(&["user", "add", USER, "--password-stdin"], PASSWORD);
+        server
+    }
+
+    /// The same, without domain or mailbox.
+    pub fn bare(extra: &str) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let config = dir.path().join("mssante.toml");
+        let ports = Ports::free();
+        let listeners = [
+            ("mx", ports.mx, "starttls"),
+            ("submission", ports.submission, "starttls"),
+            ("submission", ports.submissions, "implicit"),
+            ("imap", ports.imap, "starttls"),
+            ("imap", ports.imaps, "implicit"),
+            ("pop3", ports.pop3, "starttls"),
+            ("pop3", ports.pop3s, "implicit"),
+            ("https", ports.https, "implicit"),
+        ];
+        let mut text = format!("mode = \"dev\"\nshutdown_grace_secs = 10\n{extra}\n");
+        for (protocol, port, tls) in listeners {
+            text += &format!(
+                "\n[[listener]]\nprotocol = \"{protocol}\"\nbind = \"127.0.0.1:{port}\"\ntls = \"{tls}\"\n"
+            );
+        }
+        std::fs::write(&config, text).expect("write config");
+        let stderr_path = dir.path().join("serve.log");
+        TestServer {
+            dir,
+            data,
+            config,
+            ports,
+            child: None,
+            stdout: Vec::new(),
+            stderr_path,
+        }
+    }
+
+    /// A `mssante` command on this config and data directory (not yet run).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .env("MSSANTE_LOG", "info")
+            .env_remove("MSSANTE_CONFIG")
+            .env_remove("MSSANTE_DATA");
+        cmd
+    }
+
+    /// Runs a CLI command with `stdin` as its input.
+    pub fn cli_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        run_with_stdin(self.command(args), stdin)
+    }
+
+    /// Runs a CLI command with no input.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_stdin(args, "")
+    }
+
+    /// Runs a CLI command that must succeed; returns its stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        self.cli_stdin_ok(args, "")
+    }
+
+    /// Runs a CLI command with input that must succeed; returns its stdout.
+    pub fn cli_stdin_ok(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.cli_stdin(args, stdin);
+        assert!(
+            out.status.success(),
+            "mssante {args:?} failed:\n{}",
+            show(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts `serve` and waits until every listener accepts connections.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::File::create(&self.stderr_path).expect("log file");
+        let mut child = self
+            .command(&["serve"])
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn mssante serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // The banner comes after every socket is bound.
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let done = line.starts_with("  SMTP") || line.contains("swaks --server");
+                    self.stdout.push(line);
+                    if done {
+                        break;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("mssante serve exited at start:\n{}", self.log())
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mssante serve did not start in 60 s:\n{}",
+                self.log()
+            );
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        wait_for_port(self.ports.https);
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit status code.
+    pub fn stop(&mut self) -> i32 {
+        let mut child = self.child.take().expect("server is running");
+        signal(child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("mssante serve ignored SIGTERM for 30 s:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server is running").id()
+    }
+
+    /// Whether `serve` has exited (and its status code).
+    pub fn exited(&mut self) -> Option<i32> {
+        let child = self.child.as_mut()?;
+        child
+            .try_wait()
+            .expect("wait")
+            .map(|s| s.code().unwrap_or(-1))
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// The TEST root CA, for clients that verify the server.
+    pub fn ca_file(&self) -> PathBuf {
+        self.data.join("pki").join("ca-bundle.pem")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Sends a signal by name to a process.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// Waits until something accepts connections on a loopback port.
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs a command with the given standard input, capturing the output.
+pub fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let mut input = child.stdin.take().expect("stdin");
+    let text = stdin.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(text.as_bytes());
+    });
+    let out = child.wait_with_output().expect("wait");
+    let _ = writer.join();
+    out
+}
+
+/// A command's output, for assertion messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs a python3 script (with `args` as sys.argv[1:]); returns its output.
+pub fn python(script: &str, args: &[&str]) -> Output {
+    require("python3");
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c").arg(script).args(args);
+    run_with_stdin(cmd, "")
+}
+
+/// Submits a message with swaks; returns its output.
+pub fn swaks(args: &[&str]) -> Output {
+    require("swaks");
+    let mut cmd = Command::new("swaks");
+    cmd.args(["--timeout", "30"]).args(args);
+    run_with_stdin(cmd, "")
+}
+
+/// Runs curl (silent, errors shown, TEST certificate accepted); returns its output.
+pub fn curl(args: &[&str]) -> Output {
+    require("curl");
+    let mut cmd = Command::new("curl");
+    cmd.args(["--silent", "--show-error", "--max-time", "30", "-k"])
+        .args(args);
+    run_with_stdin(cmd, "")
+}
+
+/// A plain TCP client for the tests that speak a protocol by hand.
+pub struct Raw {
+    reader: BufReader<TcpStream>,
+}
+
+impl Raw {
+    /// Connects to a loopback port.
+    pub fn connect(port: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        Raw {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// One line from the server, without its CRLF; "" at end of stream.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("read a line");
+        line.trim_end_matches(['\r', '\n']).to_string()
+    }
+
+    /// Sends bytes as they are.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.reader.get_mut().write_all(bytes).expect("send");
+    }
+
+    /// Sends a line (CRLF added) and returns the next line of the reply.
+    pub fn ask(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.line()
+    }
+
+    /// Everything until the server closes the connection.
+    pub fn rest(&mut self) -> String {
+        let mut rest = String::new();
+        let _ = self.reader.read_to_string(&mut rest);
+        rest
+    }
+}
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
