@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::handshake::{self, HandshakeAudit};
 use super::shutdown::Shutdown;
 use crate::tls::TlsInfo;
 
@@ -97,6 +98,7 @@ pub struct Connection {
     pub id: String,
     tls: Option<TlsInfo>,
     acceptor: Option<TlsAcceptor>,
+    audit: HandshakeAudit,
     idle: Duration,
     shutdown: Shutdown,
 }
@@ -109,6 +111,7 @@ impl Connection {
         peer: SocketAddr,
         id: String,
         acceptor: Option<TlsAcceptor>,
+        audit: HandshakeAudit,
         idle: Duration,
         shutdown: Shutdown,
     ) -> Connection {
@@ -123,6 +126,7 @@ impl Connection {
             id,
             tls,
             acceptor,
+            audit,
             idle,
             shutdown,
         }
@@ -245,9 +249,7 @@ impl Connection {
         let Some(Stream::Plain(tcp)) = self.stream.take() else {
             return Err(ReadError::Io(io::Error::other("connection is already TLS")));
         };
-        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
-            .await
-            .map_err(|_| ReadError::Timeout)??;
+        let tls = handshake::accept(&acceptor, tcp, &self.audit).await?;
         self.tls = Some(TlsInfo::of(tls.get_ref().1));
         self.stream = Some(Stream::Tls(Box::new(tls)));
         Ok(())

@@ -6,6 +6,7 @@
 //! STARTTLS, idle timeouts and shutdown are in [`Connection`], so sessions get them for free.
 
 mod connection;
+mod handshake;
 mod shutdown;
 
 use std::net::SocketAddr;
@@ -19,9 +20,10 @@ use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 pub use connection::{Connection, HANDSHAKE_TIMEOUT, ReadError, Stream};
+pub use handshake::HandshakeAudit;
 pub use shutdown::{Alive, Shutdown, ShutdownTrigger};
 
-use crate::audit::{Audit, Outcome};
+use crate::audit::Audit;
 use crate::config::{ListenerConfig, TlsMode};
 
 /// A protocol: serves one connection at a time per call, many calls at once.
@@ -135,12 +137,15 @@ impl Listener {
         admitted: bool,
         shutdown: Shutdown,
     ) {
+        let audit = HandshakeAudit {
+            audit: self.audit.clone(),
+            source: format!("{} {peer}", self.service.name()),
+        };
         let stream = match (&self.tls, self.config.tls) {
             (Some(acceptor), TlsMode::Implicit) => {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
-                    Ok(Err(e)) => return self.handshake_failed(peer, e).await,
-                    Err(_) => return tracing::info!("TLS handshake timed out"),
+                match handshake::accept(acceptor, tcp, &audit).await {
+                    Ok(tls) => Stream::Tls(Box::new(tls)),
+                    Err(_) => return, // logged and audited by the handshake
                 }
             }
             _ => Stream::Plain(tcp),
@@ -153,6 +158,7 @@ impl Listener {
             peer,
             id,
             starttls,
+            audit,
             self.config.idle_timeout(),
             shutdown,
         );
@@ -170,30 +176,5 @@ impl Listener {
             Err(e) => tracing::info!(reason = %e, "session ended"),
         }
         conn.close().await;
-    }
-
-    /// A failed handshake; one refused for its client certificate is a security decision.
-    async fn handshake_failed(&self, peer: SocketAddr, e: std::io::Error) {
-        let certificate_refused = e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
-        tracing::info!(reason = %e, "TLS handshake failed");
-        if certificate_refused {
-            let source = format!("{} {peer}", self.service.name());
-            if let Err(err) = self
-                .audit
-                .record(
-                    "tls.refused",
-                    "-",
-                    &source,
-                    Outcome::Refused,
-                    &e.to_string(),
-                )
-                .await
-            {
-                tracing::error!(error = %err, "audit write failed");
-            }
-        }
     }
 }

@@ -97,8 +97,20 @@ impl TestServer {
         server
     }
 
+    /// Like [`TestServer::new`], with `listener_extra` added to every `[[listener]]` table.
+    pub fn with_listener_options(extra: &str, listener_extra: &str) -> TestServer {
+        let server = TestServer::bare_with(extra, listener_extra);
+        server.cli_ok(&["domain", "add", DOMAIN]);
+        server.cli_stdin_ok(&["user", "add", USER, "--password-stdin"], PASSWORD);
+        server
+    }
+
     /// The same, without domain or mailbox.
     pub fn bare(extra: &str) -> TestServer {
+        TestServer::bare_with(extra, "")
+    }
+
+    fn bare_with(extra: &str, listener_extra: &str) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         let config = dir.path().join("mssante.toml");
@@ -116,7 +128,7 @@ impl TestServer {
         let mut text = format!("mode = \"dev\"\nshutdown_grace_secs = 10\n{extra}\n");
         for (protocol, port, tls) in listeners {
             text += &format!(
-                "\n[[listener]]\nprotocol = \"{protocol}\"\nbind = \"127.0.0.1:{port}\"\ntls = \"{tls}\"\n"
+                "\n[[listener]]\nprotocol = \"{protocol}\"\nbind = \"127.0.0.1:{port}\"\ntls = \"{tls}\"\n{listener_extra}\n"
             );
         }
         std::fs::write(&config, text).expect("write config");
