@@ -401,6 +401,14 @@ impl Config {
                 _ => {}
             }
         }
+        if self.listeners.is_empty() {
+            return Err(ConfigError {
+                file: self.source.clone(),
+                line: None,
+                key: Some("listener".into()),
+                message: "no [[listener]] table: the server would listen on nothing".into(),
+            });
+        }
         if self.mode == Mode::Production && self.kek_file.is_none() {
             return Err(ConfigError {
                 file: self.source.clone(),
@@ -486,6 +494,19 @@ mod tests {
         let err = Config::parse(text).unwrap().validate().unwrap_err();
         assert_eq!(err.key.as_deref(), Some("tls.certificate"));
         assert_eq!(err.line, Some(3));
+    }
+
+    #[test]
+    fn the_example_file_parses_with_the_documented_defaults() {
+        let text = include_str!("../config/mssante.example.toml");
+        let config = Config::parse(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.mode, Mode::Production);
+        assert_eq!(config.limits.max_message_size, default_max_message_size());
+        assert_eq!(config.limits.max_recipients, default_max_recipients());
+        assert_eq!(config.shutdown_grace_secs, default_shutdown_grace());
+        assert_eq!(config.tls.client_trust_anchors.len(), 3);
+        assert_eq!(config.listeners.len(), 7);
+        assert!(config.listeners.iter().all(|l| l.max_connections == 500));
     }
 
     #[test]
