@@ -132,6 +132,14 @@ fn submit_read_restart_and_nothing_readable_at_rest() {
     assert!(out.status.success(), "swaks --tlsc:\n{}", show(&out));
 
     assert_eq!(server.stop(), 0, "clean stop:\n{}", server.log());
+    // Every log line of a session carries its session id.
+    let log = server.log();
+    let logins: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("event=\"login\""))
+        .collect();
+    assert!(logins.len() >= 4, "logins logged:\n{log}");
+    assert!(logins.iter().all(|l| l.contains("session{id=")), "{log}");
 
     // Nothing readable at rest: no body, no password, no PEM private key.
     for path in files_under(&server.data) {

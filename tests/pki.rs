@@ -239,3 +239,80 @@ fn mx_takes_mail_only_from_a_valid_operator_certificate() {
         "the accepted operator is traced:\n{trail}"
     );
 }
+
+#[test]
+fn one_port_serves_card_users_and_password_users() {
+    let mut server = TestServer::new("");
+    let cards = server.dir.path().join("cards");
+    server.cli_ok(&[
+        "pki",
+        "issue-person",
+        "--idnat",
+        "810001234567",
+        "--surname",
+        "MARTIN",
+        "--given-name",
+        "ALICE",
+        "--out",
+        path(&cards),
+    ]);
+    server.start();
+    let url = format!("imaps://127.0.0.1:{}/INBOX", server.ports.imaps);
+    let creds = format!("{USER}:{PASSWORD}");
+    let cert = cards.join("810001234567-auth.pem");
+    let key = cards.join("810001234567-auth.key");
+    let with_card = curl(&[
+        &url,
+        "-u",
+        &creds,
+        "--cert",
+        path(&cert),
+        "--key",
+        path(&key),
+        "-X",
+        "NOOP",
+    ]);
+    assert!(with_card.status.success(), "{}", show(&with_card));
+    let without = curl(&[&url, "-u", &creds, "-X", "NOOP"]);
+    assert!(without.status.success(), "{}", show(&without));
+    // A certificate from outside the trust anchors is refused at the handshake.
+    let stranger = server.dir.path().join("stranger");
+    std::fs::create_dir(&stranger).expect("mkdir");
+    let made = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-noenc",
+        "-subj",
+        "/CN=intrus",
+        "-days",
+        "1",
+        "-keyout",
+        path(&stranger.join("k.pem")),
+        "-out",
+        path(&stranger.join("c.pem")),
+    ]);
+    assert!(made.status.success(), "{}", show(&made));
+    let refused = curl(&[
+        &url,
+        "-u",
+        &creds,
+        "--cert",
+        path(&stranger.join("c.pem")),
+        "--key",
+        path(&stranger.join("k.pem")),
+        "-X",
+        "NOOP",
+    ]);
+    assert!(!refused.status.success(), "{}", show(&refused));
+    assert_eq!(server.stop(), 0);
+    let trail = server.cli_ok(&["audit", "tail", "-n", "50"]);
+    assert!(
+        trail
+            .lines()
+            .any(|l| l.contains("tls.client_certificate") && l.contains("810001234567")),
+        "{trail}"
+    );
+    assert!(trail.contains("tls.refused"), "{trail}");
+}
