@@ -137,6 +137,12 @@ pub fn banner(app: &App, demo_password: Option<&str>) -> String {
                      --from {DEMO_ADDRESS} --to {DEMO_ADDRESS}\n  curl -k \"imaps://{}:{}/INBOX;UID=1\" -u '{DEMO_ADDRESS}:{pw}'\n",
                     sub.host, sub.port, imap.host, imap.port
                 );
+                if let Some(pop3) = settings.pop3.as_ref().filter(|p| p.implicit_tls) {
+                    out += &format!(
+                        "  curl -k \"pop3s://{}:{}/1\" -u '{DEMO_ADDRESS}:{pw}'\n",
+                        pop3.host, pop3.port
+                    );
+                }
             }
         }
         None => {

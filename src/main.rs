@@ -242,8 +242,26 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// Administration commands end quietly when their reader goes away (`mssante user list |
+/// head`), as Unix tools do, instead of panicking on a broken pipe. Not for `serve`, whose
+/// sockets must never raise SIGPIPE.
+fn default_sigpipe() {
+    // SAFETY: sets the disposition of one signal at start, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    // Whatever mssante creates is for its own user only (the data directory holds health data).
+    // SAFETY: umask only changes this process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve) {
+        default_sigpipe();
+    }
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -194,7 +194,9 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
     }
     if app.config.mode == Mode::Dev {
         let demo = crate::dev::bootstrap_demo(&app).await?;
-        println!("{}", crate::dev::banner(&app, demo.as_deref()));
+        // A closed stdout (a detached terminal) must not stop the server.
+        let banner = crate::dev::banner(&app, demo.as_deref());
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), format!("{banner}\n").as_bytes());
     }
     let _ = ctx
         .audit
