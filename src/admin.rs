@@ -11,7 +11,7 @@ use crate::auth::{normalize_address, password};
 use crate::pki::{Issued, PersonRequest};
 use crate::store::{AccountKind, NewAccount};
 
-async fn audit(app: &App, event: &str, detail: &str) -> Result<(), CliError> {
+pub(crate) async fn audit(app: &App, event: &str, detail: &str) -> Result<(), CliError> {
     let actor = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "admin".into());
@@ -23,23 +23,8 @@ async fn audit(app: &App, event: &str, detail: &str) -> Result<(), CliError> {
 
 /// A domain name in its A-label (ASCII) form, or a clear error.
 pub fn domain_ascii(name: &str) -> Result<String, CliError> {
-    let ascii = idna::domain_to_ascii(name.trim())
-        .map_err(|_| CliError::new(format!("{name:?} is not a valid domain name")))?;
-    let valid = ascii.contains('.')
-        && ascii.len() <= 253
-        && ascii.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    if !valid {
-        return Err(CliError::new(format!(
-            "{name:?} is not a valid domain name"
-        )));
-    }
-    Ok(ascii)
+    mssante_directory::whitelist::a_label(name)
+        .map_err(|why| CliError::new(format!("{name:?} is not a valid domain name: {why}")))
 }
 
 /// A mailbox address, lower case with an A-label domain, or a clear error.
@@ -303,6 +288,17 @@ fn write_issued(
         .to_bn()
         .and_then(|b| b.to_hex_str().map(|s| s.to_string()));
     println!("serial:      {}", serial.unwrap_or_default());
+    // The form a whitelist's DNCertificatOperateur takes (most specific first).
+    println!(
+        "subject:     {}",
+        crate::pki::subject_line(&issued.cert)
+            .split(", ")
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     Ok(())
 }
 
@@ -416,6 +412,49 @@ pub async fn audit_tail(app: &App, n: u32) -> Result<(), CliError> {
             "{seq:>6} {} {:<14} {:<8} {:<30} {:<28} {}",
             r.at, r.event, r.outcome, r.actor, r.source, r.detail
         );
+    }
+    Ok(())
+}
+
+/// `trust import`: replaces the trust space with a whitelist file and says what changed.
+pub async fn trust_import(app: &App, path: &Path) -> Result<(), CliError> {
+    let diff = crate::trust::import(&app.store, path)
+        .await
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let summary = format!(
+        "{} domains: {} added, {} removed, {} with a new operator",
+        diff.total,
+        diff.added.len(),
+        diff.removed.len(),
+        diff.changed.len()
+    );
+    audit(
+        app,
+        "trust.import",
+        &format!("{}: {summary}", path.display()),
+    )
+    .await?;
+    println!("trust space imported from {}: {summary}", path.display());
+    for (sign, list) in [
+        ("+", &diff.added),
+        ("-", &diff.removed),
+        ("~", &diff.changed),
+    ] {
+        const SHOWN: usize = 50;
+        for d in list.iter().take(SHOWN) {
+            println!("  {sign} {d}");
+        }
+        if list.len() > SHOWN {
+            println!("  {sign} ... and {} more", list.len() - SHOWN);
+        }
+    }
+    Ok(())
+}
+
+/// `trust list`.
+pub async fn trust_list(app: &App) -> Result<(), CliError> {
+    for e in app.store.db().trust_entries().await? {
+        println!("{:<40} {}", e.domain, e.operator_dn);
     }
     Ok(())
 }

@@ -149,6 +149,28 @@ fn default_max_recipients() -> usize {
     100
 }
 
+/// How the MX judges other operators.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustPolicy {
+    /// The peer's certificate subject must equal the whitelist's `DNCertificatOperateur` of
+    /// the sender's domain.
+    #[serde(default = "default_true")]
+    pub require_operator_dn: bool,
+}
+
+impl Default for TrustPolicy {
+    fn default() -> Self {
+        TrustPolicy {
+            require_operator_dn: true,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
 /// The whole configuration, as read from the file (or the dev defaults).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -174,6 +196,9 @@ pub struct Config {
     /// Size and count limits.
     #[serde(default)]
     pub limits: Limits,
+    /// Trust-space policy of the MX.
+    #[serde(default)]
+    pub trust: TrustPolicy,
     /// The listening sockets; left out, the dev set (dev mode) or none.
     #[serde(default, rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -506,6 +531,7 @@ mod tests {
         assert_eq!(config.shutdown_grace_secs, default_shutdown_grace());
         assert_eq!(config.tls.client_trust_anchors.len(), 3);
         assert_eq!(config.listeners.len(), 7);
+        assert!(config.trust.require_operator_dn);
         assert!(config.listeners.iter().all(|l| l.max_connections == 500));
     }
 

@@ -34,6 +34,30 @@ pub struct Person {
     pub given_name: Option<String>,
 }
 
+/// The subject of a certificate as a comparable DN (attribute short names as in the
+/// whitelist: CN, OU, O, ST, C, ...).
+pub fn subject_dn(der: &[u8]) -> Result<mssante_directory::DistinguishedName, IdentityError> {
+    let (_, cert) = parse_x509_certificate(der).map_err(|_| IdentityError::Malformed)?;
+    let pairs = cert.subject().iter_attributes().map(|a| {
+        let kind = match a.attr_type().to_id_string().as_str() {
+            "2.5.4.3" => "CN".to_string(),
+            "2.5.4.4" => "SN".to_string(),
+            "2.5.4.5" => "SERIALNUMBER".to_string(),
+            "2.5.4.6" => "C".to_string(),
+            "2.5.4.7" => "L".to_string(),
+            "2.5.4.8" => "ST".to_string(),
+            "2.5.4.10" => "O".to_string(),
+            "2.5.4.11" => "OU".to_string(),
+            "2.5.4.12" => "T".to_string(),
+            "2.5.4.42" => "GN".to_string(),
+            "1.2.840.113549.1.9.1" => "EMAILADDRESS".to_string(),
+            other => other.to_string(),
+        };
+        (kind, a.as_str().unwrap_or("").to_string())
+    });
+    Ok(mssante_directory::DistinguishedName::from_attributes(pairs))
+}
+
 /// Reads the holder of a person certificate.
 pub fn person(der: &[u8]) -> Result<Person, IdentityError> {
     let (_, cert) = parse_x509_certificate(der).map_err(|_| IdentityError::Malformed)?;

@@ -17,4 +17,5 @@ pub mod server;
 pub mod smtp;
 pub mod store;
 pub mod tls;
+pub mod trust;
 pub mod web;

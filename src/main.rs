@@ -39,9 +39,21 @@ enum Command {
     /// The TEST PKI of dev mode: issue and revoke certificates for tests and a second operator.
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// The MSSanté trust space (the ANS whitelist).
+    #[command(subcommand)]
+    Trust(TrustCommand),
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum TrustCommand {
+    /// Replace the trust space with a whitelist file (listeblanchemssante.xml); a bad file
+    /// changes nothing.
+    Import { file: PathBuf },
+    /// List the domains of the trust space and their operator DN.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -237,6 +249,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             .await
         }
         Command::Pki(PkiCommand::Revoke { serial }) => admin::pki_revoke(&app, &serial).await,
+        Command::Trust(TrustCommand::Import { file }) => admin::trust_import(&app, &file).await,
+        Command::Trust(TrustCommand::List) => admin::trust_list(&app).await,
         Command::Audit(AuditCommand::Verify) => admin::audit_verify(&app).await,
         Command::Audit(AuditCommand::Tail { count }) => admin::audit_tail(&app, count).await,
     }

@@ -166,6 +166,10 @@ fn mx_takes_mail_only_from_a_valid_operator_certificate() {
     ]);
     let cert = peer_dir.join("mx.operateur2.test.pem");
     let key = peer_dir.join("mx.operateur2.test.key");
+    let list = server.dir.path().join("listeblanche.xml");
+    let dn = issued_subject(&issued);
+    std::fs::write(&list, whitelist_xml(&[("operateur2.test", &dn)])).expect("write");
+    server.cli_ok(&["trust", "import", path(&list)]);
     server.start();
     let mx = format!("127.0.0.1:{}", server.ports.mx);
     let marker = format!("INTEROPERABILITE{}", std::process::id());

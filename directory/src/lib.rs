@@ -1,6 +1,11 @@
-//! mssante-directory: publication of the operator's mailboxes to the national directory over
-//! LDAP, recipient and certificate lookups, and the ANS formats (whitelist XML, the daily
-//! public extract).
+//! mssante-directory: the national directory and the ANS formats. Today: the whitelist of
+//! the trust space (`listeblanchemssante.xml`) and operator DNs; LDAP publication and the
+//! daily public extract come with the directory issue.
 //!
-//! This crate knows nothing of sessions or storage. Its API arrives with the directory issue;
-//! until then it is an empty member of the workspace, so the layout is in place.
+//! This crate knows nothing of sessions or storage: it parses and compares.
+
+pub mod dn;
+pub mod whitelist;
+
+pub use dn::{DistinguishedName, DnError};
+pub use whitelist::{TrustedDomain, Whitelist, WhitelistError};

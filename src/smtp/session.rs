@@ -273,16 +273,8 @@ impl<'a> Session<'a> {
                 }
             }
             Role::Mx => {
-                if self
-                    .conn
-                    .tls()
-                    .is_some_and(|t| t.peer_certificates.is_empty())
-                {
-                    return self
-                        .reply(
-                            "530 5.7.1 A client certificate of the MSSanté trust space is required",
-                        )
-                        .await;
+                if let Some(refusal) = self.mx_sender_refusal(&from).await {
+                    return self.reply(&refusal).await;
                 }
             }
         }
@@ -293,6 +285,43 @@ impl<'a> Session<'a> {
         }
         self.mail_from = Some(from);
         self.reply("250 2.1.0 Sender OK").await
+    }
+
+    /// On the MX: the peer must show a certificate, and the sender's domain must be in the
+    /// trust space with that certificate as its operator. Returns the refusal to send.
+    async fn mx_sender_refusal(&self, from: &str) -> Option<String> {
+        let Some(leaf) = self.conn.tls().and_then(|t| t.peer_certificates.first()) else {
+            return Some(
+                "530 5.7.1 A client certificate of the MSSanté trust space is required".into(),
+            );
+        };
+        let Ok(peer) = crate::identity::subject_dn(leaf) else {
+            return Some("550 5.7.1 The client certificate cannot be read".into());
+        };
+        let ctx = self.ctx;
+        match crate::trust::check_mx_sender(&ctx.store, &ctx.config.trust, from, &peer).await {
+            Ok(Ok(())) => None,
+            Ok(Err(refusal)) => {
+                let source = format!("mx {}", self.conn.peer);
+                let detail = format!("<{from}>: {refusal}");
+                let outcome = crate::audit::Outcome::Refused;
+                let actor = peer.to_string();
+                if let Err(e) = ctx
+                    .audit
+                    .record("mx.refused", &actor, &source, outcome, &detail)
+                    .await
+                {
+                    tracing::error!(error = %e, "audit write failed");
+                    return Some("451 4.3.0 Temporary failure, try again later".into());
+                }
+                tracing::info!(%refusal, sender = from, "sender refused");
+                Some(format!("550 5.7.1 {refusal}"))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "trust space lookup failed");
+                Some("451 4.3.0 Temporary failure, try again later".into())
+            }
+        }
     }
 
     async fn rcpt(&mut self, to: String) -> Result<(), ReadError> {

@@ -7,6 +7,7 @@
 //! `impl Backend`, with the encryption shared.
 
 mod sqlite;
+mod trust;
 pub mod vault;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use zeroize::Zeroizing;
 
+pub use trust::{TrustDiff, TrustEntry};
 pub use vault::{FileKek, Kek, VaultError};
 
 /// What went wrong in the store.
@@ -259,6 +261,15 @@ pub trait Backend: Send + Sync {
         after: u64,
         limit: u32,
     ) -> Result<Vec<(u64, AuditRecord, Vec<u8>)>, StoreError>;
+
+    /// Replaces the trust space (the ANS whitelist) in one transaction.
+    async fn replace_trust_list(&self, entries: &[TrustEntry]) -> Result<TrustDiff, StoreError>;
+    /// A domain's trust-space entry, or None when it is not in the trust space.
+    async fn trust_entry(&self, domain: &str) -> Result<Option<TrustEntry>, StoreError>;
+    /// The whole trust space, by domain.
+    async fn trust_entries(&self) -> Result<Vec<TrustEntry>, StoreError>;
+    /// Whether some domain of the trust space has this operator (normalised DN).
+    async fn trusted_operator(&self, operator_key: &str) -> Result<bool, StoreError>;
 }
 
 /// The store every session and command uses: a backend plus the key-encryption key.

@@ -24,10 +24,25 @@ pub const USER: &str = "alice.martin@hopital.test";
 /// Its password.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// A port nobody listens on right now.
+/// A port nobody uses right now, below Linux's ephemeral range (32768-60999): clients'
+/// outgoing connections take ephemeral ports, and one could otherwise hold a test server's
+/// port while the server restarts.
 pub fn free_port() -> u16 {
-    let socket = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    socket.local_addr().expect("local addr").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between 20000 and 32000")
 }
 
 /// Fails the test with a useful message when a Debian client is missing.
@@ -417,4 +432,26 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 /// Whether `needle` occurs in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A whitelist file in the ANS format listing these (domain, operator DN) pairs.
+pub fn whitelist_xml(domains: &[(&str, &str)]) -> String {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListeBlanche xmlns=\"https://listeblanche.mssante.fr/schema\" DateDeGeneration=\"2026-11-23T06:00:00\">\n",
+    );
+    for (name, dn) in domains {
+        xml += &format!(
+            "  <Domaine>\n    <Nom>{name}</Nom>\n    <Description>test</Description>\n    <DNCertificatOperateur>{dn}</DNCertificatOperateur>\n    <ResponsableContact>rssi@{name}</ResponsableContact>\n    <SupportContact>support@{name}</SupportContact>\n    <DateMAJ>2026-11-01</DateMAJ>\n  </Domaine>\n"
+        );
+    }
+    xml + "</ListeBlanche>\n"
+}
+
+/// The `subject:` line that `mssante pki issue-*` prints.
+pub fn issued_subject(issue_output: &str) -> String {
+    issue_output
+        .lines()
+        .find_map(|l| l.strip_prefix("subject:"))
+        .map(|s| s.trim().to_string())
+        .expect("the subject is printed")
 }

@@ -12,9 +12,11 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+mod trust;
+
 use super::{
     Account, AccountKind, AuditRecord, Backend, ChainFn, MailboxInfo, MessageMeta, NewAccount,
-    NewMessage, StoreError,
+    NewMessage, StoreError, TrustDiff, TrustEntry,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -447,5 +449,21 @@ impl Backend for SqliteBackend {
                 ))
             })
             .collect()
+    }
+
+    async fn replace_trust_list(&self, entries: &[TrustEntry]) -> Result<TrustDiff, StoreError> {
+        trust::replace(&self.pool, entries).await
+    }
+
+    async fn trust_entry(&self, domain: &str) -> Result<Option<TrustEntry>, StoreError> {
+        trust::get(&self.pool, domain).await
+    }
+
+    async fn trust_entries(&self) -> Result<Vec<TrustEntry>, StoreError> {
+        trust::list(&self.pool).await
+    }
+
+    async fn trusted_operator(&self, operator_key: &str) -> Result<bool, StoreError> {
+        trust::has_operator(&self.pool, operator_key).await
     }
 }
