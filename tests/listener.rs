@@ -24,7 +24,7 @@ s.mail(user)
 s.rcpt(user)
 code, _ = s.docmd("DATA")
 assert code == 354, code
-s.send(b"Subject: drain\r\n\r\nfirst half\r\n")
+s.send(("From: " + user + "\r\nSubject: drain\r\n\r\nfirst half\r\n").encode())
 print("IN-DATA", flush=True)
 sys.stdin.readline()
 s.send(("second half " + marker + "\r\n.\r\n").encode())

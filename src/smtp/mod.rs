@@ -5,6 +5,7 @@
 //! DATA to local mailboxes, each committed before the 250. The trust-space checks, BDAT, DSN,
 //! relay and the outbound queue are the SMTP issue's.
 
+mod message;
 mod session;
 
 use std::sync::Arc;

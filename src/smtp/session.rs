@@ -385,6 +385,9 @@ impl<'a> Session<'a> {
                 .reply("552 5.3.4 Message size exceeds the fixed limit")
                 .await;
         }
+        if let Some(refusal) = self.complete_submission(&mut body, header_len) {
+            return self.reply(&refusal).await;
+        }
         // The 250 comes only after every copy is committed.
         match self.ctx.delivery.deliver_local(&recipients, &body).await {
             Ok(()) => {
@@ -401,6 +404,28 @@ impl<'a> Session<'a> {
                     .await
             }
         }
+    }
+
+    /// On submission: From: must name the authenticated user, and a missing Message-ID or
+    /// Date is added after our Received header. Returns the refusal to send, if any.
+    fn complete_submission(&self, body: &mut Vec<u8>, header_len: usize) -> Option<String> {
+        let user = self
+            .user
+            .as_ref()
+            .filter(|_| self.role == Role::Submission)?;
+        let found = super::message::headers(&body[header_len..]);
+        if found.from.is_empty() {
+            return Some("550 5.6.0 The message has no From: header".into());
+        }
+        if let Some(other) = found.from.iter().find(|a| **a != user.address) {
+            return Some(format!(
+                "550 5.7.1 From: <{other}> is not an address of {}",
+                user.address
+            ));
+        }
+        let missing = super::message::missing_fields(&found, self.host());
+        body.splice(header_len..header_len, missing.into_bytes());
+        None
     }
 
     /// RFC 5321 4.4 trace header, with RFC 3848 protocol names and the TLS parameters.
