@@ -23,18 +23,23 @@ fn error_line(out: &Output) -> String {
     lines[0].to_string()
 }
 
+/// `mssante serve` on this config file and data directory, run to its end.
+fn serve_with(config: &std::path::Path, data: &std::path::Path) -> Output {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.arg("--config")
+        .arg(config)
+        .arg("--data")
+        .arg(data)
+        .arg("serve");
+    run_with_stdin(cmd, "")
+}
+
 /// Runs `serve` on a config made of `text` and returns the refusal.
 fn refused_config(text: &str) -> (Output, String, std::path::PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, text).expect("write");
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.arg("--config")
-        .arg(&config)
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .arg("serve");
-    let out = run_with_stdin(cmd, "");
+    let out = serve_with(&config, &dir.path().join("data"));
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -142,13 +147,7 @@ fn production_refuses_test_certificates_and_exposed_cleartext() {
         ),
     )
     .expect("write");
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.arg("--config")
-        .arg(&config)
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .arg("serve");
-    let out = run_with_stdin(cmd, "");
+    let out = serve_with(&config, &dir.path().join("data"));
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(
         error_line(&out).contains("TEST certificate"),

@@ -51,26 +51,19 @@ fn submit_read_restart_and_nothing_readable_at_rest() {
     let marker = format!("PALIMPSESTE{}", std::process::id());
 
     // Submission on the STARTTLS port with AUTH PLAIN, as the README shows.
-    let sub = server.ports.submission.to_string();
-    let out = swaks(&[
-        "--server",
-        &format!("127.0.0.1:{sub}"),
-        "--tls",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        USER,
-        "--auth-password",
+    let body = format!("Bonjour, {marker} est le mot du jour.");
+    let out = submit(
+        &server,
         PASSWORD,
-        "--from",
-        USER,
-        "--to",
-        USER,
-        "--header",
-        "Subject: compte rendu",
-        "--body",
-        &format!("Bonjour, {marker} est le mot du jour."),
-    ]);
+        &[
+            "--to",
+            USER,
+            "--header",
+            "Subject: compte rendu",
+            "--body",
+            &body,
+        ],
+    );
     assert!(out.status.success(), "swaks:\n{}", show(&out));
     assert!(stdout(&out).contains("250 2.0.0"), "{}", show(&out));
 
@@ -195,39 +188,11 @@ fn wrong_password_and_unknown_recipient_are_refused() {
     let mut server = TestServer::new("");
     server.start();
     let sub = format!("127.0.0.1:{}", server.ports.submission);
-    let out = swaks(&[
-        "--server",
-        &sub,
-        "--tls",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        USER,
-        "--auth-password",
-        "not the password",
-        "--from",
-        USER,
-        "--to",
-        USER,
-    ]);
+    let out = submit(&server, "not the password", &["--to", USER]);
     assert!(!out.status.success());
     assert!(stdout(&out).contains("535 5.7.8"), "{}", show(&out));
 
-    let out = swaks(&[
-        "--server",
-        &sub,
-        "--tls",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        USER,
-        "--auth-password",
-        PASSWORD,
-        "--from",
-        USER,
-        "--to",
-        "nobody@hopital.test",
-    ]);
+    let out = submit(&server, PASSWORD, &["--to", "nobody@hopital.test"]);
     assert!(!out.status.success());
     assert!(stdout(&out).contains("550 5.1.1"), "{}", show(&out));
 
@@ -247,6 +212,11 @@ fn wrong_password_and_unknown_recipient_are_refused() {
         USER,
     ]);
     assert!(!out.status.success(), "{}", show(&out));
+    let text = stdout(&out);
+    assert!(
+        !text.contains("235 ") && !text.contains("250 2.0.0"),
+        "authenticated or accepted without TLS:\n{text}"
+    );
 
     let creds = format!("{USER}:wrong");
     let out = curl(&[

@@ -28,26 +28,30 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-#[test]
-fn person_certificates_verify_with_openssl_until_revoked() {
-    let server = TestServer::bare("");
-    let out_dir = server.dir.path().join("cards");
-    let issued = server.cli_ok(&[
-        "pki",
-        "issue-person",
-        "--idnat",
-        "810001234567",
+/// Issues Alice MARTIN's card certificate (idNat 810001234567) into `out`.
+fn issue_card(server: &TestServer, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["pki", "issue-person", "--idnat", "810001234567"];
+    args.extend([
         "--surname",
         "MARTIN",
         "--given-name",
         "ALICE",
-        "--use",
-        "auth",
         "--out",
-        path(&out_dir),
-        "--p12-password",
-        "1234",
+        path(out),
     ]);
+    args.extend_from_slice(extra);
+    server.cli_ok(&args)
+}
+
+#[test]
+fn person_certificates_verify_with_openssl_until_revoked() {
+    let server = TestServer::bare("");
+    let out_dir = server.dir.path().join("cards");
+    let issued = issue_card(
+        &server,
+        &out_dir,
+        &["--use", "auth", "--p12-password", "1234"],
+    );
     let cert = out_dir.join("810001234567-auth.pem");
     let pki = server.data.join("pki");
 
@@ -248,18 +252,7 @@ fn mx_takes_mail_only_from_a_valid_operator_certificate() {
 fn one_port_serves_card_users_and_password_users() {
     let mut server = TestServer::new("");
     let cards = server.dir.path().join("cards");
-    server.cli_ok(&[
-        "pki",
-        "issue-person",
-        "--idnat",
-        "810001234567",
-        "--surname",
-        "MARTIN",
-        "--given-name",
-        "ALICE",
-        "--out",
-        path(&cards),
-    ]);
+    issue_card(&server, &cards, &[]);
     server.start();
     let url = format!("imaps://127.0.0.1:{}/INBOX", server.ports.imaps);
     let creds = format!("{USER}:{PASSWORD}");

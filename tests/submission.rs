@@ -12,23 +12,11 @@ fn submit_file(server: &TestServer, message: &str) -> std::process::Output {
         .path()
         .join(format!("message-{}.eml", free_port()));
     std::fs::write(&file, message).expect("write");
-    swaks(&[
-        "--server",
-        &format!("127.0.0.1:{}", server.ports.submissions),
-        "--tlsc",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        USER,
-        "--auth-password",
+    submit(
+        server,
         PASSWORD,
-        "--from",
-        USER,
-        "--to",
-        USER,
-        "--data",
-        file.to_str().expect("utf-8"),
-    ])
+        &["--to", USER, "--data", file.to_str().expect("utf-8")],
+    )
 }
 
 fn fetch(server: &TestServer, uid: u32) -> String {

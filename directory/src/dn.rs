@@ -126,7 +126,7 @@ mod tests {
         let listed = DistinguishedName::parse(
             "CN=smtp.example-operator.fr,OU=31598513500187,O=Example Operator,ST=Paris (75),C=FR",
         )
-        .unwrap();
+        .expect("parses");
         let cert = DistinguishedName::from_attributes([
             ("C", "FR"),
             ("ST", "Paris  (75)"),
@@ -140,16 +140,17 @@ mod tests {
 
     #[test]
     fn a_different_attribute_is_a_different_dn() {
-        let a = DistinguishedName::parse("CN=mx.a.fr,O=A,C=FR").unwrap();
-        let b = DistinguishedName::parse("CN=mx.b.fr,O=A,C=FR").unwrap();
-        let c = DistinguishedName::parse("CN=mx.a.fr,O=A,OU=1,C=FR").unwrap();
+        let a = DistinguishedName::parse("CN=mx.a.fr,O=A,C=FR").expect("parses");
+        let b = DistinguishedName::parse("CN=mx.b.fr,O=A,C=FR").expect("parses");
+        let c = DistinguishedName::parse("CN=mx.a.fr,O=A,OU=1,C=FR").expect("parses");
         assert_ne!(a, b);
         assert_ne!(a, c);
     }
 
     #[test]
     fn escapes_and_errors() {
-        let dn = DistinguishedName::parse(r"CN=x,O=Dupont\, Durand et associés,C=FR").unwrap();
+        let dn =
+            DistinguishedName::parse(r"CN=x,O=Dupont\, Durand et associés,C=FR").expect("parses");
         assert_eq!(dn.get("O"), Some("dupont, durand et associés"));
         assert_eq!(DistinguishedName::parse(" , "), Err(DnError::Empty));
         assert!(matches!(

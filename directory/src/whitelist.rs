@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn reads_domains_in_a_label_form() {
-        let list = parse(SAMPLE).unwrap();
+        let list = parse(SAMPLE).expect("parses");
         assert_eq!(list.generated.as_deref(), Some("2026-11-20T06:00:00"));
         assert_eq!(list.domains.len(), 2);
         assert_eq!(list.domains[0].name, "hopital-exemple.fr");

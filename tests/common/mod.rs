@@ -360,6 +360,24 @@ pub fn swaks(args: &[&str]) -> Output {
     run_with_stdin(cmd, "")
 }
 
+/// Submits as [`USER`] on the STARTTLS submission port with AUTH PLAIN and this password;
+/// `extra` adds the rest (`--to`, `--body`, `--data`, ...).
+pub fn submit(server: &TestServer, password: &str, extra: &[&str]) -> Output {
+    let target = format!("127.0.0.1:{}", server.ports.submission);
+    let mut args = vec![
+        "--server",
+        &target,
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        USER,
+    ];
+    args.extend(["--auth-password", password, "--from", USER]);
+    args.extend_from_slice(extra);
+    swaks(&args)
+}
+
 /// Runs curl (silent, errors shown, TEST certificate accepted); returns its output.
 pub fn curl(args: &[&str]) -> Output {
     require("curl");
