@@ -1,8 +1,15 @@
-//! The delivery pipeline: where accepted mail goes. Today: local mailboxes, committed before
-//! the SMTP reply. The trust-space checks, S/MIME in and out, relay and the outbound queue
-//! join here (SMTP and S/MIME issues), so that every message travels the same road.
+//! The delivery pipeline: where accepted mail goes. Every message travels the same road: the
+//! copies for local mailboxes and the queue entry for other operators and relayed hospitals
+//! are committed together, before the SMTP reply; then the queue is woken.
+//! S/MIME in and out joins here (S/MIME issue).
 
-use crate::store::{Account, Store, StoreError};
+use std::sync::Arc;
+
+use mssante_directory::whitelist;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::store::{Account, Envelope, EnvelopeRecipient, Store, StoreError};
 
 /// What a recipient address is to this server.
 #[derive(Debug)]
@@ -13,20 +20,46 @@ pub enum Recipient {
     Suspended,
     /// In a served domain, but no such mailbox.
     UnknownMailbox,
-    /// Not a domain served here.
-    NotLocal,
+    /// A hospital domain this operator relays for.
+    Relay,
+    /// A domain of another operator of the trust space.
+    Remote,
+    /// Not served, not relayed, not in the trust space.
+    Outside,
+}
+
+/// Whether a local mailbox can take a message of a given size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    /// There is room.
+    Room,
+    /// The mailbox is full already (452 4.2.2: it may empty).
+    Full,
+    /// This message alone would overflow it (552 5.2.2).
+    TooBig,
 }
 
 /// Decides where mail goes and puts it there.
 #[derive(Clone)]
 pub struct Delivery {
     store: Store,
+    config: Arc<Config>,
+    queue_wakeup: Arc<Notify>,
 }
 
 impl Delivery {
     /// The pipeline on this store.
-    pub fn new(store: Store) -> Delivery {
-        Delivery { store }
+    pub fn new(store: Store, config: Config) -> Delivery {
+        Delivery {
+            store,
+            config: Arc::new(config),
+            queue_wakeup: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Notified each time something is queued.
+    pub fn queue_wakeup(&self) -> Arc<Notify> {
+        self.queue_wakeup.clone()
     }
 
     /// Classifies a recipient address (already lower-cased).
@@ -38,27 +71,83 @@ impl Delivery {
                 Recipient::Local(account)
             });
         }
-        let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
-        let served = self
-            .store
-            .db()
-            .list_domains()
-            .await?
-            .iter()
-            .any(|d| d == domain);
-        Ok(if served {
-            Recipient::UnknownMailbox
+        let Some(domain) = address
+            .rsplit_once('@')
+            .and_then(|(_, d)| whitelist::a_label(d).ok())
+        else {
+            return Ok(Recipient::Outside);
+        };
+        let db = self.store.db();
+        if db.list_domains().await?.iter().any(|d| *d == domain) {
+            return Ok(Recipient::UnknownMailbox);
+        }
+        if self.config.relay_domain(&domain).is_some() {
+            return Ok(Recipient::Relay);
+        }
+        Ok(if db.trust_entry(&domain).await?.is_some() {
+            Recipient::Remote
         } else {
-            Recipient::NotLocal
+            Recipient::Outside
         })
     }
 
-    /// Delivers one message to local mailboxes; Ok means committed for all of them.
-    pub async fn deliver_local(
+    /// Whether `account` has room for `incoming` more octets.
+    pub async fn quota(&self, account: &Account, incoming: u64) -> Result<Quota, StoreError> {
+        let limit = account
+            .quota_bytes
+            .unwrap_or(self.config.limits.mailbox_quota);
+        if limit == 0 {
+            return Ok(Quota::Room);
+        }
+        let used = self.store.db().account_usage(account.id).await?;
+        Ok(if used >= limit {
+            Quota::Full
+        } else if used.saturating_add(incoming) > limit {
+            Quota::TooBig
+        } else {
+            Quota::Room
+        })
+    }
+
+    /// Commits one message for its local recipients and, through the queue, for the others.
+    /// Ok means every copy is committed. Returns the queue id when something was queued.
+    pub async fn accept(
         &self,
-        recipients: &[Account],
+        local: &[Account],
+        outbound: Option<Envelope>,
         message: &[u8],
-    ) -> Result<(), StoreError> {
-        self.store.deliver(recipients, message).await
+    ) -> Result<Option<i64>, StoreError> {
+        let queued = self.store.accept(local, outbound, message).await?;
+        if queued.is_some() {
+            self.queue_wakeup.notify_one();
+        }
+        Ok(queued)
+    }
+
+    /// Sends a delivery report (null sender) to `to`: into its mailbox when it is local,
+    /// through the queue otherwise. Returns false when `to` cannot receive one.
+    pub async fn send_report(&self, to: &str, report: &[u8]) -> Result<bool, StoreError> {
+        match self.recipient(to).await? {
+            Recipient::Local(account) => {
+                self.accept(&[account], None, report).await?;
+                Ok(true)
+            }
+            Recipient::Relay | Recipient::Remote => {
+                let envelope = Envelope {
+                    sender: String::new(),
+                    envelope_id: None,
+                    ret_full: false,
+                    smtputf8: false,
+                    recipients: vec![EnvelopeRecipient {
+                        address: to.to_string(),
+                        notify: crate::store::Notify::DEFAULT,
+                        orcpt: None,
+                    }],
+                };
+                self.accept(&[], Some(envelope), report).await?;
+                Ok(true)
+            }
+            Recipient::Suspended | Recipient::UnknownMailbox | Recipient::Outside => Ok(false),
+        }
     }
 }

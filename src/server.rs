@@ -35,7 +35,7 @@ impl ServerContext {
         let audit = Audit::new(store.clone());
         Arc::new(ServerContext {
             auth: Authenticator::new(store.clone(), audit.clone()),
-            delivery: Delivery::new(store.clone()),
+            delivery: Delivery::new(store.clone(), config.clone()),
             config,
             store,
             audit,
@@ -178,6 +178,10 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
             status: 2,
         })?;
     }
+    let client_tls = material.client_config().map_err(|e| CliError {
+        message: e.to_string(),
+        status: 2,
+    })?;
     // A key that does not match its certificate is a configuration error too.
     let acceptor = TlsAcceptor::from(material.server_config().map_err(|e| CliError {
         message: e.to_string(),
@@ -198,6 +202,7 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
         let banner = crate::dev::banner(&app, demo.as_deref());
         let _ = std::io::Write::write_all(&mut std::io::stdout(), format!("{banner}\n").as_bytes());
     }
+    tokio::spawn(crate::smtp::QueueRunner::new(ctx.clone(), client_tls).run());
     let _ = ctx
         .audit
         .record(

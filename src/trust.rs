@@ -8,7 +8,7 @@ use std::path::Path;
 
 use mssante_directory::{DistinguishedName, whitelist};
 
-use crate::config::TrustPolicy;
+use crate::config::Config;
 use crate::store::{Store, StoreError, TrustDiff, TrustEntry};
 
 /// Why an import was refused; nothing was changed.
@@ -77,22 +77,44 @@ pub enum Refusal {
     /// A bounce (null sender) from a peer that operates no listed domain.
     #[error("the peer's certificate is not that of an operator of the MSSanté trust space")]
     UnknownOperator,
+    /// A relayed hospital domain, but the peer is not its configured MTA.
+    #[error("certificate DN does not match the relay host of {0}")]
+    WrongRelayHost(String),
     /// The sender address has no usable domain.
     #[error("sender address <{0}> has no valid domain")]
     BadSender(String),
 }
 
-/// Judges the envelope sender of an MX transaction against the trust space.
+/// Who the MX peer is, once its sender is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MxPeer {
+    /// Another operator: it may send to our mailboxes and relayed domains.
+    Operator,
+    /// The MTA of a hospital we relay for: it may also send to the rest of the trust space.
+    RelayHost,
+}
+
+/// Judges the envelope sender of an MX transaction against the relay domains and the trust
+/// space.
 pub async fn check_mx_sender(
     store: &Store,
-    policy: &TrustPolicy,
+    config: &Config,
     sender: &str,
     peer: &DistinguishedName,
-) -> Result<Result<(), Refusal>, StoreError> {
+) -> Result<Result<MxPeer, Refusal>, StoreError> {
+    let peer_key = peer.to_string();
+    let is_relay_host = |dn: &str| DistinguishedName::parse(dn).is_ok_and(|d| d.to_string() == peer_key);
     if sender.is_empty() {
-        // Bounces carry no domain: the peer must at least operate some listed domain.
-        return Ok(if store.db().trusted_operator(&peer.to_string()).await? {
-            Ok(())
+        // Reports carry no domain: the peer must at least be a relay host or an operator.
+        if config
+            .relay_domains
+            .iter()
+            .any(|r| is_relay_host(r.certificate_dn.get_ref()))
+        {
+            return Ok(Ok(MxPeer::RelayHost));
+        }
+        return Ok(if store.db().trusted_operator(&peer_key).await? {
+            Ok(MxPeer::Operator)
         } else {
             Err(Refusal::UnknownOperator)
         });
@@ -103,11 +125,18 @@ pub async fn check_mx_sender(
     else {
         return Ok(Err(Refusal::BadSender(sender.to_string())));
     };
+    if let Some(relay) = config.relay_domain(&domain) {
+        return Ok(if is_relay_host(relay.certificate_dn.get_ref()) {
+            Ok(MxPeer::RelayHost)
+        } else {
+            Err(Refusal::WrongRelayHost(domain))
+        });
+    }
     let Some(entry) = store.db().trust_entry(&domain).await? else {
         return Ok(Err(Refusal::UnknownDomain(domain)));
     };
-    if policy.require_operator_dn && entry.operator_key != peer.to_string() {
+    if config.trust.require_operator_dn && entry.operator_key != peer_key {
         return Ok(Err(Refusal::WrongOperator(domain)));
     }
-    Ok(Ok(()))
+    Ok(Ok(MxPeer::Operator))
 }

@@ -41,6 +41,34 @@ pub fn headers(message: &[u8]) -> Headers {
     }
 }
 
+/// Why a received message is refused as it stands, as an SMTP reply; None when it is fine.
+///
+/// Bare LF and NUL are refused rather than repaired: they are how SMTP smuggling and header
+/// confusion start, and no conforming client sends them. 8-bit header octets need SMTPUTF8
+/// (RFC 6532); without it the headers must be encoded (RFC 2047).
+pub fn content_refusal(message: &[u8], smtputf8: bool) -> Option<&'static str> {
+    if message.contains(&0) {
+        return Some("554 5.6.0 The message contains NUL characters");
+    }
+    let bare_lf = message
+        .iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\n' && (i == 0 || message[i - 1] != b'\r'));
+    if bare_lf {
+        return Some("554 5.6.0 Bare LF in the message: lines must end with CRLF (RFC 5321 2.3.8)");
+    }
+    let header_end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(message.len());
+    if !smtputf8 && message[..header_end].iter().any(|b| *b >= 0x80) {
+        return Some(
+            "554 5.6.7 8-bit characters in the headers need SMTPUTF8; encode them (RFC 2047) or use SMTPUTF8",
+        );
+    }
+    None
+}
+
 /// The header fields to add in front of the message for what `headers` found missing.
 pub fn missing_fields(found: &Headers, host: &str) -> String {
     let mut out = String::new();
@@ -74,6 +102,20 @@ mod tests {
         let added = missing_fields(&h, "mail.hopital.test");
         assert!(added.starts_with("Message-ID: <"), "{added}");
         assert!(added.contains("@mail.hopital.test>\r\nDate: "), "{added}");
+    }
+
+    #[test]
+    fn bad_content_is_named() {
+        assert_eq!(content_refusal(b"Subject: ok\r\n\r\nbody\r\n", false), None);
+        let nul = content_refusal(b"Subject: x\r\n\r\na\0b\r\n", false);
+        assert!(nul.is_some_and(|r| r.starts_with("554 5.6.0") && r.contains("NUL")));
+        let lf = content_refusal(b"Subject: x\r\n\r\nline\n.\nmore\r\n", false);
+        assert!(lf.is_some_and(|r| r.contains("Bare LF")));
+        let utf8 = "Subject: réunion\r\n\r\nbody\r\n".as_bytes();
+        assert!(content_refusal(utf8, false).is_some_and(|r| r.starts_with("554 5.6.7")));
+        assert_eq!(content_refusal(utf8, true), None);
+        let body_only = "Subject: x\r\n\r\nété\r\n".as_bytes();
+        assert_eq!(content_refusal(body_only, false), None);
     }
 
     #[test]

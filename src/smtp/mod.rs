@@ -5,8 +5,15 @@
 //! DATA to local mailboxes, each committed before the 250. The trust-space checks, BDAT, DSN,
 //! relay and the outbound queue are the SMTP issue's.
 
+mod client;
+mod dsn;
 mod message;
+mod queue;
+mod route;
 mod session;
+mod transaction;
+
+pub use queue::QueueRunner;
 
 use std::sync::Arc;
 

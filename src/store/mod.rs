@@ -6,6 +6,7 @@
 //! them on the way out, so a second backend (PostgreSQL, for multi-node operators) is one more
 //! `impl Backend`, with the encryption shared.
 
+mod queue;
 mod sqlite;
 mod trust;
 pub mod vault;
@@ -18,6 +19,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use zeroize::Zeroizing;
 
+pub use queue::{
+    AttemptRecord, Envelope, EnvelopeRecipient, NewQueued, Notify, QueuedMessage,
+    QueuedRecipient, RecipientState,
+};
 pub use trust::{TrustDiff, TrustEntry};
 pub use vault::{FileKek, Kek, VaultError};
 
@@ -118,6 +123,8 @@ pub struct Account {
     pub password_hash: Option<String>,
     /// A suspended account can neither log in nor receive.
     pub suspended: bool,
+    /// Its own quota in bytes; None: the configured default.
+    pub quota_bytes: Option<u64>,
     dek_wrapped: Vec<u8>,
 }
 
@@ -225,6 +232,10 @@ pub trait Backend: Send + Sync {
     async fn set_suspended(&self, address: &str, suspended: bool) -> Result<(), StoreError>;
     /// Removes an account and its mail.
     async fn remove_account(&self, address: &str) -> Result<(), StoreError>;
+    /// Sets (or clears, back to the default) an account's quota.
+    async fn set_quota(&self, address: &str, bytes: Option<u64>) -> Result<(), StoreError>;
+    /// Octets stored in all folders of an account.
+    async fn account_usage(&self, account_id: i64) -> Result<u64, StoreError>;
 
     /// The folder `name` of an account, created when asked to.
     async fn mailbox(
@@ -247,6 +258,28 @@ pub trait Backend: Send + Sync {
     async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<(), StoreError>;
     /// Removes messages (one transaction).
     async fn delete_messages(&self, mailbox_id: i64, uids: &[u32]) -> Result<(), StoreError>;
+
+    /// Commits one accepted message at once: the copies for local mailboxes and, when some
+    /// recipients are elsewhere, its queue entry. Returns the queue id.
+    async fn accept_message(
+        &self,
+        local: &[NewMessage],
+        queued: Option<&NewQueued>,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Queued messages due at `now` with something pending, oldest first.
+    async fn queue_due(&self, now: i64, limit: u32) -> Result<Vec<QueuedMessage>, StoreError>;
+    /// The whole queue, oldest first.
+    async fn queue_list(&self) -> Result<Vec<QueuedMessage>, StoreError>;
+    /// One queued message.
+    async fn queue_message(&self, id: i64) -> Result<Option<QueuedMessage>, StoreError>;
+    /// The sealed body of a queued message.
+    async fn queue_sealed(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Records an attempt; a message with nothing pending left is removed.
+    async fn queue_record(&self, id: i64, record: &AttemptRecord) -> Result<(), StoreError>;
+    /// Makes one message (or all) due at `now`; returns how many.
+    async fn queue_retry(&self, id: Option<i64>, now: i64) -> Result<u64, StoreError>;
+    /// Removes a queued message without delivering it.
+    async fn queue_delete(&self, id: i64) -> Result<(), StoreError>;
 
     /// Appends an audit record; `chain(previous_hash)` gives its hash. Serialised, so the chain
     /// has no fork even with several processes writing.
@@ -277,10 +310,13 @@ pub trait Backend: Send + Sync {
 pub struct Store {
     backend: Arc<dyn Backend>,
     kek: Arc<dyn Kek>,
+    /// Seals queued messages (wrapped under the KEK in the settings).
+    queue_key: Arc<vault::DataKey>,
 }
 
 const KEK_CHECK: &str = "kek.check";
 const KEK_CHECK_VALUE: &[u8] = b"mssante key-encryption key check";
+const QUEUE_KEY: &str = "queue.dek";
 
 impl Store {
     /// Opens (creating if new) the embedded store in `data_dir`, with the KEK at `kek_file`
@@ -304,20 +340,32 @@ impl Store {
                         .into(),
             }));
         };
-        let backend = Arc::new(sqlite::SqliteBackend::open(&db_path).await?);
-        let store = Store { backend, kek };
-        match store.backend.get_setting(KEK_CHECK).await? {
+        let backend: Arc<dyn Backend> = Arc::new(sqlite::SqliteBackend::open(&db_path).await?);
+        match backend.get_setting(KEK_CHECK).await? {
             Some(sealed) => {
-                if store.kek.unwrap(KEK_CHECK, &sealed)?.as_slice() != KEK_CHECK_VALUE {
+                if kek.unwrap(KEK_CHECK, &sealed)?.as_slice() != KEK_CHECK_VALUE {
                     return Err(StoreError::Vault(VaultError::Unseal));
                 }
             }
             None => {
-                let sealed = store.kek.wrap(KEK_CHECK, KEK_CHECK_VALUE)?;
-                store.backend.put_setting(KEK_CHECK, &sealed, true).await?;
+                let sealed = kek.wrap(KEK_CHECK, KEK_CHECK_VALUE)?;
+                backend.put_setting(KEK_CHECK, &sealed, true).await?;
             }
         }
-        Ok(store)
+        // Made once, under the init lock, so two processes never make two.
+        let queue_key = match backend.get_setting(QUEUE_KEY).await? {
+            Some(wrapped) => vault::open_data_key(kek.as_ref(), QUEUE_KEY, &wrapped)?,
+            None => {
+                let (wrapped, key) = vault::new_data_key(kek.as_ref(), QUEUE_KEY)?;
+                backend.put_setting(QUEUE_KEY, &wrapped, true).await?;
+                key
+            }
+        };
+        Ok(Store {
+            backend,
+            kek,
+            queue_key: Arc::new(queue_key),
+        })
     }
 
     /// The metadata operations (domains, accounts, settings) that need no key.
@@ -333,12 +381,18 @@ impl Store {
         Ok(id)
     }
 
-    /// Seals and appends one message to the INBOX of each account, all in one transaction:
-    /// when this returns Ok, every copy is committed.
-    pub async fn deliver(&self, recipients: &[Account], raw: &[u8]) -> Result<(), StoreError> {
+    /// Commits one accepted message: sealed into the INBOX of each local account and, when
+    /// `outbound` is given, into the queue, in one transaction. When this returns Ok, every
+    /// copy is committed. Returns the queue id.
+    pub async fn accept(
+        &self,
+        local: &[Account],
+        outbound: Option<Envelope>,
+        raw: &[u8],
+    ) -> Result<Option<i64>, StoreError> {
         let now = chrono::Utc::now().timestamp();
-        let mut batch = Vec::with_capacity(recipients.len());
-        for account in recipients {
+        let mut batch = Vec::with_capacity(local.len());
+        for account in local {
             let key = vault::open_data_key(
                 self.kek.as_ref(),
                 &dek_context(&account.address),
@@ -356,8 +410,26 @@ impl Store {
                 sealed: key.seal(&message_context(&account.address), raw)?,
             });
         }
-        self.backend.append_messages(&batch).await?;
-        Ok(())
+        let queued = match outbound {
+            Some(envelope) if !envelope.recipients.is_empty() => Some(NewQueued {
+                envelope,
+                size: raw.len() as u64,
+                sealed: self.queue_key.seal(QUEUE_CONTEXT, raw)?,
+                now,
+            }),
+            _ => None,
+        };
+        self.backend.accept_message(&batch, queued.as_ref()).await
+    }
+
+    /// Opens the body of a queued message.
+    pub async fn queued_body(&self, id: i64) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let sealed = self
+            .backend
+            .queue_sealed(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("queued message {id} does not exist")))?;
+        Ok(self.queue_key.open(QUEUE_CONTEXT, &sealed)?)
     }
 
     /// Opens one stored message of `account`.
@@ -394,6 +466,8 @@ impl Store {
         }
     }
 }
+
+const QUEUE_CONTEXT: &str = "queue:msg";
 
 fn dek_context(address: &str) -> String {
     format!("dek:{address}")

@@ -12,11 +12,12 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+mod queue;
 mod trust;
 
 use super::{
     Account, AccountKind, AuditRecord, Backend, ChainFn, MailboxInfo, MessageMeta, NewAccount,
-    NewMessage, StoreError, TrustDiff, TrustEntry,
+    AttemptRecord, NewMessage, NewQueued, QueuedMessage, StoreError, TrustDiff, TrustEntry,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -72,6 +73,10 @@ fn account_from_row(row: &SqliteRow) -> Result<Account, StoreError> {
         display_name: row.try_get("display_name").map_err(db_err)?,
         password_hash: row.try_get("password_hash").map_err(db_err)?,
         suspended: row.try_get::<i64, _>("suspended").map_err(db_err)? != 0,
+        quota_bytes: row
+            .try_get::<Option<i64>, _>("quota_bytes")
+            .map_err(db_err)?
+            .map(|q| q.max(0) as u64),
         dek_wrapped: row.try_get("dek_wrapped").map_err(db_err)?,
     })
 }
@@ -266,6 +271,28 @@ impl Backend for SqliteBackend {
         changed_one(done.rows_affected(), &format!("mailbox {address}"))
     }
 
+    async fn set_quota(&self, address: &str, bytes: Option<u64>) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE accounts SET quota_bytes = ? WHERE address = ?")
+            .bind(bytes.map(|b| b.min(i64::MAX as u64) as i64))
+            .bind(address)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        changed_one(done.rows_affected(), &format!("mailbox {address}"))
+    }
+
+    async fn account_usage(&self, account_id: i64) -> Result<u64, StoreError> {
+        let used: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id
+             WHERE b.account_id = ?",
+        )
+        .bind(account_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(used.max(0) as u64)
+    }
+
     async fn mailbox(
         &self,
         account_id: i64,
@@ -305,26 +332,7 @@ impl Backend for SqliteBackend {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_err)?;
-        let mut uids = Vec::with_capacity(messages.len());
-        for m in messages {
-            let uid: i64 = sqlx::query_scalar(
-                "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ? RETURNING uidnext - 1",
-            )
-            .bind(m.mailbox_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            sqlx::query("INSERT INTO messages (mailbox_id, uid, internal_date, size, sealed) VALUES (?, ?, ?, ?, ?)")
-                .bind(m.mailbox_id)
-                .bind(uid)
-                .bind(m.internal_date)
-                .bind(m.size as i64)
-                .bind(&m.sealed)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            uids.push(uid as u32);
-        }
+        let uids = queue::insert_messages(&mut tx, messages).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(uids)
     }
@@ -386,6 +394,42 @@ impl Backend for SqliteBackend {
                 .map_err(db_err)?;
         }
         tx.commit().await.map_err(db_err)
+    }
+
+    async fn accept_message(
+        &self,
+        local: &[NewMessage],
+        queued: Option<&NewQueued>,
+    ) -> Result<Option<i64>, StoreError> {
+        queue::accept(&self.pool, local, queued).await
+    }
+
+    async fn queue_due(&self, now: i64, limit: u32) -> Result<Vec<QueuedMessage>, StoreError> {
+        queue::due(&self.pool, now, limit).await
+    }
+
+    async fn queue_list(&self) -> Result<Vec<QueuedMessage>, StoreError> {
+        queue::list(&self.pool).await
+    }
+
+    async fn queue_message(&self, id: i64) -> Result<Option<QueuedMessage>, StoreError> {
+        queue::get(&self.pool, id).await
+    }
+
+    async fn queue_sealed(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        queue::sealed(&self.pool, id).await
+    }
+
+    async fn queue_record(&self, id: i64, record: &AttemptRecord) -> Result<(), StoreError> {
+        queue::record(&self.pool, id, record).await
+    }
+
+    async fn queue_retry(&self, id: Option<i64>, now: i64) -> Result<u64, StoreError> {
+        queue::retry(&self.pool, id, now).await
+    }
+
+    async fn queue_delete(&self, id: i64) -> Result<(), StoreError> {
+        queue::delete(&self.pool, id).await
     }
 
     async fn append_audit(

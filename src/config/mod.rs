@@ -17,6 +17,10 @@ use toml::Spanned;
 
 use crate::tls::{TlsError, read_certificates, read_crl, read_private_key};
 
+mod outbound;
+
+pub use outbound::{QueuePolicy, RelayDomain, Route, split_host};
+
 /// How the server treats TEST material and exposure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -131,6 +135,9 @@ pub struct Limits {
     /// Recipients per SMTP transaction.
     #[serde(default = "default_max_recipients")]
     pub max_recipients: usize,
+    /// Octets a mailbox may hold, unless `mssante user quota` set its own (0: no limit).
+    #[serde(default = "default_mailbox_quota")]
+    pub mailbox_quota: u64,
 }
 
 impl Default for Limits {
@@ -138,6 +145,7 @@ impl Default for Limits {
         Limits {
             max_message_size: default_max_message_size(),
             max_recipients: default_max_recipients(),
+            mailbox_quota: default_mailbox_quota(),
         }
     }
 }
@@ -147,6 +155,9 @@ fn default_max_message_size() -> usize {
 }
 fn default_max_recipients() -> usize {
     100
+}
+fn default_mailbox_quota() -> u64 {
+    10 * 1024 * 1024 * 1024
 }
 
 /// How the MX judges other operators.
@@ -199,6 +210,15 @@ pub struct Config {
     /// Trust-space policy of the MX.
     #[serde(default)]
     pub trust: TrustPolicy,
+    /// How the outbound queue retries and gives up.
+    #[serde(default)]
+    pub queue: QueuePolicy,
+    /// Fixed next hops for trust-space domains (instead of DNS MX).
+    #[serde(default, rename = "route")]
+    pub routes: Vec<Route>,
+    /// Hospital domains relayed by this operator.
+    #[serde(default, rename = "relay_domain")]
+    pub relay_domains: Vec<RelayDomain>,
     /// The listening sockets; left out, the dev set (dev mode) or none.
     #[serde(default, rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
@@ -434,6 +454,7 @@ impl Config {
                 message: "no [[listener]] table: the server would listen on nothing".into(),
             });
         }
+        self.validate_outbound()?;
         if self.mode == Mode::Production && self.kek_file.is_none() {
             return Err(ConfigError {
                 file: self.source.clone(),
@@ -523,7 +544,7 @@ mod tests {
 
     #[test]
     fn the_example_file_parses_with_the_documented_defaults() {
-        let text = include_str!("../config/mssante.example.toml");
+        let text = include_str!("../../config/mssante.example.toml");
         let config = Config::parse(text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.mode, Mode::Production);
         assert_eq!(config.limits.max_message_size, default_max_message_size());

@@ -14,6 +14,10 @@ use rustls::{RootCertStore, ServerConfig};
 
 use crate::identity::is_test_certificate;
 
+mod client;
+
+pub use client::TrustSpaceVerifier;
+
 /// What TLS material could not be used, naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

@@ -1,0 +1,117 @@
+//! TLS for outbound SMTP: we present our operator certificate, and the next hop must show a
+//! certificate that chains to the trust anchors and is not revoked.
+//!
+//! Host names are not how the trust space names its members: the whitelist names each
+//! operator by its certificate's subject DN, and the queue compares that DN after the
+//! handshake. So this verifier checks the chain, validity, revocation and the server-auth
+//! usage, and leaves the name to the DN check (a static route to 127.0.0.1 has no name).
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use webpki::{CertRevocationList, OwnedCertRevocationList, RevocationOptionsBuilder};
+
+use super::{TlsError, TlsMaterial};
+
+/// Checks a next hop's certificate chain against the trust anchors and CRLs, not its name.
+#[derive(Debug)]
+pub struct TrustSpaceVerifier {
+    anchors: Vec<rustls::pki_types::TrustAnchor<'static>>,
+    crls: Vec<CertRevocationList<'static>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl TrustSpaceVerifier {
+    fn new(material: &TlsMaterial, algorithms: WebPkiSupportedAlgorithms) -> Result<Self, TlsError> {
+        let mut anchors = Vec::new();
+        for cert in &material.client_anchors {
+            let anchor = webpki::anchor_from_trusted_cert(cert)
+                .map_err(|e| TlsError::Rustls(format!("trust anchor: {e}")))?;
+            anchors.push(anchor.to_owned());
+        }
+        let mut crls = Vec::new();
+        for crl in &material.crls {
+            let owned = OwnedCertRevocationList::from_der(crl)
+                .map_err(|e| TlsError::Rustls(format!("CRL: {e}")))?;
+            crls.push(CertRevocationList::from(owned));
+        }
+        Ok(TrustSpaceVerifier {
+            anchors,
+            crls,
+            algorithms,
+        })
+    }
+}
+
+impl ServerCertVerifier for TrustSpaceVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let cert = webpki::EndEntityCert::try_from(end_entity)
+            .map_err(|e| rustls::Error::General(format!("peer certificate: {e}")))?;
+        let crl_refs: Vec<&CertRevocationList<'_>> = self.crls.iter().collect();
+        // A CA we hold no CRL for is not a revoked CA: the CRLs cover what they cover.
+        let revocation = RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
+            b.with_status_policy(webpki::UnknownStatusPolicy::Allow)
+                .build()
+        });
+        cert.verify_for_usage(
+            self.algorithms.all,
+            &self.anchors,
+            intermediates,
+            now,
+            webpki::KeyUsage::server_auth(),
+            revocation,
+            None,
+        )
+        .map_err(|e| rustls::Error::General(format!("peer certificate: {e}")))?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+impl TlsMaterial {
+    /// The rustls client configuration of the outbound queue: our certificate for client
+    /// authentication, the trust anchors for the next hop's.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = TrustSpaceVerifier::new(self, provider.signature_verification_algorithms)?;
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| TlsError::Rustls(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
+            .map_err(|e| TlsError::Rustls(format!("client certificate and key: {e}")))?;
+        Ok(Arc::new(config))
+    }
+}
