@@ -42,9 +42,31 @@ enum Command {
     /// The MSSanté trust space (the ANS whitelist).
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// The outbound queue: mail waiting for other operators and relayed hospitals.
+    #[command(subcommand)]
+    Queue(QueueCommand),
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// List queued messages with the recipients still pending and their last reply.
+    List,
+    /// Show one message's envelope and every recipient's state (never its content).
+    Show { id: i64 },
+    /// Try one message (or all) again now.
+    Retry {
+        /// The message id (see `queue list`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Every queued message.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Remove a message without delivering it (audited).
+    Delete { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -251,6 +273,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Pki(PkiCommand::Revoke { serial }) => admin::pki_revoke(&app, &serial).await,
         Command::Trust(TrustCommand::Import { file }) => admin::trust_import(&app, &file).await,
         Command::Trust(TrustCommand::List) => admin::trust_list(&app).await,
+        Command::Queue(QueueCommand::List) => admin::queue::list(&app).await,
+        Command::Queue(QueueCommand::Show { id }) => admin::queue::show(&app, id).await,
+        Command::Queue(QueueCommand::Retry { id, .. }) => admin::queue::retry(&app, id).await,
+        Command::Queue(QueueCommand::Delete { id }) => admin::queue::delete(&app, id).await,
         Command::Audit(AuditCommand::Verify) => admin::audit_verify(&app).await,
         Command::Audit(AuditCommand::Tail { count }) => admin::audit_tail(&app, count).await,
     }

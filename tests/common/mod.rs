@@ -282,6 +282,14 @@ impl TestServer {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// Adds TOML to the config file, before the first `[[listener]]` (top-level keys first,
+    /// then tables). Takes effect at the next start.
+    pub fn add_config(&self, toml: &str) {
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        let text = text.replacen("\n[[listener]]", &format!("\n{toml}\n\n[[listener]]"), 1);
+        std::fs::write(&self.config, text).expect("write config");
+    }
+
     /// The TEST root CA, for clients that verify the server.
     pub fn ca_file(&self) -> PathBuf {
         self.data.join("pki").join("ca-bundle.pem")
@@ -463,6 +471,43 @@ pub fn whitelist_xml(domains: &[(&str, &str)]) -> String {
         );
     }
     xml + "</ListeBlanche>\n"
+}
+
+/// Every message of a mailbox's INBOX over POP3S (nothing deleted), oldest first.
+pub fn inbox(server: &TestServer, user: &str, password: &str) -> Vec<String> {
+    let script = r#"
+import poplib, ssl, sys
+ctx = ssl._create_unverified_context()
+m = poplib.POP3_SSL('127.0.0.1', int(sys.argv[1]), context=ctx, timeout=20)
+m.user(sys.argv[2])
+m.pass_(sys.argv[3])
+count, _ = m.stat()
+for i in range(1, count + 1):
+    resp, lines, octets = m.retr(i)
+    sys.stdout.write(b'\r\n'.join(lines).decode('utf-8', 'replace'))
+    sys.stdout.write('\n=====END=====\n')
+m.quit()
+"#;
+    let port = server.ports.pop3s.to_string();
+    let out = python(script, &[&port, user, password]);
+    assert!(out.status.success(), "POP3 fetch failed:\n{}", show(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .split("\n=====END=====\n")
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Waits up to `secs` seconds for `check` to return Some; panics with `what` otherwise.
+pub fn wait_for<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "waited {secs} s for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The `subject:` line that `mssante pki issue-*` prints.

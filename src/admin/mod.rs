@@ -1,4 +1,5 @@
-//! The administration commands (`domain`, `user`, `pki`, `audit`). They work on the store
+//! The administration commands (`domain`, `user`, `pki`, `trust`, `audit`; `queue` in its
+//! own file). They work on the store
 //! directly, so they also work while `serve` runs; each change lands in the audit trail.
 
 use std::io::{BufRead, Write};
@@ -10,6 +11,8 @@ use crate::audit::{Audit, Outcome};
 use crate::auth::{normalize_address, password};
 use crate::pki::{Issued, PersonRequest};
 use crate::store::{AccountKind, NewAccount};
+
+pub mod queue;
 
 pub(crate) async fn audit(app: &App, event: &str, detail: &str) -> Result<(), CliError> {
     let actor = std::env::var("SUDO_USER")

@@ -1,0 +1,324 @@
+//! Two operators on one machine: operator A (hopital.test) and operator B (b.test), each a
+//! real `mssante serve` with its own IGC-Santé TEST certificate from one shared TEST PKI,
+//! routes to each other's MX, and one whitelist naming both. Mail goes out through the
+//! queue over mutual TLS, failures come back as RFC 3464 reports, and a peer that is down or
+//! shows the wrong certificate keeps the mail queued, sealed at rest.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+const BOB: &str = "bob@b.test";
+const BOB_PASSWORD: &str = "bob's long password";
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Operator A (hopital.test with alice) and B (b.test with bob), configured for each other,
+/// not started. A's TEST PKI issues both certificates.
+struct Operators {
+    a: TestServer,
+    b: TestServer,
+    dn_a: String,
+    dn_b: String,
+}
+
+fn operators(queue_a: &str) -> Operators {
+    let a = TestServer::new("");
+    let b = TestServer::bare("");
+    let certs = a.dir.path().join("operators");
+    let issue = |host: &str, org: &str| {
+        issued_subject(&a.cli_ok(&[
+            "pki",
+            "issue-server",
+            host,
+            "--organisation",
+            org,
+            "--out",
+            path(&certs),
+        ]))
+    };
+    let dn_a = issue("mx.a.test", "OPERATEUR A");
+    let dn_b = issue("mx.b.test", "OPERATEUR B");
+    let pki = a.data.join("pki");
+    let tls = |host: &str| {
+        format!(
+            "[tls]\ncertificate = \"{cert}\"\nprivate_key = \"{key}\"\nclient_trust_anchors = [\"{bundle}\"]\ncrls = [\"{root}\", \"{org}\", \"{per}\"]\n",
+            cert = path(&certs.join(format!("{host}.pem"))),
+            key = path(&certs.join(format!("{host}.key"))),
+            bundle = path(&pki.join("ca-bundle.pem")),
+            root = path(&pki.join("root.crl")),
+            org = path(&pki.join("organisations.crl")),
+            per = path(&pki.join("personnes.crl")),
+        )
+    };
+    a.add_config(&format!(
+        "hostname = \"mx.a.test\"\n{}\n[queue]\nretry_first_secs = 1\nretry_max_secs = 2\n{queue_a}\n[[route]]\ndomain = \"b.test\"\nhost = \"127.0.0.1:{}\"\n",
+        tls("mx.a.test"),
+        b.ports.mx
+    ));
+    b.add_config(&format!(
+        "hostname = \"mx.b.test\"\n{}\n[queue]\nretry_first_secs = 1\nretry_max_secs = 2\n[[route]]\ndomain = \"hopital.test\"\nhost = \"127.0.0.1:{}\"\n",
+        tls("mx.b.test"),
+        a.ports.mx
+    ));
+    b.cli_ok(&["domain", "add", "b.test"]);
+    b.cli_stdin_ok(&["user", "add", BOB, "--password-stdin"], BOB_PASSWORD);
+    let ops = Operators { a, b, dn_a, dn_b };
+    ops.whitelist(&ops.dn_b);
+    ops
+}
+
+impl Operators {
+    /// Both operators import a whitelist where b.test is operated by `dn_for_b`.
+    fn whitelist(&self, dn_for_b: &str) {
+        for server in [&self.a, &self.b] {
+            let file = server.dir.path().join("liste.xml");
+            std::fs::write(
+                &file,
+                whitelist_xml(&[("hopital.test", &self.dn_a), ("b.test", dn_for_b)]),
+            )
+            .expect("write whitelist");
+            server.cli_ok(&["trust", "import", path(&file)]);
+        }
+    }
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn alice_sends(a: &TestServer, to: &str, body: &str) {
+    let out = submit(a, PASSWORD, &["--to", to, "--header", "Subject: consultation", "--body", body]);
+    assert!(
+        stdout(&out).contains("250 2.0.0 Message accepted for delivery, queued as"),
+        "{}",
+        show(&out)
+    );
+}
+
+fn message_with<'m>(messages: &'m [String], marker: &str) -> Option<&'m String> {
+    messages.iter().find(|m| m.contains(marker))
+}
+
+#[test]
+fn two_operators_exchange_mail_and_failures_come_back_as_reports() {
+    let mut ops = operators("");
+    ops.a.start();
+    ops.b.start();
+
+    alice_sends(&ops.a, BOB, "rendez-vous marker-a-to-b");
+    let got = wait_for(30, "alice's message at bob's", || {
+        message_with(&inbox(&ops.b, BOB, BOB_PASSWORD), "marker-a-to-b").cloned()
+    });
+    assert!(got.contains("by mx.a.test (mssante) with ESMTPSA"), "{got}");
+    assert!(
+        got.contains("by mx.b.test (mssante) with ESMTPS (version=TLSv1.3"),
+        "B's MX took it over TLS 1.3:\n{got}"
+    );
+
+    // Bob answers from operator B.
+    let out = swaks(&[
+        "--server",
+        &format!("127.0.0.1:{}", ops.b.ports.submission),
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        BOB,
+        "--auth-password",
+        BOB_PASSWORD,
+        "--from",
+        BOB,
+        "--to",
+        USER,
+        "--body",
+        "reponse marker-b-to-a",
+    ]);
+    assert!(stdout(&out).contains("queued as"), "{}", show(&out));
+    wait_for(30, "bob's answer at alice's", || {
+        message_with(&inbox(&ops.a, USER, PASSWORD), "marker-b-to-a").cloned()
+    });
+
+    // An unknown mailbox at B: refused at RCPT there, reported to alice here.
+    alice_sends(&ops.a, "nobody@b.test", "lost marker-unknown");
+    let report = wait_for(30, "the failure report", || {
+        message_with(&inbox(&ops.a, USER, PASSWORD), "Final-Recipient: rfc822; nobody@b.test").cloned()
+    });
+    for expected in [
+        "From: Mail Delivery System <MAILER-DAEMON@mx.a.test>",
+        "report-type=delivery-status",
+        "Action: failed",
+        "Status: 5.1.1",
+        "Remote-MTA: dns; 127.0.0.1",
+        "Diagnostic-Code: smtp; 550 5.1.1 Mailbox <nobody@b.test> does not exist",
+        "Content-Type: text/rfc822-headers",
+        "Subject: consultation",
+    ] {
+        assert!(report.contains(expected), "{expected:?} missing in:\n{report}");
+    }
+    assert!(!report.contains("lost marker-unknown"), "headers only by default:\n{report}");
+    wait_for(10, "an empty queue", || {
+        ops.a.cli_ok(&["queue", "list"]).contains("the queue is empty").then_some(())
+    });
+
+    // B's MX is no open relay: operator B may not send b.test mail through A back to b.test.
+    let certs = ops.a.dir.path().join("operators");
+    let out = swaks(&[
+        "--server",
+        &format!("127.0.0.1:{}", ops.a.ports.mx),
+        "--tls",
+        "--tls-cert",
+        path(&certs.join("mx.b.test.pem")),
+        "--tls-key",
+        path(&certs.join("mx.b.test.key")),
+        "--from",
+        BOB,
+        "--to",
+        "someone@b.test",
+    ]);
+    assert!(
+        stdout(&out).contains("550 5.7.1 Relaying denied: <someone@b.test> is not served by this operator"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(ops.a.stop(), 0);
+    assert_eq!(ops.b.stop(), 0);
+}
+
+#[test]
+fn mail_waits_sealed_while_the_peer_is_down_or_shows_the_wrong_certificate() {
+    let mut ops = operators("delay_notice_secs = 2\n");
+    ops.a.start();
+
+    // B is down: the message waits, and alice hears of the delay once.
+    alice_sends(&ops.a, BOB, "patient marker-waiting");
+    let listing = wait_for(20, "a connection failure in the queue", || {
+        let list = ops.a.cli_ok(&["queue", "list"]);
+        list.contains("cannot connect to 127.0.0.1").then_some(list)
+    });
+    assert!(listing.contains(&format!("-> {BOB}: ")), "{listing}");
+    let delay = wait_for(20, "the delay report", || {
+        message_with(&inbox(&ops.a, USER, PASSWORD), "Action: delayed").cloned()
+    });
+    assert!(delay.contains("Will-Retry-Until: "), "{delay}");
+    assert!(delay.contains(&format!("Final-Recipient: rfc822; {BOB}")), "{delay}");
+    for file in files_under(&ops.a.data) {
+        let bytes = std::fs::read(&file).expect("read");
+        assert!(
+            !contains(&bytes, b"marker-waiting"),
+            "queued message readable in {}",
+            file.display()
+        );
+    }
+
+    // B comes up, but the whitelist names another operator for b.test: refused, audited.
+    ops.whitelist("CN=mx.b.test,OU=00000000000000,O=SOMEONE ELSE,ST=Paris (75),C=FR");
+    ops.b.start();
+    ops.a.cli_ok(&["queue", "retry", "--all"]);
+    let listing = wait_for(20, "the DN refusal in the queue", || {
+        let list = ops.a.cli_ok(&["queue", "list"]);
+        list.contains("is not the operator of the domain").then_some(list)
+    });
+    assert!(listing.contains("O=operateur b"), "{listing}");
+    let trail = ops.a.cli_ok(&["audit", "tail", "-n", "100"]);
+    assert!(trail.contains("queue.peer_refused"), "{trail}");
+
+    // The list is fixed: the next retry delivers, and only one delay report was sent.
+    ops.whitelist(&ops.dn_b.clone());
+    ops.a.cli_ok(&["queue", "retry", "--all"]);
+    wait_for(30, "the message at bob's", || {
+        message_with(&inbox(&ops.b, BOB, BOB_PASSWORD), "marker-waiting").cloned()
+    });
+    wait_for(10, "an empty queue", || {
+        ops.a.cli_ok(&["queue", "list"]).contains("the queue is empty").then_some(())
+    });
+    let delays = inbox(&ops.a, USER, PASSWORD)
+        .iter()
+        .filter(|m| m.contains("Action: delayed"))
+        .count();
+    assert_eq!(delays, 1);
+    assert_eq!(ops.a.stop(), 0);
+    assert_eq!(ops.b.stop(), 0);
+}
+
+#[test]
+fn an_expired_message_fails_with_a_report_and_reports_never_loop() {
+    let closed = free_port();
+    let mut server = TestServer::new(&format!(
+        "[queue]\nretry_first_secs = 1\nretry_max_secs = 1\nlifetime_secs = 3\ndelay_notice_secs = 0\n[[route]]\ndomain = \"nowhere.test\"\nhost = \"127.0.0.1:{closed}\"\n"
+    ));
+    let list = server.dir.path().join("liste.xml");
+    std::fs::write(
+        &list,
+        whitelist_xml(&[("nowhere.test", "CN=mx.nowhere.test,O=Nowhere,C=FR")]),
+    )
+    .expect("write");
+    server.cli_ok(&["trust", "import", path(&list)]);
+    server.start();
+    let out = submit(
+        &server,
+        PASSWORD,
+        &["--to", "x@nowhere.test", "--body", "expires marker-expired"],
+    );
+    assert!(stdout(&out).contains("queued as"), "{}", show(&out));
+    let queued = server.cli_ok(&["queue", "list"]);
+    let id = queued
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .expect("one queued message")
+        .to_string();
+    let shown = server.cli_ok(&["queue", "show", &id]);
+    assert!(shown.contains(&format!("sender:        {USER}")), "{shown}");
+    assert!(shown.contains("recipient:     x@nowhere.test [pending]"), "{shown}");
+
+    let report = wait_for(30, "the expiry report", || {
+        message_with(&inbox(&server, USER, PASSWORD), "Action: failed").cloned()
+    });
+    assert!(report.contains("Status: 4.4.7"), "{report}");
+    assert!(report.contains("delivery time expired"), "{report}");
+    wait_for(10, "an empty queue", || {
+        server.cli_ok(&["queue", "list"]).contains("the queue is empty").then_some(())
+    });
+
+    // A report to an unreachable address is not reported on: one message from <> stays
+    // queued until it expires, then disappears without a report of its own.
+    let out = swaks(&[
+        "--server",
+        &format!("127.0.0.1:{}", server.ports.submission),
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        USER,
+        "--auth-password",
+        PASSWORD,
+        "--from",
+        USER,
+        "--to",
+        "y@nowhere.test",
+        "--body",
+        "second",
+    ]);
+    assert!(stdout(&out).contains("queued as"), "{}", show(&out));
+    wait_for(30, "the second expiry report", || {
+        let n = inbox(&server, USER, PASSWORD)
+            .iter()
+            .filter(|m| m.contains("Action: failed"))
+            .count();
+        (n == 2).then_some(())
+    });
+    assert_eq!(server.stop(), 0);
+
+    let missing = server.cli(&["queue", "show", "999999"]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("queued message 999999 does not exist"),
+        "{}",
+        show(&missing)
+    );
+}
