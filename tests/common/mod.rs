@@ -268,13 +268,12 @@ impl TestServer {
         self.child.as_ref().expect("server is running").id()
     }
 
-    /// Whether `serve` has exited (and its status code).
+    /// Whether `serve` has exited (and its status code); once it has, it may be started again.
     pub fn exited(&mut self) -> Option<i32> {
         let child = self.child.as_mut()?;
-        child
-            .try_wait()
-            .expect("wait")
-            .map(|s| s.code().unwrap_or(-1))
+        let status = child.try_wait().expect("wait")?;
+        self.child = None;
+        Some(status.code().unwrap_or(-1))
     }
 
     /// What the server logged so far.
