@@ -78,7 +78,7 @@ impl Delivery {
             return Ok(Recipient::Outside);
         };
         let db = self.store.db();
-        if db.list_domains().await?.iter().any(|d| *d == domain) {
+        if db.list_domains().await?.contains(&domain) {
             return Ok(Recipient::UnknownMailbox);
         }
         if self.config.relay_domain(&domain).is_some() {

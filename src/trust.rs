@@ -103,7 +103,8 @@ pub async fn check_mx_sender(
     peer: &DistinguishedName,
 ) -> Result<Result<MxPeer, Refusal>, StoreError> {
     let peer_key = peer.to_string();
-    let is_relay_host = |dn: &str| DistinguishedName::parse(dn).is_ok_and(|d| d.to_string() == peer_key);
+    let is_relay_host =
+        |dn: &str| DistinguishedName::parse(dn).is_ok_and(|d| d.to_string() == peer_key);
     if sender.is_empty() {
         // Reports carry no domain: the peer must at least be a relay host or an operator.
         if config

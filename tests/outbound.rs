@@ -92,7 +92,18 @@ fn stdout(out: &std::process::Output) -> String {
 }
 
 fn alice_sends(a: &TestServer, to: &str, body: &str) {
-    let out = submit(a, PASSWORD, &["--to", to, "--header", "Subject: consultation", "--body", body]);
+    let out = submit(
+        a,
+        PASSWORD,
+        &[
+            "--to",
+            to,
+            "--header",
+            "Subject: consultation",
+            "--body",
+            body,
+        ],
+    );
     assert!(
         stdout(&out).contains("250 2.0.0 Message accepted for delivery, queued as"),
         "{}",
@@ -146,7 +157,11 @@ fn two_operators_exchange_mail_and_failures_come_back_as_reports() {
     // An unknown mailbox at B: refused at RCPT there, reported to alice here.
     alice_sends(&ops.a, "nobody@b.test", "lost marker-unknown");
     let report = wait_for(30, "the failure report", || {
-        message_with(&inbox(&ops.a, USER, PASSWORD), "Final-Recipient: rfc822; nobody@b.test").cloned()
+        message_with(
+            &inbox(&ops.a, USER, PASSWORD),
+            "Final-Recipient: rfc822; nobody@b.test",
+        )
+        .cloned()
     });
     for expected in [
         "From: Mail Delivery System <MAILER-DAEMON@mx.a.test>",
@@ -158,11 +173,20 @@ fn two_operators_exchange_mail_and_failures_come_back_as_reports() {
         "Content-Type: text/rfc822-headers",
         "Subject: consultation",
     ] {
-        assert!(report.contains(expected), "{expected:?} missing in:\n{report}");
+        assert!(
+            report.contains(expected),
+            "{expected:?} missing in:\n{report}"
+        );
     }
-    assert!(!report.contains("lost marker-unknown"), "headers only by default:\n{report}");
+    assert!(
+        !report.contains("lost marker-unknown"),
+        "headers only by default:\n{report}"
+    );
     wait_for(10, "an empty queue", || {
-        ops.a.cli_ok(&["queue", "list"]).contains("the queue is empty").then_some(())
+        ops.a
+            .cli_ok(&["queue", "list"])
+            .contains("the queue is empty")
+            .then_some(())
     });
 
     // B's MX is no open relay: operator B may not send b.test mail through A back to b.test.
@@ -181,7 +205,8 @@ fn two_operators_exchange_mail_and_failures_come_back_as_reports() {
         "someone@b.test",
     ]);
     assert!(
-        stdout(&out).contains("550 5.7.1 Relaying denied: <someone@b.test> is not served by this operator"),
+        stdout(&out)
+            .contains("550 5.7.1 Relaying denied: <someone@b.test> is not served by this operator"),
         "{}",
         show(&out)
     );
@@ -205,7 +230,10 @@ fn mail_waits_sealed_while_the_peer_is_down_or_shows_the_wrong_certificate() {
         message_with(&inbox(&ops.a, USER, PASSWORD), "Action: delayed").cloned()
     });
     assert!(delay.contains("Will-Retry-Until: "), "{delay}");
-    assert!(delay.contains(&format!("Final-Recipient: rfc822; {BOB}")), "{delay}");
+    assert!(
+        delay.contains(&format!("Final-Recipient: rfc822; {BOB}")),
+        "{delay}"
+    );
     for file in files_under(&ops.a.data) {
         let bytes = std::fs::read(&file).expect("read");
         assert!(
@@ -221,7 +249,8 @@ fn mail_waits_sealed_while_the_peer_is_down_or_shows_the_wrong_certificate() {
     ops.a.cli_ok(&["queue", "retry", "--all"]);
     let listing = wait_for(20, "the DN refusal in the queue", || {
         let list = ops.a.cli_ok(&["queue", "list"]);
-        list.contains("is not the operator of the domain").then_some(list)
+        list.contains("is not the operator of the domain")
+            .then_some(list)
     });
     assert!(listing.contains("O=operateur b"), "{listing}");
     let trail = ops.a.cli_ok(&["audit", "tail", "-n", "100"]);
@@ -234,7 +263,10 @@ fn mail_waits_sealed_while_the_peer_is_down_or_shows_the_wrong_certificate() {
         message_with(&inbox(&ops.b, BOB, BOB_PASSWORD), "marker-waiting").cloned()
     });
     wait_for(10, "an empty queue", || {
-        ops.a.cli_ok(&["queue", "list"]).contains("the queue is empty").then_some(())
+        ops.a
+            .cli_ok(&["queue", "list"])
+            .contains("the queue is empty")
+            .then_some(())
     });
     let delays = inbox(&ops.a, USER, PASSWORD)
         .iter()
@@ -274,7 +306,10 @@ fn an_expired_message_fails_with_a_report_and_reports_never_loop() {
         .to_string();
     let shown = server.cli_ok(&["queue", "show", &id]);
     assert!(shown.contains(&format!("sender:        {USER}")), "{shown}");
-    assert!(shown.contains("recipient:     x@nowhere.test [pending]"), "{shown}");
+    assert!(
+        shown.contains("recipient:     x@nowhere.test [pending]"),
+        "{shown}"
+    );
 
     let report = wait_for(30, "the expiry report", || {
         message_with(&inbox(&server, USER, PASSWORD), "Action: failed").cloned()
@@ -282,7 +317,10 @@ fn an_expired_message_fails_with_a_report_and_reports_never_loop() {
     assert!(report.contains("Status: 4.4.7"), "{report}");
     assert!(report.contains("delivery time expired"), "{report}");
     wait_for(10, "an empty queue", || {
-        server.cli_ok(&["queue", "list"]).contains("the queue is empty").then_some(())
+        server
+            .cli_ok(&["queue", "list"])
+            .contains("the queue is empty")
+            .then_some(())
     });
 
     // A report to an unreachable address is not reported on: one message from <> stays
@@ -321,4 +359,61 @@ fn an_expired_message_fails_with_a_report_and_reports_never_loop() {
         "{}",
         show(&missing)
     );
+}
+
+#[test]
+fn the_two_operators_example_sets_up_as_its_readme_says() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples/two-operators");
+    for name in [
+        "setup.sh",
+        "operateur-a.toml",
+        "operateur-b.toml",
+        "listeblanche.xml",
+    ] {
+        std::fs::copy(example.join(name), dir.path().join(name)).expect("copy");
+    }
+    let mut setup = std::process::Command::new(dir.path().join("setup.sh"));
+    setup.env("MSSANTE", BIN);
+    let out = run_with_stdin(setup, "");
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(stdout(&out).contains("setup.sh: ready"), "{}", show(&out));
+    let issued: Vec<String> = stdout(&out)
+        .lines()
+        .filter_map(|l| l.strip_prefix("subject:"))
+        .map(|s| s.trim().to_string())
+        .collect();
+    for (config, domain) in [
+        ("operateur-a.toml", "operateur-a.test"),
+        ("operateur-b.toml", "operateur-b.test"),
+    ] {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.arg("--config")
+            .arg(dir.path().join(config))
+            .args(["trust", "list"]);
+        let out = run_with_stdin(cmd, "");
+        assert!(out.status.success(), "{config}: {}", show(&out));
+        assert!(
+            stdout(&out).contains("O=OPERATEUR A") && stdout(&out).contains("O=OPERATEUR B"),
+            "{}",
+            show(&out)
+        );
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.arg("--config")
+            .arg(dir.path().join(config))
+            .args(["domain", "list"]);
+        let out = run_with_stdin(cmd, "");
+        assert!(stdout(&out).contains(domain), "{}", show(&out));
+    }
+    // The DNs in the example's whitelist are exactly the ones the PKI issued.
+    let whitelist = std::fs::read_to_string(dir.path().join("listeblanche.xml")).expect("read");
+    assert_eq!(issued.len(), 2, "{issued:?}");
+    for dn in &issued {
+        assert!(
+            whitelist.contains(&format!(
+                "<DNCertificatOperateur>{dn}</DNCertificatOperateur>"
+            )),
+            "{dn} is not in the example's whitelist"
+        );
+    }
 }

@@ -125,7 +125,12 @@ biff = no
             port,
         };
         let out = postfix.run("start");
-        assert!(out.status.success(), "postfix start:\n{}\n{}", show(&out), postfix.log());
+        assert!(
+            out.status.success(),
+            "postfix start:\n{}\n{}",
+            show(&out),
+            postfix.log()
+        );
         wait_for_port(port);
         postfix
     }
@@ -188,12 +193,21 @@ fn postfix_relays_a_hospital_domain_through_the_mx_in_both_directions() {
         path(&certs),
     ]);
     let chu_dn = issued_subject(&issued);
-    let stranger = server.cli_ok(&["pki", "issue-server", "mx.other.test", "--out", path(&certs)]);
+    let stranger = server.cli_ok(&[
+        "pki",
+        "issue-server",
+        "mx.other.test",
+        "--out",
+        path(&certs),
+    ]);
     assert!(stranger.contains("subject:"));
     let closed = free_port();
     let list = server.dir.path().join("liste.xml");
-    std::fs::write(&list, whitelist_xml(&[("far.test", "CN=mx.far.test,O=Far,C=FR")]))
-        .expect("write");
+    std::fs::write(
+        &list,
+        whitelist_xml(&[("far.test", "CN=mx.far.test,O=Far,C=FR")]),
+    )
+    .expect("write");
     server.cli_ok(&["trust", "import", path(&list)]);
     // Postfix needs our MX port, and we need its port: start Postfix first.
     let postfix = Postfix::start(
@@ -221,14 +235,22 @@ fn postfix_relays_a_hospital_domain_through_the_mx_in_both_directions() {
         "--body",
         "relayed marker-from-chu",
     ]);
-    assert!(stdout(&out).contains("250 2.0.0 Ok: queued"), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("250 2.0.0 Ok: queued"),
+        "{}",
+        show(&out)
+    );
     let got = wait_for(30, "the hospital's message in alice's INBOX", || {
         inbox(&server, USER, PASSWORD)
             .into_iter()
             .find(|m| m.contains("marker-from-chu"))
     });
     assert!(got.contains("by mx.chu.test (Postfix)"), "{got}");
-    assert!(got.contains("with ESMTPS (version=TLSv1.3"), "{got}\n{}", postfix.log());
+    assert!(
+        got.contains("with ESMTPS (version=TLSv1.3"),
+        "{got}\n{}",
+        postfix.log()
+    );
     let queued = wait_for(10, "the relayed recipient in the queue", || {
         let list = server.cli_ok(&["queue", "list"]);
         list.contains("-> confrere@far.test").then_some(list)
@@ -236,7 +258,11 @@ fn postfix_relays_a_hospital_domain_through_the_mx_in_both_directions() {
     assert!(queued.contains("dr.house@chu.test"), "{queued}");
 
     // Mail for the hospital goes to Postfix, which sees our certificate verified.
-    let out = submit(&server, PASSWORD, &["--to", "dr.house@chu.test", "--body", "marker-to-chu"]);
+    let out = submit(
+        &server,
+        PASSWORD,
+        &["--to", "dr.house@chu.test", "--body", "marker-to-chu"],
+    );
     assert!(stdout(&out).contains("queued as"), "{}", show(&out));
     let delivered = wait_for(30, "the message in the hospital's maildir", || {
         postfix
@@ -278,7 +304,8 @@ fn postfix_relays_a_hospital_domain_through_the_mx_in_both_directions() {
         USER,
     ]);
     assert!(
-        stdout(&out).contains("530 5.7.1 A client certificate of the MSSanté trust space is required"),
+        stdout(&out)
+            .contains("530 5.7.1 A client certificate of the MSSanté trust space is required"),
         "{}",
         show(&out)
     );

@@ -39,7 +39,9 @@ fn session(server: &TestServer, payload: &[u8], quiet: &str) -> String {
     let port = server.ports.submissions.to_string();
     let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
     let mut cmd = std::process::Command::new("python3");
-    cmd.arg("-c").arg(CLIENT).args([&port, USER, PASSWORD, quiet]);
+    cmd.arg("-c")
+        .arg(CLIENT)
+        .args([&port, USER, PASSWORD, quiet]);
     let out = run_with_stdin(cmd, &hex);
     assert!(out.status.success(), "{}", show(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -67,17 +69,29 @@ fn bad_content_is_refused_whole_and_the_session_goes_on() {
     );
     let t = session(&server, smuggle.as_bytes(), "5");
     assert!(t.contains("554 5.6.0 Bare LF in the message"), "{t}");
-    assert!(t.contains("250 2.0.0 OK\r\n221 2.0.0 Bye"), "the session goes on:\n{t}");
+    assert!(
+        t.contains("250 2.0.0 OK\r\n221 2.0.0 Bye"),
+        "the session goes on:\n{t}"
+    );
 
     let nul = format!("{}DATA\r\n{header}a\0b\r\n.\r\nQUIT\r\n", envelope(""));
     let t = session(&server, nul.as_bytes(), "5");
-    assert!(t.contains("554 5.6.0 The message contains NUL characters"), "{t}");
+    assert!(
+        t.contains("554 5.6.0 The message contains NUL characters"),
+        "{t}"
+    );
 
     // 8-bit headers need SMTPUTF8; with it, the same message is taken.
     let utf8 = "Subject: compte rendu d'échographie\r\n";
-    let plain = format!("{}DATA\r\nFrom: {USER}\r\n{utf8}\r\nbody\r\n.\r\nQUIT\r\n", envelope(""));
+    let plain = format!(
+        "{}DATA\r\nFrom: {USER}\r\n{utf8}\r\nbody\r\n.\r\nQUIT\r\n",
+        envelope("")
+    );
     let t = session(&server, plain.as_bytes(), "5");
-    assert!(t.contains("554 5.6.7 8-bit characters in the headers need SMTPUTF8"), "{t}");
+    assert!(
+        t.contains("554 5.6.7 8-bit characters in the headers need SMTPUTF8"),
+        "{t}"
+    );
     let with = format!(
         "{}DATA\r\nFrom: {USER}\r\n{utf8}\r\nutf8-marker\r\n.\r\nQUIT\r\n",
         envelope(" SMTPUTF8")
@@ -89,7 +103,10 @@ fn bad_content_is_refused_whole_and_the_session_goes_on() {
         format!("MAIL FROM:<{USER}>\r\nRCPT TO:<médecin@hopital.test>\r\nQUIT\r\n").as_bytes(),
         "5",
     );
-    assert!(t.contains("553 5.6.7 A non-ASCII address needs the SMTPUTF8 parameter"), "{t}");
+    assert!(
+        t.contains("553 5.6.7 A non-ASCII address needs the SMTPUTF8 parameter"),
+        "{t}"
+    );
 
     // SIZE: announced too big, refused at MAIL; sent too big, read to the end and refused.
     let t = session(
@@ -97,7 +114,10 @@ fn bad_content_is_refused_whole_and_the_session_goes_on() {
         format!("MAIL FROM:<{USER}> SIZE=200000\r\nQUIT\r\n").as_bytes(),
         "5",
     );
-    assert!(t.contains("552 5.3.4 Message size exceeds the fixed limit"), "{t}");
+    assert!(
+        t.contains("552 5.3.4 Message size exceeds the fixed limit"),
+        "{t}"
+    );
     let big = "x".repeat(998) + "\r\n";
     let data = format!(
         "{}DATA\r\n{header}{}.\r\nNOOP\r\nQUIT\r\n",
@@ -105,10 +125,17 @@ fn bad_content_is_refused_whole_and_the_session_goes_on() {
         big.repeat(200)
     );
     let t = session(&server, data.as_bytes(), "10");
-    assert!(t.contains("552 5.3.4 Message size exceeds the fixed limit\r\n250 2.0.0 OK"), "{t}");
+    assert!(
+        t.contains("552 5.3.4 Message size exceeds the fixed limit\r\n250 2.0.0 OK"),
+        "{t}"
+    );
 
     // Garbage, pipelined: one error each, then a normal end.
-    let t = session(&server, b"\x01\x02garbage\r\nMAIL\r\nRCPT TO:<\r\nBDAT x\r\nQUIT\r\n", "5");
+    let t = session(
+        &server,
+        b"\x01\x02garbage\r\nMAIL\r\nRCPT TO:<\r\nBDAT x\r\nQUIT\r\n",
+        "5",
+    );
     assert_eq!(t.matches("\r\n5").count(), 4, "{t}");
     assert!(t.ends_with("221 2.0.0 Bye\r\n"), "{t}");
 
@@ -116,7 +143,11 @@ fn bad_content_is_refused_whole_and_the_session_goes_on() {
     assert_eq!(messages.len(), 1, "only the SMTPUTF8 message was stored");
     assert!(messages[0].contains("utf8-marker"));
     assert!(!messages[0].contains("smuggled-marker"));
-    assert!(server.log().contains("message accepted"), "{}", server.log());
+    assert!(
+        server.log().contains("message accepted"),
+        "{}",
+        server.log()
+    );
     assert_eq!(server.stop(), 0);
 }
 
@@ -133,8 +164,14 @@ fn bdat_chunks_make_one_message_and_refusals_keep_the_session_in_step() {
         part2.len()
     );
     let t = session(&server, payload.as_bytes(), "5");
-    assert!(t.contains("503 5.5.1 Need MAIL before BDAT\r\n250 2.0.0 OK"), "{t}");
-    assert!(t.contains(&format!("250 2.0.0 {} octets received", part1.len())), "{t}");
+    assert!(
+        t.contains("503 5.5.1 Need MAIL before BDAT\r\n250 2.0.0 OK"),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("250 2.0.0 {} octets received", part1.len())),
+        "{t}"
+    );
     assert!(t.contains("250 2.0.0 Message accepted"), "{t}");
 
     // Over the limit across chunks: read, dropped, 552 at LAST; the next command is a command.
@@ -144,7 +181,10 @@ fn bdat_chunks_make_one_message_and_refusals_keep_the_session_in_step() {
         envelope("")
     );
     let t = session(&server, payload.as_bytes(), "5");
-    assert!(t.contains("552 5.3.4 Message size exceeds the fixed limit\r\n250 2.0.0 OK"), "{t}");
+    assert!(
+        t.contains("552 5.3.4 Message size exceeds the fixed limit\r\n250 2.0.0 OK"),
+        "{t}"
+    );
 
     let messages = stored(&server);
     assert_eq!(messages.len(), 1, "{messages:?}");
@@ -163,8 +203,11 @@ fn ten_thousand_pipelined_recipients_get_ten_thousand_replies() {
         "[[route]]\ndomain = \"far.test\"\nhost = \"127.0.0.1:{closed}\"\n"
     ));
     let list = server.dir.path().join("liste.xml");
-    std::fs::write(&list, whitelist_xml(&[("far.test", "CN=mx.far.test,O=Far,C=FR")]))
-        .expect("write");
+    std::fs::write(
+        &list,
+        whitelist_xml(&[("far.test", "CN=mx.far.test,O=Far,C=FR")]),
+    )
+    .expect("write");
     server.cli_ok(&["trust", "import", list.to_str().expect("utf-8")]);
     server.start();
     let mut payload = format!("MAIL FROM:<{USER}>\r\n");
@@ -173,9 +216,17 @@ fn ten_thousand_pipelined_recipients_get_ten_thousand_replies() {
     }
     payload += &format!("DATA\r\nFrom: {USER}\r\n\r\nmany\r\n.\r\nQUIT\r\n");
     let t = session(&server, payload.as_bytes(), "30");
-    assert_eq!(t.matches("250 2.1.5 Recipient OK").count(), 100, "the default limit");
+    assert_eq!(
+        t.matches("250 2.1.5 Recipient OK").count(),
+        100,
+        "the default limit"
+    );
     assert_eq!(t.matches("452 4.5.3 Too many recipients").count(), 9_900);
-    assert!(t.contains("queued as"), "{}", &t[t.len().saturating_sub(500)..]);
+    assert!(
+        t.contains("queued as"),
+        "{}",
+        &t[t.len().saturating_sub(500)..]
+    );
     let queued = server.cli_ok(&["queue", "list"]);
     assert_eq!(queued.matches("-> patient").count(), 100, "{queued}");
     assert_eq!(server.stop(), 0);
@@ -188,13 +239,19 @@ fn what_got_a_250_survives_kill_9_and_what_did_not_is_nowhere() {
         "[[route]]\ndomain = \"far.test\"\nhost = \"127.0.0.1:{closed}\"\n"
     ));
     let list = server.dir.path().join("liste.xml");
-    std::fs::write(&list, whitelist_xml(&[("far.test", "CN=mx.far.test,O=Far,C=FR")]))
-        .expect("write");
+    std::fs::write(
+        &list,
+        whitelist_xml(&[("far.test", "CN=mx.far.test,O=Far,C=FR")]),
+    )
+    .expect("write");
     server.cli_ok(&["trust", "import", list.to_str().expect("utf-8")]);
     server.start();
 
     // Cut before the final dot: nothing may appear.
-    let partial = format!("{}DATA\r\nFrom: {USER}\r\n\r\nhalf-marker\r\n", envelope(""));
+    let partial = format!(
+        "{}DATA\r\nFrom: {USER}\r\n\r\nhalf-marker\r\n",
+        envelope("")
+    );
     session(&server, partial.as_bytes(), "1");
     signal(server.pid(), "KILL");
     while server.exited().is_none() {

@@ -43,7 +43,11 @@ pub async fn list(app: &App) -> Result<(), CliError> {
             when(m.next_attempt),
             sender(m)
         );
-        for r in m.recipients.iter().filter(|r| r.state == RecipientState::Pending) {
+        for r in m
+            .recipients
+            .iter()
+            .filter(|r| r.state == RecipientState::Pending)
+        {
             let reply = if r.last_reply.is_empty() {
                 "not tried yet"
             } else {
@@ -70,11 +74,21 @@ pub async fn show(app: &App, id: i64) -> Result<(), CliError> {
     println!("size:          {} octets", m.size);
     println!("attempts:      {}", m.attempts);
     println!("next attempt:  {} UTC", when(m.next_attempt));
-    println!("delay report:  {}", if m.delay_notified { "sent" } else { "not sent" });
+    println!(
+        "delay report:  {}",
+        if m.delay_notified { "sent" } else { "not sent" }
+    );
     if let Some(envid) = &m.envelope_id {
         println!("envelope id:   {envid}");
     }
-    println!("return:        {}", if m.ret_full { "full message" } else { "headers" });
+    println!(
+        "return:        {}",
+        if m.ret_full {
+            "full message"
+        } else {
+            "headers"
+        }
+    );
     println!("smtputf8:      {}", if m.smtputf8 { "yes" } else { "no" });
     for r in &m.recipients {
         println!("recipient:     {} [{}]", r.recipient.address, r.state);

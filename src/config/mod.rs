@@ -554,6 +554,17 @@ mod tests {
         assert_eq!(config.listeners.len(), 7);
         assert!(config.trust.require_operator_dn);
         assert!(config.listeners.iter().all(|l| l.max_connections == 500));
+        assert_eq!(config.limits.mailbox_quota, default_mailbox_quota());
+        let q = QueuePolicy::default();
+        assert_eq!(
+            (config.queue.retry_first_secs, config.queue.retry_max_secs),
+            (q.retry_first_secs, q.retry_max_secs)
+        );
+        assert_eq!(config.queue.lifetime_secs, q.lifetime_secs);
+        assert_eq!(config.queue.delay_notice_secs, q.delay_notice_secs);
+        assert_eq!(config.queue.max_parallel, q.max_parallel);
+        assert_eq!((config.routes.len(), config.relay_domains.len()), (1, 1));
+        assert!(config.validate_outbound().is_ok());
     }
 
     #[test]

@@ -141,8 +141,8 @@ impl Config {
     pub(super) fn validate_outbound(&self) -> Result<(), ConfigError> {
         let mut seen = std::collections::HashSet::new();
         let mut domain = |key: &str, d: &Spanned<String>| -> Result<String, ConfigError> {
-            let name = whitelist::a_label(d.get_ref())
-                .map_err(|reason| self.error_at(key, d, reason))?;
+            let name =
+                whitelist::a_label(d.get_ref()).map_err(|reason| self.error_at(key, d, reason))?;
             if !seen.insert(name.clone()) {
                 return Err(self.error_at(key, d, format!("{name} has more than one next hop")));
             }
@@ -193,7 +193,10 @@ mod tests {
     #[test]
     fn hosts_split_with_the_default_port() {
         assert_eq!(split_host("mx.b.test").ok(), Some(("mx.b.test".into(), 25)));
-        assert_eq!(split_host("127.0.0.1:2525").ok(), Some(("127.0.0.1".into(), 2525)));
+        assert_eq!(
+            split_host("127.0.0.1:2525").ok(),
+            Some(("127.0.0.1".into(), 2525))
+        );
         assert_eq!(split_host("[::1]:26").ok(), Some(("::1".into(), 26)));
         assert_eq!(split_host("[::1]").ok(), Some(("::1".into(), 25)));
         assert!(split_host("mx:0").is_err());
@@ -216,14 +219,27 @@ mod tests {
     #[test]
     fn bad_routes_name_their_key_and_line() {
         let text = "mode = \"dev\"\n[[route]]\ndomain = \"b.test\"\nhost = \"127.0.0.1:x\"\n";
-        let err = Config::parse(text).expect("parses").validate().expect_err("bad port");
+        let err = Config::parse(text)
+            .expect("parses")
+            .validate()
+            .expect_err("bad port");
         assert_eq!(err.key.as_deref(), Some("route[0].host"), "{err}");
         assert_eq!(err.line, Some(4), "{err}");
         let text = "mode = \"dev\"\n[[route]]\ndomain = \"b.test\"\nhost = \"h\"\n[[relay_domain]]\ndomain = \"B.test\"\nhost = \"h\"\ncertificate_dn = \"CN=h\"\n";
-        let err = Config::parse(text).expect("parses").validate().expect_err("twice");
+        let err = Config::parse(text)
+            .expect("parses")
+            .validate()
+            .expect_err("twice");
         assert!(err.message.contains("more than one next hop"), "{err}");
         let text = "mode = \"dev\"\n[[relay_domain]]\ndomain = \"h.test\"\nhost = \"h\"\ncertificate_dn = \"no equals sign\"\n";
-        let err = Config::parse(text).expect("parses").validate().expect_err("bad DN");
-        assert_eq!(err.key.as_deref(), Some("relay_domain[0].certificate_dn"), "{err}");
+        let err = Config::parse(text)
+            .expect("parses")
+            .validate()
+            .expect_err("bad DN");
+        assert_eq!(
+            err.key.as_deref(),
+            Some("relay_domain[0].certificate_dn"),
+            "{err}"
+        );
     }
 }

@@ -43,7 +43,9 @@ impl Reply {
         let class = (self.code / 100).to_string();
         if parts.len() == 3
             && parts[0] == class
-            && parts[1..].iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+            && parts[1..]
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
         {
             first.to_string()
         } else {
@@ -183,10 +185,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
             .map_err(|_| AttemptError::Timeout(stage))?
             .map_err(|e| AttemptError::Protocol(format!("connection lost during {stage}: {e}")))?;
             if read == 0 {
-                return Err(AttemptError::Protocol(format!("connection closed during {stage}")));
+                return Err(AttemptError::Protocol(format!(
+                    "connection closed during {stage}"
+                )));
             }
             if !line.ends_with(b"\n") {
-                return Err(AttemptError::Protocol(format!("reply line to {stage} too long")));
+                return Err(AttemptError::Protocol(format!(
+                    "reply line to {stage} too long"
+                )));
             }
             let line = String::from_utf8_lossy(&line);
             let line = line.trim_end_matches(['\r', '\n']);
@@ -194,7 +200,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
                 .get(..3)
                 .and_then(|c| c.parse::<u16>().ok())
                 .filter(|c| (200..600).contains(c))
-                .ok_or_else(|| AttemptError::Protocol(format!("not an SMTP reply to {stage}: {line:?}")))?;
+                .ok_or_else(|| {
+                    AttemptError::Protocol(format!("not an SMTP reply to {stage}: {line:?}"))
+                })?;
             text.push(line.get(4..).unwrap_or("").to_string());
             if line.as_bytes().get(3) != Some(&b'-') {
                 return Ok(Reply {
@@ -203,7 +211,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
                 });
             }
         }
-        Err(AttemptError::Protocol(format!("reply to {stage} has too many lines")))
+        Err(AttemptError::Protocol(format!(
+            "reply to {stage} has too many lines"
+        )))
     }
 
     async fn send(&mut self, bytes: &[u8], stage: &'static str) -> Result<(), AttemptError> {
@@ -222,7 +232,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     async fn ehlo(&mut self, helo: &str) -> Result<Vec<String>, AttemptError> {
         let reply = self.command(&format!("EHLO {helo}"), "EHLO").await?;
         if !reply.is_positive() {
-            return Err(AttemptError::Refused { stage: "EHLO", reply });
+            return Err(AttemptError::Refused {
+                stage: "EHLO",
+                reply,
+            });
         }
         Ok(reply
             .text
@@ -234,7 +247,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
 }
 
 /// Delivers one envelope through `hop`. Ok holds one reply per recipient.
-pub async fn deliver(hop: Hop<'_>, message: &Outgoing<'_>) -> Result<Vec<RecipientReply>, AttemptError> {
+pub async fn deliver(
+    hop: Hop<'_>,
+    message: &Outgoing<'_>,
+) -> Result<Vec<RecipientReply>, AttemptError> {
     let mut plain = Wire {
         io: BufReader::new(hop.stream),
         timeout: hop.reply_timeout,
@@ -255,7 +271,9 @@ pub async fn deliver(hop: Hop<'_>, message: &Outgoing<'_>) -> Result<Vec<Recipie
     }
     // Anything the peer sent after its 220 would be injected into the TLS session.
     if !plain.io.buffer().is_empty() {
-        return Err(AttemptError::Protocol("data sent ahead of the TLS handshake".into()));
+        return Err(AttemptError::Protocol(
+            "data sent ahead of the TLS handshake".into(),
+        ));
     }
     let name = rustls::pki_types::ServerName::try_from(hop.host.to_string())
         .map_err(|e| AttemptError::Tls(format!("{}: {e}", hop.host)))?;
@@ -318,7 +336,11 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
         mail += " SMTPUTF8";
     }
     if dsn {
-        mail += if message.ret_full { " RET=FULL" } else { " RET=HDRS" };
+        mail += if message.ret_full {
+            " RET=FULL"
+        } else {
+            " RET=HDRS"
+        };
         if let Some(id) = message.envelope_id {
             mail += &format!(" ENVID={id}");
         }
@@ -355,7 +377,10 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let reply = wire.command("DATA", "DATA").await?;
     if reply.code != 354 {
-        return Err(AttemptError::Refused { stage: "DATA", reply });
+        return Err(AttemptError::Refused {
+            stage: "DATA",
+            reply,
+        });
     }
     wire.send(&dot_stuffed(message.body), "the message").await?;
     let reply = wire.reply("the end of the message").await?;
@@ -388,7 +413,10 @@ mod tests {
 
     #[test]
     fn dots_are_stuffed_and_the_end_is_marked() {
-        assert_eq!(dot_stuffed(b".a\r\nb\r\n..c\r\n"), b"..a\r\nb\r\n...c\r\n.\r\n");
+        assert_eq!(
+            dot_stuffed(b".a\r\nb\r\n..c\r\n"),
+            b"..a\r\nb\r\n...c\r\n.\r\n"
+        );
         assert_eq!(dot_stuffed(b"no newline"), b"no newline\r\n.\r\n");
     }
 
@@ -418,6 +446,9 @@ mod tests {
         let reply = wire.reply("EHLO").await.expect("a reply");
         assert_eq!(reply.code, 250);
         assert_eq!(reply.text, "mx.b.test STARTTLS SIZE 100");
-        assert!(matches!(wire.reply("MAIL").await, Err(AttemptError::Protocol(_))));
+        assert!(matches!(
+            wire.reply("MAIL").await,
+            Err(AttemptError::Protocol(_))
+        ));
     }
 }

@@ -205,12 +205,28 @@ mod tests {
             .expect("a MIME message");
         assert_eq!(parsed.parts.len(), 4, "{text}");
         assert!(text.contains("report-type=delivery-status"), "{text}");
-        assert!(text.contains("Final-Recipient: rfc822; bob@b.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"), "{text}");
-        assert!(text.contains("Original-Recipient: rfc822;Bob@b.test"), "{text}");
+        assert!(
+            text.contains(
+                "Final-Recipient: rfc822; bob@b.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Original-Recipient: rfc822;Bob@b.test"),
+            "{text}"
+        );
         assert!(text.contains("Original-Envelope-Id: QQ314159"), "{text}");
-        assert!(text.contains("Content-Type: text/rfc822-headers\r\n\r\nFrom: alice@a.test\r\nSubject: hello\r\n"), "{text}");
+        assert!(
+            text.contains(
+                "Content-Type: text/rfc822-headers\r\n\r\nFrom: alice@a.test\r\nSubject: hello\r\n"
+            ),
+            "{text}"
+        );
         assert!(!text.contains("secret body"), "{text}");
-        assert!(!text.contains("\r\nInjected: header"), "a reply cannot add header lines: {text}");
+        assert!(
+            !text.contains("\r\nInjected: header"),
+            "a reply cannot add header lines: {text}"
+        );
     }
 
     #[test]

@@ -124,14 +124,20 @@ impl QueueRunner {
             }
         };
         let mut by_domain: BTreeMap<String, Vec<&QueuedRecipient>> = BTreeMap::new();
-        for r in message.recipients.iter().filter(|r| r.state == RecipientState::Pending) {
+        for r in message
+            .recipients
+            .iter()
+            .filter(|r| r.state == RecipientState::Pending)
+        {
             let domain = r.recipient.address.rsplit_once('@').map_or("", |(_, d)| d);
             let domain = mssante_directory::whitelist::a_label(domain).unwrap_or_default();
             by_domain.entry(domain).or_default().push(r);
         }
         let mut outcomes: Vec<(&QueuedRecipient, Outcome)> = Vec::new();
         for (domain, recipients) in &by_domain {
-            let results = self.deliver_domain(&message, domain, recipients, &body).await;
+            let results = self
+                .deliver_domain(&message, domain, recipients, &body)
+                .await;
             outcomes.extend(recipients.iter().copied().zip(results));
         }
         let now = chrono::Utc::now().timestamp();
@@ -159,7 +165,8 @@ impl QueueRunner {
             .iter()
             .filter(|(r, o)| o.state == RecipientState::Failed && r.recipient.notify.failure)
             .collect();
-        self.report(&message, Action::Failed, &failed, &body, None).await;
+        self.report(&message, Action::Failed, &failed, &body, None)
+            .await;
         let mut delay_notified = message.delay_notified;
         let late = policy.delay_notice_secs > 0
             && now - message.created_at >= policy.delay_notice_secs as i64;
@@ -177,7 +184,14 @@ impl QueueRunner {
         let record = AttemptRecord {
             recipients: outcomes
                 .iter()
-                .map(|(r, o)| (r.recipient.address.clone(), o.state, o.text.clone(), o.mta.clone()))
+                .map(|(r, o)| {
+                    (
+                        r.recipient.address.clone(),
+                        o.state,
+                        o.text.clone(),
+                        o.mta.clone(),
+                    )
+                })
                 .collect(),
             attempts,
             next_attempt: now + policy.backoff(attempts) as i64,
@@ -281,7 +295,12 @@ impl QueueRunner {
                 }
             }
         }
-        all(Outcome::from_error(false, last.status(), last.to_string(), &last_host))
+        all(Outcome::from_error(
+            false,
+            last.status(),
+            last.to_string(),
+            &last_host,
+        ))
     }
 
     /// A next hop whose certificate we refused is a security decision: audited.
@@ -339,8 +358,12 @@ impl QueueRunner {
             .send_report(&message.sender, &report.build())
             .await
         {
-            Ok(true) => tracing::info!(id = message.id, to = %message.sender, ?action, "report sent"),
-            Ok(false) => tracing::warn!(id = message.id, to = %message.sender, "sender cannot receive a report"),
+            Ok(true) => {
+                tracing::info!(id = message.id, to = %message.sender, ?action, "report sent")
+            }
+            Ok(false) => {
+                tracing::warn!(id = message.id, to = %message.sender, "sender cannot receive a report")
+            }
             Err(e) => tracing::error!(id = message.id, error = %e, "report could not be queued"),
         }
     }

@@ -126,7 +126,9 @@ impl Router {
         let lookup = match resolver.mx_lookup(fqdn.as_str()).await {
             Ok(lookup) => lookup,
             Err(e) if e.is_nx_domain() => {
-                return Err(RouteError::NoMail(format!("domain {domain} does not exist")));
+                return Err(RouteError::NoMail(format!(
+                    "domain {domain} does not exist"
+                )));
             }
             // No MX record: the domain itself is the mail host.
             Err(e) if e.is_no_records_found() => return Ok(vec![(domain.to_string(), 25)]),

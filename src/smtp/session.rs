@@ -7,9 +7,9 @@ use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Error as ParseError, Request};
 
 use super::Role;
 use super::transaction::Transaction;
+use crate::auth::AuthError;
 use crate::auth::Mechanism;
 use crate::auth::sasl::{self, Exchange, Step};
-use crate::auth::AuthError;
 use crate::listener::{Connection, ReadError};
 use crate::server::ServerContext;
 use crate::store::Account;

@@ -179,25 +179,26 @@ impl Session<'_> {
             orcpt: to.orcpt,
         };
         let text = match self.ctx.delivery.recipient(&address).await {
-            Ok(Recipient::Local(account)) => match self.ctx.delivery.quota(&account, size_hint).await
-            {
-                Ok(Quota::Room) => {
-                    if let Some(tx) = &mut self.transaction
-                        && !tx.local.iter().any(|a| a.id == account.id)
-                    {
-                        tx.local.push(account);
+            Ok(Recipient::Local(account)) => {
+                match self.ctx.delivery.quota(&account, size_hint).await {
+                    Ok(Quota::Room) => {
+                        if let Some(tx) = &mut self.transaction
+                            && !tx.local.iter().any(|a| a.id == account.id)
+                        {
+                            tx.local.push(account);
+                        }
+                        "250 2.1.5 Recipient OK".to_string()
                     }
-                    "250 2.1.5 Recipient OK".to_string()
+                    Ok(Quota::Full) => format!("452 4.2.2 Mailbox <{address}> is full"),
+                    Ok(Quota::TooBig) => {
+                        format!("552 5.2.2 This message would exceed the quota of <{address}>")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "quota lookup failed");
+                        "451 4.3.0 Temporary failure, try again later".to_string()
+                    }
                 }
-                Ok(Quota::Full) => format!("452 4.2.2 Mailbox <{address}> is full"),
-                Ok(Quota::TooBig) => {
-                    format!("552 5.2.2 This message would exceed the quota of <{address}>")
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "quota lookup failed");
-                    "451 4.3.0 Temporary failure, try again later".to_string()
-                }
-            },
+            }
             Ok(Recipient::Remote) if self.role == Role::Mx && !relay_host => {
                 format!("550 5.7.1 Relaying denied: <{address}> is not served by this operator")
             }
@@ -326,7 +327,8 @@ impl Session<'_> {
                 .reply("552 5.3.4 Message size exceeds the fixed limit")
                 .await;
         }
-        if let Some(refusal) = super::message::content_refusal(&tx.body[tx.header_len..], tx.smtputf8)
+        if let Some(refusal) =
+            super::message::content_refusal(&tx.body[tx.header_len..], tx.smtputf8)
         {
             return self.reply(refusal).await;
         }
@@ -341,7 +343,12 @@ impl Session<'_> {
             recipients: std::mem::take(&mut tx.outbound),
         });
         // The 250 comes only after every copy is committed.
-        match self.ctx.delivery.accept(&tx.local, outbound, &tx.body).await {
+        match self
+            .ctx
+            .delivery
+            .accept(&tx.local, outbound, &tx.body)
+            .await
+        {
             Ok(queued) => {
                 tracing::info!(
                     local = tx.local.len(),

@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use zeroize::Zeroizing;
 
 pub use queue::{
-    AttemptRecord, Envelope, EnvelopeRecipient, NewQueued, Notify, QueuedMessage,
-    QueuedRecipient, RecipientState,
+    AttemptRecord, Envelope, EnvelopeRecipient, NewQueued, Notify, QueuedMessage, QueuedRecipient,
+    RecipientState,
 };
 pub use trust::{TrustDiff, TrustEntry};
 pub use vault::{FileKek, Kek, VaultError};
@@ -424,11 +424,10 @@ impl Store {
 
     /// Opens the body of a queued message.
     pub async fn queued_body(&self, id: i64) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        let sealed = self
-            .backend
-            .queue_sealed(id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("queued message {id} does not exist")))?;
+        let sealed =
+            self.backend.queue_sealed(id).await?.ok_or_else(|| {
+                StoreError::NotFound(format!("queued message {id} does not exist"))
+            })?;
         Ok(self.queue_key.open(QUEUE_CONTEXT, &sealed)?)
     }
 

@@ -25,7 +25,10 @@ pub struct TrustSpaceVerifier {
 }
 
 impl TrustSpaceVerifier {
-    fn new(material: &TlsMaterial, algorithms: WebPkiSupportedAlgorithms) -> Result<Self, TlsError> {
+    fn new(
+        material: &TlsMaterial,
+        algorithms: WebPkiSupportedAlgorithms,
+    ) -> Result<Self, TlsError> {
         let mut anchors = Vec::new();
         for cert in &material.client_anchors {
             let anchor = webpki::anchor_from_trusted_cert(cert)

@@ -16,8 +16,8 @@ mod queue;
 mod trust;
 
 use super::{
-    Account, AccountKind, AuditRecord, Backend, ChainFn, MailboxInfo, MessageMeta, NewAccount,
-    AttemptRecord, NewMessage, NewQueued, QueuedMessage, StoreError, TrustDiff, TrustEntry,
+    Account, AccountKind, AttemptRecord, AuditRecord, Backend, ChainFn, MailboxInfo, MessageMeta,
+    NewAccount, NewMessage, NewQueued, QueuedMessage, StoreError, TrustDiff, TrustEntry,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");

@@ -146,7 +146,11 @@ async fn with_recipients(
 }
 
 /// Due messages, oldest first.
-pub async fn due(pool: &SqlitePool, now: i64, limit: u32) -> Result<Vec<QueuedMessage>, StoreError> {
+pub async fn due(
+    pool: &SqlitePool,
+    now: i64,
+    limit: u32,
+) -> Result<Vec<QueuedMessage>, StoreError> {
     let rows = sqlx::query(concat!(
         "SELECT ",
         message_columns!(),
