@@ -36,6 +36,9 @@ enum Command {
     /// Mailboxes (BAL) and their credentials.
     #[command(subcommand)]
     User(UserCommand),
+    /// Who may act for which mailbox.
+    #[command(subcommand)]
+    Delegation(DelegationCommand),
     /// The TEST PKI of dev mode: issue and revoke certificates for tests and a second operator.
     #[command(subcommand)]
     Pki(PkiCommand),
@@ -127,6 +130,25 @@ enum UserCommand {
     },
     /// Remove a mailbox and all its mail.
     Remove { address: String },
+    /// Set how much a mailbox may hold: 500M, 10G, octets, 0 for no limit, or `default`
+    /// ([limits] mailbox_quota).
+    Quota { address: String, size: String },
+}
+
+#[derive(Subcommand)]
+enum DelegationCommand {
+    /// Let DELEGATE act for MAILBOX (a replacement doctor, a secretary, an ORG's team).
+    Add {
+        mailbox: String,
+        delegate: String,
+        /// DELEGATE may also send as MAILBOX (envelope sender and From:).
+        #[arg(long)]
+        send_as: bool,
+    },
+    /// Withdraw a delegation.
+    Remove { mailbox: String, delegate: String },
+    /// List delegations.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -234,6 +256,18 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             admin::user_suspend(&app, &address, lift).await
         }
         Command::User(UserCommand::Remove { address }) => admin::user_remove(&app, &address).await,
+        Command::User(UserCommand::Quota { address, size }) => {
+            admin::delegation::quota(&app, &address, &size).await
+        }
+        Command::Delegation(DelegationCommand::Add {
+            mailbox,
+            delegate,
+            send_as,
+        }) => admin::delegation::add(&app, &mailbox, &delegate, send_as).await,
+        Command::Delegation(DelegationCommand::Remove { mailbox, delegate }) => {
+            admin::delegation::remove(&app, &mailbox, &delegate).await
+        }
+        Command::Delegation(DelegationCommand::List) => admin::delegation::list(&app).await,
         Command::Pki(PkiCommand::Show) => admin::pki_show(&app).await,
         Command::Pki(PkiCommand::IssuePerson {
             idnat,

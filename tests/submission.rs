@@ -87,3 +87,130 @@ fn from_must_be_the_user_and_missing_headers_are_added() {
     assert_eq!(stored.matches("Date:").count(), 1, "{stored}");
     assert_eq!(server.stop(), 0);
 }
+
+const SECRETARIAT: &str = "secretariat@hopital.test";
+const BOB: &str = "bob.durand@hopital.test";
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Alice submits with `from` as envelope sender and From: header, to [`BOB`].
+fn send_as(server: &TestServer, from: &str) -> String {
+    let header = format!("From: {from}");
+    let out = submit(
+        server,
+        PASSWORD,
+        &["--from", from, "--to", BOB, "--header", &header],
+    );
+    stdout(&out)
+}
+
+#[test]
+fn a_delegate_may_send_as_the_mailbox_only_with_the_send_as_right() {
+    let mut server = TestServer::new("");
+    server.cli_ok(&["user", "add", SECRETARIAT, "--type", "ORG", "--no-password"]);
+    server.cli_stdin_ok(&["user", "add", BOB, "--password-stdin"], "bob's password");
+    server.start();
+
+    let t = send_as(&server, SECRETARIAT);
+    assert!(
+        t.contains(&format!(
+            "550 5.7.1 Sender <{SECRETARIAT}> is not an address of {USER} nor delegated to it"
+        )),
+        "{t}"
+    );
+    server.cli_ok(&["delegation", "add", SECRETARIAT, USER]);
+    assert!(
+        send_as(&server, SECRETARIAT).contains("550 5.7.1"),
+        "reading is not sending"
+    );
+    let added = server.cli_ok(&["delegation", "add", SECRETARIAT, USER, "--send-as"]);
+    assert!(added.contains("may send as it"), "{added}");
+    let t = send_as(&server, SECRETARIAT);
+    assert!(t.contains("250 2.0.0 Message accepted"), "{t}");
+    // The envelope is the delegated mailbox, but the From: header may not be a third party's.
+    let out = submit(
+        &server,
+        PASSWORD,
+        &[
+            "--from",
+            SECRETARIAT,
+            "--to",
+            BOB,
+            "--header",
+            &format!("From: {BOB}"),
+        ],
+    );
+    assert!(
+        stdout(&out).contains(&format!(
+            "550 5.7.1 From: <{BOB}> is not an address of {USER}"
+        )),
+        "{}",
+        show(&out)
+    );
+    let list = server.cli_ok(&["delegation", "list"]);
+    assert!(list.contains(SECRETARIAT) && list.contains("yes"), "{list}");
+
+    // A suspended mailbox cannot be sent as, and a withdrawn delegation is gone at once.
+    server.cli_ok(&["user", "suspend", SECRETARIAT]);
+    assert!(send_as(&server, SECRETARIAT).contains("550 5.7.1"));
+    server.cli_ok(&["user", "suspend", SECRETARIAT, "--lift"]);
+    assert!(send_as(&server, SECRETARIAT).contains("250 2.0.0"));
+    server.cli_ok(&["delegation", "remove", SECRETARIAT, USER]);
+    assert!(send_as(&server, SECRETARIAT).contains("550 5.7.1"));
+    let bad = server.cli(&["delegation", "remove", SECRETARIAT, USER]);
+    assert!(!bad.status.success(), "{}", show(&bad));
+    assert_eq!(server.stop(), 0);
+    let trail = server.cli_ok(&["audit", "tail", "-n", "30"]);
+    assert_eq!(trail.matches("delegation.add").count(), 2, "{trail}");
+    assert!(trail.contains("delegation.remove"), "{trail}");
+}
+
+#[test]
+fn a_full_mailbox_says_so_at_rcpt() {
+    let mut server = TestServer::new("");
+    server.cli_stdin_ok(&["user", "add", BOB, "--password-stdin"], "bob's password");
+    let set = server.cli_ok(&["user", "quota", BOB, "1K"]);
+    assert!(set.contains("1024 octets"), "{set}");
+    let bad = server.cli(&["user", "quota", BOB, "lots"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("\"lots\" is not a size"),
+        "{}",
+        show(&bad)
+    );
+    server.start();
+    let body = "x".repeat(2000);
+    let out = submit(&server, PASSWORD, &["--to", BOB, "--body", &body]);
+    assert!(
+        stdout(&out).contains("250 2.0.0"),
+        "under quota when it arrives:\n{}",
+        show(&out)
+    );
+    let out = submit(&server, PASSWORD, &["--to", BOB, "--body", "more"]);
+    assert!(
+        stdout(&out).contains(&format!("452 4.2.2 Mailbox <{BOB}> is full")),
+        "{}",
+        show(&out)
+    );
+
+    // Room again, but a message announced bigger than what is left is refused for good.
+    server.cli_ok(&["user", "quota", BOB, "1M"]);
+    let script = r#"
+import smtplib, ssl, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))
+s.starttls(context=ssl._create_unverified_context())
+s.login(sys.argv[2], sys.argv[3])
+print(s.mail(sys.argv[2], ['SIZE=2000000']))
+print(s.rcpt(sys.argv[4]))
+s.quit()
+"#;
+    let port = server.ports.submission.to_string();
+    let out = python(script, &[&port, USER, PASSWORD, BOB]);
+    assert!(
+        stdout(&out).contains("(552, b'5.2.2 This message would exceed the quota of"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(server.stop(), 0);
+}

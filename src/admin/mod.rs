@@ -12,6 +12,7 @@ use crate::auth::{normalize_address, password};
 use crate::pki::{Issued, PersonRequest};
 use crate::store::{AccountKind, NewAccount};
 
+pub mod delegation;
 pub mod queue;
 
 pub(crate) async fn audit(app: &App, event: &str, detail: &str) -> Result<(), CliError> {

@@ -88,12 +88,16 @@ impl Session<'_> {
                 let Some(user) = &self.user else {
                     return self.reply("530 5.7.0 Authentication required").await;
                 };
-                if sender != user.address {
-                    let text = format!(
-                        "550 5.7.1 Sender <{sender}> is not an address of {}",
-                        user.address
-                    );
-                    return self.reply(&text).await;
+                match self.may_send_as(&sender).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let text = format!(
+                            "550 5.7.1 Sender <{sender}> is not an address of {} nor delegated to it",
+                            user.address
+                        );
+                        return self.reply(&text).await;
+                    }
+                    Err(text) => return self.reply(&text).await,
                 }
             }
             Role::Mx => match self.mx_sender(&sender).await {
@@ -332,7 +336,7 @@ impl Session<'_> {
         {
             return self.reply(refusal).await;
         }
-        if let Some(refusal) = self.complete_submission(&mut tx.body, tx.header_len) {
+        if let Some(refusal) = self.complete_submission(&mut tx.body, tx.header_len).await {
             return self.reply(&refusal).await;
         }
         let outbound = (!tx.outbound.is_empty()).then(|| Envelope {
@@ -370,9 +374,30 @@ impl Session<'_> {
         }
     }
 
-    /// On submission: From: must name the authenticated user, and a missing Message-ID or
-    /// Date is added after our Received header. Returns the refusal to send, if any.
-    fn complete_submission(&self, body: &mut Vec<u8>, header_len: usize) -> Option<String> {
+    /// Whether the authenticated user may send as `address`: their own, or a mailbox
+    /// delegated to them with the right to send. Err is the reply for a store failure.
+    async fn may_send_as(&self, address: &str) -> Result<bool, String> {
+        let Some(user) = &self.user else {
+            return Ok(false);
+        };
+        if address == user.address {
+            return Ok(true);
+        }
+        self.ctx
+            .store
+            .db()
+            .may_send_as(user.id, address)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "delegation lookup failed");
+                "451 4.3.0 Temporary failure, try again later".to_string()
+            })
+    }
+
+    /// On submission: From: must name the authenticated user or a mailbox they may send as,
+    /// and a missing Message-ID or Date is added after our Received header. Returns the
+    /// refusal to send, if any.
+    async fn complete_submission(&self, body: &mut Vec<u8>, header_len: usize) -> Option<String> {
         let user = self
             .user
             .as_ref()
@@ -381,11 +406,17 @@ impl Session<'_> {
         if found.from.is_empty() {
             return Some("550 5.6.0 The message has no From: header".into());
         }
-        if let Some(other) = found.from.iter().find(|a| **a != user.address) {
-            return Some(format!(
-                "550 5.7.1 From: <{other}> is not an address of {}",
-                user.address
-            ));
+        for from in &found.from {
+            match self.may_send_as(from).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Some(format!(
+                        "550 5.7.1 From: <{from}> is not an address of {} nor delegated to it",
+                        user.address
+                    ));
+                }
+                Err(text) => return Some(text),
+            }
         }
         let missing = super::message::missing_fields(&found, self.host());
         body.splice(header_len..header_len, missing.into_bytes());

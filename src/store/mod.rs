@@ -128,6 +128,17 @@ pub struct Account {
     dek_wrapped: Vec<u8>,
 }
 
+/// A delegation between two mailboxes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delegation {
+    /// The mailbox acted for.
+    pub mailbox: String,
+    /// The mailbox that acts.
+    pub delegate: String,
+    /// The delegate may send as the mailbox (envelope sender and From:).
+    pub send_as: bool,
+}
+
 /// A folder of an account.
 #[derive(Debug, Clone)]
 pub struct MailboxInfo {
@@ -236,6 +247,20 @@ pub trait Backend: Send + Sync {
     async fn set_quota(&self, address: &str, bytes: Option<u64>) -> Result<(), StoreError>;
     /// Octets stored in all folders of an account.
     async fn account_usage(&self, account_id: i64) -> Result<u64, StoreError>;
+    /// Lets `delegate` act for `mailbox` (both addresses of accounts), updating an existing
+    /// delegation.
+    async fn grant_delegation(
+        &self,
+        mailbox: &str,
+        delegate: &str,
+        send_as: bool,
+    ) -> Result<(), StoreError>;
+    /// Withdraws a delegation.
+    async fn revoke_delegation(&self, mailbox: &str, delegate: &str) -> Result<(), StoreError>;
+    /// Every delegation.
+    async fn delegations(&self) -> Result<Vec<Delegation>, StoreError>;
+    /// Whether account `delegate_id` may send as `address` (an active delegated mailbox).
+    async fn may_send_as(&self, delegate_id: i64, address: &str) -> Result<bool, StoreError>;
 
     /// The folder `name` of an account, created when asked to.
     async fn mailbox(

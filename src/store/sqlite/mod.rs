@@ -12,12 +12,14 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+mod delegation;
 mod queue;
 mod trust;
 
 use super::{
-    Account, AccountKind, AttemptRecord, AuditRecord, Backend, ChainFn, MailboxInfo, MessageMeta,
-    NewAccount, NewMessage, NewQueued, QueuedMessage, StoreError, TrustDiff, TrustEntry,
+    Account, AccountKind, AttemptRecord, AuditRecord, Backend, ChainFn, Delegation, MailboxInfo,
+    MessageMeta, NewAccount, NewMessage, NewQueued, QueuedMessage, StoreError, TrustDiff,
+    TrustEntry,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -291,6 +293,27 @@ impl Backend for SqliteBackend {
         .await
         .map_err(db_err)?;
         Ok(used.max(0) as u64)
+    }
+
+    async fn grant_delegation(
+        &self,
+        mailbox: &str,
+        delegate: &str,
+        send_as: bool,
+    ) -> Result<(), StoreError> {
+        delegation::grant(&self.pool, mailbox, delegate, send_as).await
+    }
+
+    async fn revoke_delegation(&self, mailbox: &str, delegate: &str) -> Result<(), StoreError> {
+        delegation::revoke(&self.pool, mailbox, delegate).await
+    }
+
+    async fn delegations(&self) -> Result<Vec<Delegation>, StoreError> {
+        delegation::list(&self.pool).await
+    }
+
+    async fn may_send_as(&self, delegate_id: i64, address: &str) -> Result<bool, StoreError> {
+        delegation::may_send_as(&self.pool, delegate_id, address).await
     }
 
     async fn mailbox(

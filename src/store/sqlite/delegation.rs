@@ -1,0 +1,88 @@
+//! SQLite side of delegations: who may act for which mailbox.
+
+use sqlx::Row;
+use sqlx::sqlite::SqlitePool;
+
+use super::db_err;
+use crate::store::{Delegation, StoreError};
+
+/// Grants (or updates) a delegation, both mailboxes named by address.
+pub async fn grant(
+    pool: &SqlitePool,
+    mailbox: &str,
+    delegate: &str,
+    send_as: bool,
+) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO delegations (mailbox_id, delegate_id, send_as)
+         SELECT m.id, d.id, ? FROM accounts m, accounts d WHERE m.address = ? AND d.address = ?
+         ON CONFLICT (mailbox_id, delegate_id) DO UPDATE SET send_as = excluded.send_as",
+    )
+    .bind(i64::from(send_as))
+    .bind(mailbox)
+    .bind(delegate)
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    super::changed_one(
+        done.rows_affected(),
+        &format!("mailbox {mailbox} or mailbox {delegate}"),
+    )
+}
+
+/// Withdraws a delegation.
+pub async fn revoke(pool: &SqlitePool, mailbox: &str, delegate: &str) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "DELETE FROM delegations WHERE
+         mailbox_id = (SELECT id FROM accounts WHERE address = ?) AND
+         delegate_id = (SELECT id FROM accounts WHERE address = ?)",
+    )
+    .bind(mailbox)
+    .bind(delegate)
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    super::changed_one(
+        done.rows_affected(),
+        &format!("a delegation of {mailbox} to {delegate}"),
+    )
+}
+
+/// Every delegation, by mailbox then delegate.
+pub async fn list(pool: &SqlitePool) -> Result<Vec<Delegation>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.address AS mailbox, d.address AS delegate, g.send_as AS send_as
+         FROM delegations g JOIN accounts m ON g.mailbox_id = m.id JOIN accounts d ON g.delegate_id = d.id
+         ORDER BY m.address, d.address",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok(Delegation {
+                mailbox: r.try_get("mailbox").map_err(db_err)?,
+                delegate: r.try_get("delegate").map_err(db_err)?,
+                send_as: r.try_get::<i64, _>("send_as").map_err(db_err)? != 0,
+            })
+        })
+        .collect()
+}
+
+/// Whether the account `delegate_id` may send as `address`.
+pub async fn may_send_as(
+    pool: &SqlitePool,
+    delegate_id: i64,
+    address: &str,
+) -> Result<bool, StoreError> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM delegations g JOIN accounts m ON g.mailbox_id = m.id
+         WHERE g.delegate_id = ? AND m.address = ? AND g.send_as = 1 AND m.suspended = 0",
+    )
+    .bind(delegate_id)
+    .bind(address)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(found.is_some())
+}
