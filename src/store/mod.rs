@@ -423,11 +423,17 @@ impl Store {
                 &dek_context(&account.address),
                 &account.dek_wrapped,
             )?;
-            let mailbox = self
-                .backend
-                .mailbox(account.id, "INBOX", true)
-                .await?
-                .ok_or_else(|| StoreError::NotFound(format!("no INBOX for {}", account.address)))?;
+            // Read first: creating is a write, and the INBOX nearly always exists.
+            let mailbox = match self.backend.mailbox(account.id, "INBOX", false).await? {
+                Some(mailbox) => mailbox,
+                None => self
+                    .backend
+                    .mailbox(account.id, "INBOX", true)
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::NotFound(format!("no INBOX for {}", account.address))
+                    })?,
+            };
             batch.push(NewMessage {
                 mailbox_id: mailbox.id,
                 internal_date: now,

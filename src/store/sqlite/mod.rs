@@ -284,14 +284,12 @@ impl Backend for SqliteBackend {
     }
 
     async fn account_usage(&self, account_id: i64) -> Result<u64, StoreError> {
-        let used: i64 = sqlx::query_scalar(
-            "SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id
-             WHERE b.account_id = ?",
-        )
-        .bind(account_id)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let used: i64 = sqlx::query_scalar("SELECT used_bytes FROM accounts WHERE id = ?")
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .unwrap_or(0);
         Ok(used.max(0) as u64)
     }
 

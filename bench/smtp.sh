@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# SMTP benchmark: 4 KiB messages over 10 parallel TLS connections into the MX, counted as
+# committed messages per second (a 250 after the data), for mssante and, in the same run on
+# the same machine with the same load generator and certificates, Postfix from Debian
+# delivering to a local maildir. Prints both rates, their ratio, and mssante's peak RSS.
+#
+#   bench/smtp.sh [MESSAGES]      default 4000; needs root (Postfix) and python3
+#   BENCH_PERF=1 bench/smtp.sh    also records a perf profile of mssante in /tmp/mssante.perf.data
+set -euo pipefail
+cd "$(dirname "$0")/.."
+messages="${1:-4000}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mssante-target}"
+command -v postfix >/dev/null || { echo "bench/smtp.sh: install postfix (apt-get install postfix)" >&2; exit 1; }
+cargo build --release --quiet
+bin="$CARGO_TARGET_DIR/release/mssante"
+
+work="$(mktemp -d /tmp/mssante-bench.XXXXXX)"
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  postfix -c "$work/postfix/etc" stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+
+# --- mssante: dev mode, one MX listener, a mailbox, a peer certificate in the whitelist.
+mx="$(free_port)"
+cat > "$work/mssante.toml" <<TOML
+mode = "dev"
+data_dir = "data"
+[[listener]]
+protocol = "mx"
+bind = "127.0.0.1:$mx"
+tls = "starttls"
+max_connections = 100
+TOML
+m() { "$bin" --config "$work/mssante.toml" "$@" 2>/dev/null; }
+m domain add hopital.test >/dev/null
+m user add dr.bench@hopital.test --no-password >/dev/null
+dn="$(m pki issue-server mx.bench.test --organisation "BENCH" --out "$work/certs" | sed -n 's/^subject: *//p')"
+cat > "$work/liste.xml" <<XML
+<?xml version="1.0" encoding="UTF-8"?>
+<ListeBlanche xmlns="https://listeblanche.mssante.fr/schema">
+  <Domaine><Nom>bench.test</Nom><DNCertificatOperateur>$dn</DNCertificatOperateur></Domaine>
+</ListeBlanche>
+XML
+m trust import "$work/liste.xml" >/dev/null
+"$bin" --config "$work/mssante.toml" serve >/dev/null 2>"$work/mssante.log" &
+pids+=($!)
+server_pid=$!
+wait_port "$mx"
+
+# --- Postfix: its own instance, TLS with the same kind of certificate, virtual maildir.
+pf="$work/postfix"; pport="$(free_port)"
+mkdir -p "$pf/etc" "$pf/queue" "$pf/data" "$pf/mail"
+chown postfix "$pf/data"; chown nobody "$pf/mail"
+cp "$work/certs/mx.bench.test.pem" "$work/certs/mx.bench.test.key" "$pf/etc/"
+cat > "$pf/etc/main.cf" <<CF
+compatibility_level = 3.6
+queue_directory = $pf/queue
+data_directory = $pf/data
+maillog_file = $pf/maillog
+maillog_file_prefixes = $pf
+myhostname = mx.postfix.test
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = $pf/etc/mx.bench.test.pem
+smtpd_tls_key_file = $pf/etc/mx.bench.test.key
+smtpd_tls_ask_ccert = yes
+virtual_mailbox_domains = hopital.test
+virtual_mailbox_base = $pf/mail
+virtual_mailbox_maps = static:maildir/
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+alias_maps =
+alias_database =
+CF
+{
+  echo "127.0.0.1:$pport inet n - n - - smtpd"
+  for s in "pickup unix n - n 60 1 pickup" "cleanup unix n - n - 0 cleanup" "qmgr unix n - n 300 1 qmgr" \
+    "tlsmgr unix - - n 1000? 1 tlsmgr" "rewrite unix - - n - - trivial-rewrite" "bounce unix - - n - 0 bounce" \
+    "defer unix - - n - 0 bounce" "trace unix - - n - 0 bounce" "verify unix - - n - 1 verify" \
+    "flush unix n - n 1000? 0 flush" "proxymap unix - - n - - proxymap" "smtp unix - - n - - smtp" \
+    "relay unix - - n - - smtp" "showq unix n - n - - showq" "error unix - - n - - error" \
+    "retry unix - - n - - error" "discard unix - - n - - discard" "virtual unix - n n - - virtual" \
+    "anvil unix - - n - 1 anvil" "scache unix - - n - 1 scache" "postlog unix-dgram n - n - 1 postlogd"; do
+    echo "$s"
+  done
+} > "$pf/etc/master.cf"
+postfix -c "$pf/etc" start >/dev/null 2>&1
+wait_port "$pport"
+
+load() {
+  python3 bench/smtp_load.py --port "$1" --cert "$work/certs/mx.bench.test.pem" \
+    --key "$work/certs/mx.bench.test.key" --sender "bench@bench.test" \
+    --to dr.bench@hopital.test --messages "$messages" --connections 10 --size 4096
+}
+# A short warm-up for both, then the measured runs.
+load "$mx" --messages 100 >/dev/null 2>&1 || true
+[ -n "${BENCH_PERF:-}" ] && { perf record -F 999 -g -p "$server_pid" -o /tmp/mssante.perf.data 2>/dev/null & perfpid=$!; sleep 0.5; }
+read -r m_n m_s m_rate < <(load "$mx")
+[ -n "${BENCH_PERF:-}" ] && { kill -INT $perfpid; wait $perfpid || true; }
+read -r p_n p_s p_rate < <(load "$pport")
+delivered=0
+for _ in $(seq 300); do
+  delivered="$(find "$pf/mail/maildir/new" -type f 2>/dev/null | wc -l)"
+  [ "$delivered" -ge "$p_n" ] && break
+  sleep 0.2
+done
+rss_kib="$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")"
+
+echo "SMTP MX, $messages messages of 4 KiB, 10 parallel STARTTLS connections with client certificates"
+printf '  %-34s %8s msg/s  (%s messages in %s s)\n' "mssante (committed, SQLite FULL sync)" "$m_rate" "$m_n" "$m_s"
+printf '  %-34s %8s msg/s  (%s messages in %s s; %s in the maildir)\n' "Postfix $(postconf -h mail_version) (queued)" "$p_rate" "$p_n" "$p_s" "$delivered"
+python3 -c "print(f'  ratio mssante / Postfix: {float(\"$m_rate\") / float(\"$p_rate\"):.2f}x (goal: 1.5x)')"
+echo "  mssante peak RSS: $((rss_kib / 1024)) MiB"
