@@ -40,10 +40,6 @@ sys.stdout.write("\n".join(l.decode() for l in lines))
 p.quit()
 "#;
 
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn submit_read_restart_and_nothing_readable_at_rest() {
     let mut server = TestServer::new("");

@@ -13,10 +13,6 @@ use common::*;
 const BOB: &str = "bob@b.test";
 const BOB_PASSWORD: &str = "bob's long password";
 
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 /// Operator A (hopital.test with alice) and B (b.test with bob), configured for each other,
 /// not started. A's TEST PKI issues both certificates.
 struct Operators {
@@ -85,10 +81,6 @@ impl Operators {
             server.cli_ok(&["trust", "import", path(&file)]);
         }
     }
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn alice_sends(a: &TestServer, to: &str, body: &str) {
@@ -283,13 +275,7 @@ fn an_expired_message_fails_with_a_report_and_reports_never_loop() {
     let mut server = TestServer::new(&format!(
         "[queue]\nretry_first_secs = 1\nretry_max_secs = 1\nlifetime_secs = 3\ndelay_notice_secs = 0\n[[route]]\ndomain = \"nowhere.test\"\nhost = \"127.0.0.1:{closed}\"\n"
     ));
-    let list = server.dir.path().join("liste.xml");
-    std::fs::write(
-        &list,
-        whitelist_xml(&[("nowhere.test", "CN=mx.nowhere.test,O=Nowhere,C=FR")]),
-    )
-    .expect("write");
-    server.cli_ok(&["trust", "import", path(&list)]);
+    server.import_whitelist(&[("nowhere.test", "CN=mx.nowhere.test,O=Nowhere,C=FR")]);
     server.start();
     let out = submit(
         &server,
@@ -325,23 +311,11 @@ fn an_expired_message_fails_with_a_report_and_reports_never_loop() {
 
     // A report to an unreachable address is not reported on: one message from <> stays
     // queued until it expires, then disappears without a report of its own.
-    let out = swaks(&[
-        "--server",
-        &format!("127.0.0.1:{}", server.ports.submission),
-        "--tls",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        USER,
-        "--auth-password",
+    let out = submit(
+        &server,
         PASSWORD,
-        "--from",
-        USER,
-        "--to",
-        "y@nowhere.test",
-        "--body",
-        "second",
-    ]);
+        &["--to", "y@nowhere.test", "--body", "second"],
+    );
     assert!(stdout(&out).contains("queued as"), "{}", show(&out));
     wait_for(30, "the second expiry report", || {
         let n = inbox(&server, USER, PASSWORD)

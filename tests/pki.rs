@@ -24,10 +24,6 @@ fn serial_of(issue_output: &str) -> String {
         .expect("the serial is printed")
 }
 
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 /// Issues Alice MARTIN's card certificate (idNat 810001234567) into `out`.
 fn issue_card(server: &TestServer, out: &Path, extra: &[&str]) -> String {
     let mut args = vec!["pki", "issue-person", "--idnat", "810001234567"];

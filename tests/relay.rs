@@ -10,10 +10,6 @@ use std::process::Command;
 
 use common::*;
 
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 /// A Postfix instance (`postfix -c DIR`) listening on `port`, relaying everything it is given
 /// to `relayhost` over TLS with `cert`, and storing mail for chu.test in a maildir.
 struct Postfix {
@@ -175,10 +171,6 @@ fn chown(dir: &Path, user: &str) {
     assert!(out.status.success(), "{}", show(&out));
 }
 
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn postfix_relays_a_hospital_domain_through_the_mx_in_both_directions() {
     let mut server = TestServer::new("");
@@ -202,13 +194,7 @@ fn postfix_relays_a_hospital_domain_through_the_mx_in_both_directions() {
     ]);
     assert!(stranger.contains("subject:"));
     let closed = free_port();
-    let list = server.dir.path().join("liste.xml");
-    std::fs::write(
-        &list,
-        whitelist_xml(&[("far.test", "CN=mx.far.test,O=Far,C=FR")]),
-    )
-    .expect("write");
-    server.cli_ok(&["trust", "import", path(&list)]);
+    server.import_whitelist(&[("far.test", "CN=mx.far.test,O=Far,C=FR")]);
     // Postfix needs our MX port, and we need its port: start Postfix first.
     let postfix = Postfix::start(
         &server.dir.path().join("postfix"),

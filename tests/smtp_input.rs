@@ -51,6 +51,16 @@ fn envelope(extra_mail: &str) -> String {
     format!("MAIL FROM:<{USER}>{extra_mail}\r\nRCPT TO:<{USER}>\r\n")
 }
 
+/// A server whose trust space has far.test, routed to a closed loopback port.
+fn far_server() -> TestServer {
+    let closed = free_port();
+    let server = TestServer::new(&format!(
+        "[[route]]\ndomain = \"far.test\"\nhost = \"127.0.0.1:{closed}\"\n"
+    ));
+    server.import_whitelist(&[("far.test", "CN=mx.far.test,O=Far,C=FR")]);
+    server
+}
+
 fn stored(server: &TestServer) -> Vec<String> {
     inbox(server, USER, PASSWORD)
 }
@@ -198,17 +208,7 @@ fn bdat_chunks_make_one_message_and_refusals_keep_the_session_in_step() {
 
 #[test]
 fn ten_thousand_pipelined_recipients_get_ten_thousand_replies() {
-    let closed = free_port();
-    let mut server = TestServer::new(&format!(
-        "[[route]]\ndomain = \"far.test\"\nhost = \"127.0.0.1:{closed}\"\n"
-    ));
-    let list = server.dir.path().join("liste.xml");
-    std::fs::write(
-        &list,
-        whitelist_xml(&[("far.test", "CN=mx.far.test,O=Far,C=FR")]),
-    )
-    .expect("write");
-    server.cli_ok(&["trust", "import", list.to_str().expect("utf-8")]);
+    let mut server = far_server();
     server.start();
     let mut payload = format!("MAIL FROM:<{USER}>\r\n");
     for i in 0..10_000 {
@@ -234,17 +234,7 @@ fn ten_thousand_pipelined_recipients_get_ten_thousand_replies() {
 
 #[test]
 fn what_got_a_250_survives_kill_9_and_what_did_not_is_nowhere() {
-    let closed = free_port();
-    let mut server = TestServer::new(&format!(
-        "[[route]]\ndomain = \"far.test\"\nhost = \"127.0.0.1:{closed}\"\n"
-    ));
-    let list = server.dir.path().join("liste.xml");
-    std::fs::write(
-        &list,
-        whitelist_xml(&[("far.test", "CN=mx.far.test,O=Far,C=FR")]),
-    )
-    .expect("write");
-    server.cli_ok(&["trust", "import", list.to_str().expect("utf-8")]);
+    let mut server = far_server();
     server.start();
 
     // Cut before the final dot: nothing may appear.

@@ -91,10 +91,6 @@ fn from_must_be_the_user_and_missing_headers_are_added() {
 const SECRETARIAT: &str = "secretariat@hopital.test";
 const BOB: &str = "bob.durand@hopital.test";
 
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Alice submits with `from` as envelope sender and From: header, to [`BOB`].
 fn send_as(server: &TestServer, from: &str) -> String {
     let header = format!("From: {from}");

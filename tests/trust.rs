@@ -9,14 +9,6 @@ use std::process::Output;
 
 use common::*;
 
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn import_reports_changes_and_a_bad_file_changes_nothing() {
     let server = TestServer::bare("");

@@ -22,6 +22,14 @@ fn sender(m: &QueuedMessage) -> &str {
     }
 }
 
+async fn queued(app: &App, id: i64) -> Result<QueuedMessage, CliError> {
+    app.store
+        .db()
+        .queue_message(id)
+        .await?
+        .ok_or_else(|| CliError::new(format!("queued message {id} does not exist")))
+}
+
 /// `queue list`: one block per message: id, age, attempts, sender, then the recipients still
 /// pending with their last reply.
 pub async fn list(app: &App) -> Result<(), CliError> {
@@ -62,12 +70,7 @@ pub async fn list(app: &App) -> Result<(), CliError> {
 
 /// `queue show ID`: the envelope and every recipient's state.
 pub async fn show(app: &App, id: i64) -> Result<(), CliError> {
-    let m = app
-        .store
-        .db()
-        .queue_message(id)
-        .await?
-        .ok_or_else(|| CliError::new(format!("queued message {id} does not exist")))?;
+    let m = queued(app, id).await?;
     println!("id:            {}", m.id);
     println!("queued:        {} UTC", when(m.created_at));
     println!("sender:        {}", sender(&m));
@@ -123,12 +126,7 @@ pub async fn retry(app: &App, id: Option<i64>) -> Result<(), CliError> {
 /// `queue delete ID`: removes a message without delivering it and without telling the
 /// sender. Audited.
 pub async fn delete(app: &App, id: i64) -> Result<(), CliError> {
-    let m = app
-        .store
-        .db()
-        .queue_message(id)
-        .await?
-        .ok_or_else(|| CliError::new(format!("queued message {id} does not exist")))?;
+    let m = queued(app, id).await?;
     app.store.db().queue_delete(id).await?;
     let pending: Vec<&str> = m
         .recipients

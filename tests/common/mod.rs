@@ -289,6 +289,13 @@ impl TestServer {
         std::fs::write(&self.config, text).expect("write config");
     }
 
+    /// Imports a whitelist of these (domain, operator DN) pairs as the trust space.
+    pub fn import_whitelist(&self, domains: &[(&str, &str)]) {
+        let file = self.dir.path().join(format!("liste-{}.xml", free_port()));
+        std::fs::write(&file, whitelist_xml(domains)).expect("write whitelist");
+        self.cli_ok(&["trust", "import", path(&file)]);
+    }
+
     /// The TEST root CA, for clients that verify the server.
     pub fn ca_file(&self) -> PathBuf {
         self.data.join("pki").join("ca-bundle.pem")
@@ -452,6 +459,16 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// A path as a command argument (test paths are UTF-8).
+pub fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// What a command printed on stdout.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Whether `needle` occurs in `haystack`.
