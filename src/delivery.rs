@@ -64,6 +64,17 @@ impl Delivery {
 
     /// Classifies a recipient address (already lower-cased).
     pub async fn recipient(&self, address: &str) -> Result<Recipient, StoreError> {
+        // RFC 5321 4.5.1: a bare <Postmaster> is the first postmaster@ mailbox of the served
+        // domains (in name order).
+        if address == "postmaster" {
+            for domain in self.store.db().list_domains().await? {
+                let candidate = format!("postmaster@{domain}");
+                if self.store.db().find_account(&candidate).await?.is_some() {
+                    return Box::pin(self.recipient(&candidate)).await;
+                }
+            }
+            return Ok(Recipient::UnknownMailbox);
+        }
         if let Some(account) = self.store.db().find_account(address).await? {
             return Ok(if account.suspended {
                 Recipient::Suspended

@@ -210,3 +210,46 @@ s.quit()
     );
     assert_eq!(server.stop(), 0);
 }
+
+#[test]
+fn a_bare_postmaster_reaches_the_postmaster_mailbox() {
+    let mut server = TestServer::new("");
+    server.start();
+    let out = submit(
+        &server,
+        PASSWORD,
+        &["--to", "Postmaster", "--body", "hello"],
+    );
+    assert!(
+        stdout(&out).contains("550 5.1.1 Mailbox <postmaster> does not exist"),
+        "{}",
+        show(&out)
+    );
+    server.cli_stdin_ok(
+        &[
+            "user",
+            "add",
+            "postmaster@hopital.test",
+            "--type",
+            "ORG",
+            "--password-stdin",
+        ],
+        "pm password",
+    );
+    let out = submit(
+        &server,
+        PASSWORD,
+        &["--to", "Postmaster", "--body", "marker-postmaster"],
+    );
+    assert!(
+        stdout(&out).contains("250 2.0.0 Message accepted"),
+        "{}",
+        show(&out)
+    );
+    let got = inbox(&server, "postmaster@hopital.test", "pm password");
+    assert!(
+        got.iter().any(|m| m.contains("marker-postmaster")),
+        "{got:?}"
+    );
+    assert_eq!(server.stop(), 0);
+}

@@ -170,7 +170,11 @@ impl Session<'_> {
         if tx.local.len() + tx.outbound.len() >= self.ctx.config.limits.max_recipients {
             return self.reply("452 4.5.3 Too many recipients").await;
         }
-        let address = normalize_address(&to.address);
+        // smtp-proto reads `<Postmaster>` (RFC 5321 4.5.1: always accepted) as "".
+        let address = match normalize_address(&to.address) {
+            a if a.is_empty() => "postmaster".to_string(),
+            a => a,
+        };
         if !tx.smtputf8 && !address.is_ascii() {
             return self
                 .reply("553 5.6.7 A non-ASCII address needs the SMTPUTF8 parameter")

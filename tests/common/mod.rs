@@ -28,13 +28,19 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// outgoing connections take ephemeral ports, and one could otherwise hold a test server's
 /// port while the server restarts.
 pub fn free_port() -> u16 {
+    use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let seed = std::process::id().wrapping_mul(7919)
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
+    // One seed per test process: successive calls then walk a permutation of the range, so
+    // parallel tests never get the same port before one of them binds it.
+    static SEED: OnceLock<u32> = OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        std::process::id().wrapping_mul(7919)
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0)
+    });
     for _ in 0..1000 {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let port = 20000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12000) as u16;
