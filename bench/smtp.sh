@@ -54,48 +54,10 @@ pids+=($!)
 server_pid=$!
 wait_port "$mx"
 
-# --- Postfix: its own instance, TLS with the same kind of certificate, virtual maildir.
+# --- Postfix: its own instance (scripts/postfix-instance), same certificate, maildir.
 pf="$work/postfix"; pport="$(free_port)"
-mkdir -p "$pf/etc" "$pf/queue" "$pf/data" "$pf/mail"
-chown postfix "$pf/data"; chown nobody "$pf/mail"
-cp "$work/certs/mx.bench.test.pem" "$work/certs/mx.bench.test.key" "$pf/etc/"
-cat > "$pf/etc/main.cf" <<CF
-compatibility_level = 3.6
-queue_directory = $pf/queue
-data_directory = $pf/data
-maillog_file = $pf/maillog
-maillog_file_prefixes = $pf
-myhostname = mx.postfix.test
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_tls_security_level = may
-smtpd_tls_cert_file = $pf/etc/mx.bench.test.pem
-smtpd_tls_key_file = $pf/etc/mx.bench.test.key
-smtpd_tls_ask_ccert = yes
-virtual_mailbox_domains = hopital.test
-virtual_mailbox_base = $pf/mail
-virtual_mailbox_maps = static:maildir/
-virtual_uid_maps = static:65534
-virtual_gid_maps = static:65534
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-alias_maps =
-alias_database =
-CF
-{
-  echo "127.0.0.1:$pport inet n - n - - smtpd"
-  for s in "pickup unix n - n 60 1 pickup" "cleanup unix n - n - 0 cleanup" "qmgr unix n - n 300 1 qmgr" \
-    "tlsmgr unix - - n 1000? 1 tlsmgr" "rewrite unix - - n - - trivial-rewrite" "bounce unix - - n - 0 bounce" \
-    "defer unix - - n - 0 bounce" "trace unix - - n - 0 bounce" "verify unix - - n - 1 verify" \
-    "flush unix n - n 1000? 0 flush" "proxymap unix - - n - - proxymap" "smtp unix - - n - - smtp" \
-    "relay unix - - n - - smtp" "showq unix n - n - - showq" "error unix - - n - - error" \
-    "retry unix - - n - - error" "discard unix - - n - - discard" "virtual unix - n n - - virtual" \
-    "anvil unix - - n - 1 anvil" "scache unix - - n - 1 scache" "postlog unix-dgram n - n - 1 postlogd"; do
-    echo "$s"
-  done
-} > "$pf/etc/master.cf"
-postfix -c "$pf/etc" start >/dev/null 2>&1
+scripts/postfix-instance "$pf" "$pport" "$work/certs/mx.bench.test.pem" \
+  "$work/certs/mx.bench.test.key" "$work/data/pki/ca-bundle.pem" hopital.test >/dev/null 2>&1
 wait_port "$pport"
 
 load() {

@@ -183,19 +183,11 @@ fn two_operators_exchange_mail_and_failures_come_back_as_reports() {
 
     // B's MX is no open relay: operator B may not send b.test mail through A back to b.test.
     let certs = ops.a.dir.path().join("operators");
-    let out = swaks(&[
-        "--server",
-        &format!("127.0.0.1:{}", ops.a.ports.mx),
-        "--tls",
-        "--tls-cert",
-        path(&certs.join("mx.b.test.pem")),
-        "--tls-key",
-        path(&certs.join("mx.b.test.key")),
-        "--from",
-        BOB,
-        "--to",
-        "someone@b.test",
-    ]);
+    let out = send_mx(
+        &ops.a,
+        Some(&certs.join("mx.b.test.pem")),
+        &["--from", BOB, "--to", "someone@b.test"],
+    );
     assert!(
         stdout(&out)
             .contains("550 5.7.1 Relaying denied: <someone@b.test> is not served by this operator"),
@@ -272,10 +264,22 @@ fn mail_waits_sealed_while_the_peer_is_down_or_shows_the_wrong_certificate() {
 #[test]
 fn an_expired_message_fails_with_a_report_and_reports_never_loop() {
     let closed = free_port();
-    let mut server = TestServer::new(&format!(
-        "[queue]\nretry_first_secs = 1\nretry_max_secs = 1\nlifetime_secs = 3\ndelay_notice_secs = 0\n[[route]]\ndomain = \"nowhere.test\"\nhost = \"127.0.0.1:{closed}\"\n"
+    let server = TestServer::new("");
+    // nowhere.test is another operator (a certificate from our TEST PKI), and chu.test a
+    // relayed hospital; both unreachable (a closed loopback port).
+    let certs = server.dir.path().join("peers");
+    let issued = server.cli_ok(&[
+        "pki",
+        "issue-server",
+        "mx.nowhere.test",
+        "--out",
+        path(&certs),
+    ]);
+    server.import_whitelist(&[("nowhere.test", &issued_subject(&issued))]);
+    server.add_config(&format!(
+        "[queue]\nretry_first_secs = 1\nretry_max_secs = 1\nlifetime_secs = 3\ndelay_notice_secs = 0\n[[route]]\ndomain = \"nowhere.test\"\nhost = \"127.0.0.1:{closed}\"\n[[relay_domain]]\ndomain = \"chu.test\"\nhost = \"127.0.0.1:{closed}\"\ncertificate_dn = \"CN=mx.chu.test,O=CHU,C=FR\"\n"
     ));
-    server.import_whitelist(&[("nowhere.test", "CN=mx.nowhere.test,O=Nowhere,C=FR")]);
+    let mut server = server;
     server.start();
     let out = submit(
         &server,
@@ -302,28 +306,70 @@ fn an_expired_message_fails_with_a_report_and_reports_never_loop() {
     });
     assert!(report.contains("Status: 4.4.7"), "{report}");
     assert!(report.contains("delivery time expired"), "{report}");
-    wait_for(10, "an empty queue", || {
+    assert!(
+        report.contains("Content-Type: text/rfc822-headers"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("marker-expired"),
+        "headers only by default"
+    );
+
+    // RFC 3461 on submission: RET=FULL returns the whole message; NOTIFY=NEVER, nothing.
+    let script = r#"
+import smtplib, ssl, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))
+s.starttls(context=ssl._create_unverified_context())
+s.login(sys.argv[2], sys.argv[3])
+me = sys.argv[2]
+full = 'From: %s\r\nSubject: full\r\n\r\nbody marker-full\r\n' % me
+never = 'From: %s\r\nSubject: subject-never\r\n\r\nquiet\r\n' % me
+s.sendmail(me, ['a@nowhere.test'], full, mail_options=['RET=FULL', 'ENVID=QQ42'], rcpt_options=['NOTIFY=FAILURE'])
+s.sendmail(me, ['b@nowhere.test'], never, rcpt_options=['NOTIFY=NEVER'])
+s.quit()
+"#;
+    let port = server.ports.submission.to_string();
+    let out = python(script, &[&port, USER, PASSWORD]);
+    assert!(out.status.success(), "{}", show(&out));
+    let full = wait_for(30, "the RET=FULL report", || {
+        message_with(&inbox(&server, USER, PASSWORD), "marker-full").cloned()
+    });
+    assert!(full.contains("Content-Type: message/rfc822"), "{full}");
+    assert!(full.contains("Original-Envelope-Id: QQ42"), "{full}");
+
+    // A remote sender's failed message: the report goes back through the queue with a null
+    // sender, fails in turn (unreachable), and ends there without a report of its own.
+    let out = send_mx(
+        &server,
+        Some(&certs.join("mx.nowhere.test.pem")),
+        &[
+            "--from",
+            "dr.remote@nowhere.test",
+            "--to",
+            "dr.house@chu.test",
+        ],
+    );
+    assert!(stdout(&out).contains("queued as"), "{}", show(&out));
+    wait_for(30, "the report to the remote sender in the queue", || {
+        let list = server.cli_ok(&["queue", "list"]);
+        list.contains("<> (delivery report)").then_some(())
+    });
+    wait_for(30, "an empty queue", || {
         server
             .cli_ok(&["queue", "list"])
             .contains("the queue is empty")
             .then_some(())
     });
-
-    // A report to an unreachable address is not reported on: one message from <> stays
-    // queued until it expires, then disappears without a report of its own.
-    let out = submit(
-        &server,
-        PASSWORD,
-        &["--to", "y@nowhere.test", "--body", "second"],
+    let messages = inbox(&server, USER, PASSWORD);
+    assert_eq!(
+        messages.len(),
+        2,
+        "two reports for alice, none for NOTIFY=NEVER"
     );
-    assert!(stdout(&out).contains("queued as"), "{}", show(&out));
-    wait_for(30, "the second expiry report", || {
-        let n = inbox(&server, USER, PASSWORD)
-            .iter()
-            .filter(|m| m.contains("Action: failed"))
-            .count();
-        (n == 2).then_some(())
-    });
+    assert!(!messages.iter().any(|m| m.contains("subject-never")));
+    let log = server.log();
+    assert_eq!(log.matches("report sent").count(), 3, "{log}");
+    assert!(!log.contains("cannot receive a report"), "{log}");
     assert_eq!(server.stop(), 0);
 
     let missing = server.cli(&["queue", "show", "999999"]);

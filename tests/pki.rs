@@ -165,33 +165,25 @@ fn mx_takes_mail_only_from_a_valid_operator_certificate() {
         path(&peer_dir),
     ]);
     let cert = peer_dir.join("mx.operateur2.test.pem");
-    let key = peer_dir.join("mx.operateur2.test.key");
-    let list = server.dir.path().join("listeblanche.xml");
-    let dn = issued_subject(&issued);
-    std::fs::write(&list, whitelist_xml(&[("operateur2.test", &dn)])).expect("write");
-    server.cli_ok(&["trust", "import", path(&list)]);
+    server.import_whitelist(&[("operateur2.test", &issued_subject(&issued))]);
     server.start();
-    let mx = format!("127.0.0.1:{}", server.ports.mx);
     let marker = format!("INTEROPERABILITE{}", std::process::id());
-    let send = |with_cert: bool| {
-        let mut args = vec![
-            "--server",
-            &mx,
-            "--tls",
-            "--from",
-            "secretariat@operateur2.test",
-            "--to",
-            USER,
-            "--body",
-            &marker,
-        ];
-        if with_cert {
-            args.extend(["--tls-cert", path(&cert), "--tls-key", path(&key)]);
-        }
-        swaks(&args)
+    let send = |server: &TestServer, with_cert: bool| {
+        send_mx(
+            server,
+            with_cert.then_some(cert.as_path()),
+            &[
+                "--from",
+                "secretariat@operateur2.test",
+                "--to",
+                USER,
+                "--body",
+                &marker,
+            ],
+        )
     };
 
-    let out = send(false);
+    let out = send(&server, false);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("530 5.7.1"),
@@ -199,7 +191,7 @@ fn mx_takes_mail_only_from_a_valid_operator_certificate() {
         show(&out)
     );
 
-    let out = send(true);
+    let out = send(&server, true);
     assert!(out.status.success(), "{}", show(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("250 2.0.0"),
@@ -222,7 +214,7 @@ fn mx_takes_mail_only_from_a_valid_operator_certificate() {
     // Revoked, then restarted (CRLs are read at start): the handshake is refused and audited.
     server.cli_ok(&["pki", "revoke", &serial_of(&issued)]);
     server.start();
-    let out = send(true);
+    let out = send(&server, true);
     assert!(
         !out.status.success(),
         "revoked operator accepted:\n{}",

@@ -4,14 +4,13 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
 
-/// A Postfix instance (`postfix -c DIR`) listening on `port`, relaying everything it is given
-/// to `relayhost` over TLS with `cert`, and storing mail for chu.test in a maildir.
+/// A Postfix instance (`scripts/postfix-instance`) listening on `port`, relaying what it is
+/// given to our MX over TLS with its certificate, and storing mail for chu.test in a maildir.
 struct Postfix {
     etc: PathBuf,
     maildir: PathBuf,
@@ -20,107 +19,23 @@ struct Postfix {
 }
 
 impl Postfix {
+    /// Starts `scripts/postfix-instance` in `root` for chu.test, relaying to `relayhost`.
     fn start(root: &Path, cert: &Path, key: &Path, ca: &Path, relayhost: u16) -> Postfix {
         require("postfix");
-        let (etc, queue, data, mail) = (
-            root.join("etc"),
-            root.join("queue"),
-            root.join("data"),
-            root.join("mail"),
-        );
-        for dir in [&etc, &queue, &data, &mail] {
-            std::fs::create_dir_all(dir).expect("mkdir");
-        }
-        // Postfix's daemons run as the postfix user: they must reach the queue.
-        let mut dir = root.to_path_buf();
-        while dir != Path::new("/") && dir != std::env::temp_dir() {
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-            dir.pop();
-        }
-        chown(&data, "postfix");
-        chown(&mail, "nobody");
         let port = free_port();
-        let log = root.join("maillog");
-        let main = format!(
-            "compatibility_level = 3.6
-queue_directory = {queue}
-data_directory = {data}
-maillog_file = {log}
-maillog_file_prefixes = {root}
-myhostname = mx.chu.test
-mydomain = chu.test
-myorigin = chu.test
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtp_host_lookup = native
-relayhost = [127.0.0.1]:{relayhost}
-smtp_tls_security_level = encrypt
-smtp_tls_cert_file = {cert}
-smtp_tls_key_file = {key}
-smtp_tls_CAfile = {ca}
-smtpd_tls_security_level = may
-smtpd_tls_cert_file = {cert}
-smtpd_tls_key_file = {key}
-smtpd_tls_CAfile = {ca}
-smtpd_tls_ask_ccert = yes
-smtpd_tls_received_header = yes
-virtual_mailbox_domains = chu.test
-virtual_mailbox_base = {mail}
-virtual_mailbox_maps = static:maildir/
-virtual_uid_maps = static:65534
-virtual_gid_maps = static:65534
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-alias_maps =
-alias_database =
-biff = no
-",
-            queue = path(&queue),
-            data = path(&data),
-            log = path(&log),
-            root = path(root),
-            cert = path(cert),
-            key = path(key),
-            ca = path(ca),
-            mail = path(&mail),
-        );
-        std::fs::write(etc.join("main.cf"), main).expect("main.cf");
-        let mut master = format!("127.0.0.1:{port} inet n - n - - smtpd\n");
-        for service in [
-            "pickup unix n - n 60 1 pickup",
-            "cleanup unix n - n - 0 cleanup",
-            "qmgr unix n - n 300 1 qmgr",
-            "tlsmgr unix - - n 1000? 1 tlsmgr",
-            "rewrite unix - - n - - trivial-rewrite",
-            "bounce unix - - n - 0 bounce",
-            "defer unix - - n - 0 bounce",
-            "trace unix - - n - 0 bounce",
-            "verify unix - - n - 1 verify",
-            "flush unix n - n 1000? 0 flush",
-            "proxymap unix - - n - - proxymap",
-            "smtp unix - - n - - smtp",
-            "relay unix - - n - - smtp",
-            "showq unix n - n - - showq",
-            "error unix - - n - - error",
-            "retry unix - - n - - error",
-            "discard unix - - n - - discard",
-            "virtual unix - n n - - virtual",
-            "anvil unix - - n - 1 anvil",
-            "scache unix - - n - 1 scache",
-            "postlog unix-dgram n - n - 1 postlogd",
-        ] {
-            master += service;
-            master.push('\n');
-        }
-        std::fs::write(etc.join("master.cf"), master).expect("master.cf");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postfix-instance");
+        let mut cmd = Command::new(script);
+        cmd.arg(root)
+            .arg(port.to_string())
+            .args([cert, key, ca])
+            .args(["chu.test", &relayhost.to_string()]);
+        let out = run_with_stdin(cmd, "");
         let postfix = Postfix {
-            etc,
-            maildir: mail.join("maildir"),
-            log,
+            etc: root.join("etc"),
+            maildir: root.join("mail").join("maildir"),
+            log: root.join("maillog"),
             port,
         };
-        let out = postfix.run("start");
         assert!(
             out.status.success(),
             "postfix start:\n{}\n{}",
@@ -157,18 +72,6 @@ impl Drop for Postfix {
     fn drop(&mut self) {
         let _ = self.run("stop");
     }
-}
-
-fn chown(dir: &Path, user: &str) {
-    let out = run_with_stdin(
-        {
-            let mut c = Command::new("chown");
-            c.arg(user).arg(dir);
-            c
-        },
-        "",
-    );
-    assert!(out.status.success(), "{}", show(&out));
 }
 
 #[test]
@@ -262,33 +165,21 @@ fn postfix_relays_a_hospital_domain_through_the_mx_in_both_directions() {
     );
 
     // Only the configured MTA speaks for chu.test; a peer without a certificate, nobody.
-    let out = swaks(&[
-        "--server",
-        &format!("127.0.0.1:{}", server.ports.mx),
-        "--tls",
-        "--tls-cert",
-        path(&certs.join("mx.other.test.pem")),
-        "--tls-key",
-        path(&certs.join("mx.other.test.key")),
-        "--from",
-        "dr.house@chu.test",
-        "--to",
-        USER,
-    ]);
+    let out = send_mx(
+        &server,
+        Some(&certs.join("mx.other.test.pem")),
+        &["--from", "dr.house@chu.test", "--to", USER],
+    );
     assert!(
         stdout(&out).contains("550 5.7.1 certificate DN does not match the relay host of chu.test"),
         "{}",
         show(&out)
     );
-    let out = swaks(&[
-        "--server",
-        &format!("127.0.0.1:{}", server.ports.mx),
-        "--tls",
-        "--from",
-        "dr.house@chu.test",
-        "--to",
-        USER,
-    ]);
+    let out = send_mx(
+        &server,
+        None,
+        &["--from", "dr.house@chu.test", "--to", USER],
+    );
     assert!(
         stdout(&out)
             .contains("530 5.7.1 A client certificate of the MSSanté trust space is required"),

@@ -237,16 +237,32 @@ fn what_got_a_250_survives_kill_9_and_what_did_not_is_nowhere() {
     let mut server = far_server();
     server.start();
 
-    // Cut before the final dot: nothing may appear.
+    // Killed in the middle of DATA, the client still connected: nothing may appear.
     let partial = format!(
         "{}DATA\r\nFrom: {USER}\r\n\r\nhalf-marker\r\n",
         envelope("")
     );
-    session(&server, partial.as_bytes(), "1");
+    let mut client = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(CLIENT)
+        .args([&server.ports.submissions.to_string(), USER, PASSWORD, "30"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn python3");
+    let hex: String = partial.bytes().map(|b| format!("{b:02x}")).collect();
+    std::io::Write::write_all(&mut client.stdin.take().expect("stdin"), hex.as_bytes())
+        .expect("payload");
+    let replies = std::io::BufReader::new(client.stdout.take().expect("stdout"));
+    let in_data = std::io::BufRead::lines(replies)
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("354"));
+    assert!(in_data, "the client never reached DATA");
     signal(server.pid(), "KILL");
     while server.exited().is_none() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    let _ = client.wait();
     server.start();
     assert!(stored(&server).is_empty());
 

@@ -87,23 +87,12 @@ fn import_reports_changes_and_a_bad_file_changes_nothing() {
 }
 
 /// Sends one message to the MX as the holder of `cert`, from `from`.
-fn send_mx(server: &TestServer, cert: &Path, from: &str) -> Output {
-    let key = cert.with_extension("key");
-    swaks(&[
-        "--server",
-        &format!("127.0.0.1:{}", server.ports.mx),
-        "--tls",
-        "--tls-cert",
-        path(cert),
-        "--tls-key",
-        path(&key),
-        "--from",
-        from,
-        "--to",
-        USER,
-        "--body",
-        "compte rendu",
-    ])
+fn send_mx_as(server: &TestServer, cert: &Path, from: &str) -> Output {
+    send_mx(
+        server,
+        Some(cert),
+        &["--from", from, "--to", USER, "--body", "compte rendu"],
+    )
 }
 
 #[test]
@@ -126,34 +115,34 @@ fn the_mx_takes_mail_only_from_the_sender_domain_operator() {
     server.start();
     let cert = peers.join("mx.op2.test.pem");
 
-    let out = send_mx(&server, &cert, "secretariat@op2.test");
+    let out = send_mx_as(&server, &cert, "secretariat@op2.test");
     assert!(
         stdout(&out).contains("250 2.0.0"),
         "listed domain, right operator:\n{}",
         show(&out)
     );
     let idn = mssante_directory_a_label("clinique-évry.test");
-    let out = send_mx(&server, &cert, &format!("dr.x@{idn}"));
+    let out = send_mx_as(&server, &cert, &format!("dr.x@{idn}"));
     assert!(
         stdout(&out).contains("250 2.0.0"),
         "IDN domain:\n{}",
         show(&out)
     );
-    let out = send_mx(&server, &cert, "<>");
+    let out = send_mx_as(&server, &cert, "<>");
     assert!(
         stdout(&out).contains("250 2.0.0"),
         "bounce from a known operator:\n{}",
         show(&out)
     );
 
-    let out = send_mx(&server, &cert, "someone@inconnu.test");
+    let out = send_mx_as(&server, &cert, "someone@inconnu.test");
     assert!(
         stdout(&out)
             .contains("550 5.7.1 sender domain inconnu.test is not in the MSSanté trust space"),
         "{}",
         show(&out)
     );
-    let out = send_mx(&server, &cert, "someone@autre.test");
+    let out = send_mx_as(&server, &cert, "someone@autre.test");
     assert!(
         stdout(&out).contains("550 5.7.1 certificate DN does not match the operator of autre.test"),
         "{}",
@@ -176,9 +165,9 @@ fn the_mx_takes_mail_only_from_the_sender_domain_operator() {
     )
     .expect("write");
     server.start();
-    let out = send_mx(&server, &cert, "someone@autre.test");
+    let out = send_mx_as(&server, &cert, "someone@autre.test");
     assert!(stdout(&out).contains("250 2.0.0"), "{}", show(&out));
-    let out = send_mx(&server, &cert, "someone@inconnu.test");
+    let out = send_mx_as(&server, &cert, "someone@inconnu.test");
     assert!(
         stdout(&out).contains("550 5.7.1"),
         "still in the trust space only:\n{}",

@@ -276,12 +276,16 @@ impl Session<'_> {
     /// message. Chunks are always read in full, even when refused, to stay in step.
     pub(super) async fn bdat(&mut self, size: usize, last: bool) -> Result<(), ReadError> {
         let limit = self.ctx.config.limits.max_message_size;
-        let header = self.received_header();
+        // The trace header goes in front of the first chunk.
+        let header = match &self.transaction {
+            Some(tx) if tx.body.is_empty() => Some(self.received_header()),
+            _ => None,
+        };
         let refusal = match &mut self.transaction {
             None => Some("503 5.5.1 Need MAIL before BDAT"),
             Some(tx) if !tx.has_recipients() => Some("554 5.5.1 No valid recipients"),
             Some(tx) => {
-                if tx.body.is_empty() {
+                if let Some(header) = header {
                     tx.body = header.into_bytes();
                     tx.header_len = tx.body.len();
                 }

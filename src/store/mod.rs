@@ -416,7 +416,7 @@ impl Store {
         raw: &[u8],
     ) -> Result<Option<i64>, StoreError> {
         let now = chrono::Utc::now().timestamp();
-        let mut batch = Vec::with_capacity(local.len());
+        let mut targets = Vec::with_capacity(local.len());
         for account in local {
             let key = vault::open_data_key(
                 self.kek.as_ref(),
@@ -434,18 +434,36 @@ impl Store {
                         StoreError::NotFound(format!("no INBOX for {}", account.address))
                     })?,
             };
-            batch.push(NewMessage {
-                mailbox_id: mailbox.id,
-                internal_date: now,
-                size: raw.len() as u64,
-                sealed: key.seal(&message_context(&account.address), raw)?,
-            });
+            targets.push((key, message_context(&account.address), mailbox.id));
         }
-        let queued = match outbound {
-            Some(envelope) if !envelope.recipients.is_empty() => Some(NewQueued {
+        let queue_key = outbound
+            .as_ref()
+            .filter(|e| !e.recipients.is_empty())
+            .map(|_| self.queue_key.clone());
+        let size = raw.len() as u64;
+        let raw = raw.to_vec();
+        // Sealing a message of up to the size limit is CPU work: off the async executor.
+        let (batch, queue_sealed) = blocking(move || {
+            let mut batch = Vec::with_capacity(targets.len());
+            for (key, context, mailbox_id) in targets {
+                batch.push(NewMessage {
+                    mailbox_id,
+                    internal_date: now,
+                    size,
+                    sealed: key.seal(&context, &raw)?,
+                });
+            }
+            let queue_sealed = queue_key
+                .map(|key| key.seal(QUEUE_CONTEXT, &raw))
+                .transpose()?;
+            Ok((batch, queue_sealed))
+        })
+        .await?;
+        let queued = match (outbound, queue_sealed) {
+            (Some(envelope), Some(sealed)) => Some(NewQueued {
                 envelope,
-                size: raw.len() as u64,
-                sealed: self.queue_key.seal(QUEUE_CONTEXT, raw)?,
+                size,
+                sealed,
                 now,
             }),
             _ => None,
@@ -459,7 +477,8 @@ impl Store {
             self.backend.queue_sealed(id).await?.ok_or_else(|| {
                 StoreError::NotFound(format!("queued message {id} does not exist"))
             })?;
-        Ok(self.queue_key.open(QUEUE_CONTEXT, &sealed)?)
+        let key = self.queue_key.clone();
+        blocking(move || Ok(key.open(QUEUE_CONTEXT, &sealed)?)).await
     }
 
     /// Opens one stored message of `account`.
@@ -479,7 +498,8 @@ impl Store {
             &dek_context(&account.address),
             &account.dek_wrapped,
         )?;
-        Ok(key.open(&message_context(&account.address), &sealed)?)
+        let context = message_context(&account.address);
+        blocking(move || Ok(key.open(&context, &sealed)?)).await
     }
 
     /// Seals and stores a secret (a private key) under the KEK.
@@ -498,6 +518,15 @@ impl Store {
 }
 
 const QUEUE_CONTEXT: &str = "queue:msg";
+
+/// Runs sealing or opening of message bodies on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Backend(format!("sealing task failed: {e}")))?
+}
 
 fn dek_context(address: &str) -> String {
     format!("dek:{address}")

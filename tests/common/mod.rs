@@ -398,6 +398,20 @@ pub fn submit(server: &TestServer, password: &str, extra: &[&str]) -> Output {
     swaks(&args)
 }
 
+/// Sends on the MX of `server` with STARTTLS as another operator: `cert` is the PEM
+/// certificate whose key sits next to it (`.key`), None for no client certificate; `args`
+/// add the rest (`--from`, `--to`, `--body`, ...).
+pub fn send_mx(server: &TestServer, cert: Option<&Path>, args: &[&str]) -> Output {
+    let target = format!("127.0.0.1:{}", server.ports.mx);
+    let key = cert.map(|c| c.with_extension("key"));
+    let mut all = vec!["--server", &target, "--tls"];
+    if let (Some(cert), Some(key)) = (cert, &key) {
+        all.extend(["--tls-cert", path(cert), "--tls-key", path(key)]);
+    }
+    all.extend_from_slice(args);
+    swaks(&all)
+}
+
 /// Runs curl (silent, errors shown, TEST certificate accepted); returns its output.
 pub fn curl(args: &[&str]) -> Output {
     require("curl");
