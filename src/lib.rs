@@ -5,6 +5,7 @@ pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod blocking;
 pub mod config;
 pub mod delivery;
 pub mod dev;

@@ -114,13 +114,17 @@ fn ca_name(cn: &str) -> Result<X509Name, ErrorStack> {
     ])
 }
 
-/// Runs CPU-heavy OpenSSL work (RSA key generation, signing) off the async executor.
+/// [`crate::blocking::run`] for work that fails with a [`PkiError`].
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, PkiError> + Send + 'static,
+    work: impl FnOnce() -> Result<T, PkiError> + Send + 'static,
 ) -> Result<T, PkiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| PkiError::Invalid(format!("key generation task failed: {e}")))?
+    crate::blocking::run(work).await
+}
+
+impl From<crate::blocking::TaskFailed> for PkiError {
+    fn from(e: crate::blocking::TaskFailed) -> Self {
+        PkiError::Invalid(e.to_string())
+    }
 }
 
 impl TestPki {

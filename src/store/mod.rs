@@ -519,13 +519,17 @@ impl Store {
 
 const QUEUE_CONTEXT: &str = "queue:msg";
 
-/// Runs sealing or opening of message bodies on the blocking pool.
+/// [`crate::blocking::run`] for work that fails with a [`StoreError`].
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| StoreError::Backend(format!("sealing task failed: {e}")))?
+    crate::blocking::run(work).await
+}
+
+impl From<crate::blocking::TaskFailed> for StoreError {
+    fn from(e: crate::blocking::TaskFailed) -> Self {
+        StoreError::Backend(e.to_string())
+    }
 }
 
 fn dek_context(address: &str) -> String {
