@@ -181,6 +181,40 @@ fn two_operators_exchange_mail_and_failures_come_back_as_reports() {
             .then_some(())
     });
 
+    // NOTIFY=SUCCESS travels with the message: B delivers and reports, A (seeing B offer DSN)
+    // does not report "relayed" itself.
+    let script = r#"
+import smtplib, ssl, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))
+s.starttls(context=ssl._create_unverified_context())
+s.login(sys.argv[2], sys.argv[3])
+msg = 'From: %s\r\nSubject: accuse\r\n\r\nmarker-notify-success\r\n' % sys.argv[2]
+s.sendmail(sys.argv[2], [sys.argv[4]], msg, mail_options=['ENVID=ACK1'], rcpt_options=['NOTIFY=SUCCESS,FAILURE'])
+s.quit()
+"#;
+    let port = ops.a.ports.submission.to_string();
+    let out = python(script, &[&port, USER, PASSWORD, BOB]);
+    assert!(out.status.success(), "{}", show(&out));
+    let success = wait_for(30, "the success report from B", || {
+        message_with(&inbox(&ops.a, USER, PASSWORD), "Action: delivered").cloned()
+    });
+    assert!(
+        success.contains("Reporting-MTA: dns; mx.b.test"),
+        "{success}"
+    );
+    assert!(
+        success.contains(&format!("Final-Recipient: rfc822; {BOB}")),
+        "{success}"
+    );
+    assert!(success.contains("Original-Envelope-Id: ACK1"), "{success}");
+    assert!(success.contains("Status: 2.0.0"), "{success}");
+    assert!(
+        !inbox(&ops.a, USER, PASSWORD)
+            .iter()
+            .any(|m| m.contains("Action: relayed")),
+        "B offers DSN: A must not report on its behalf"
+    );
+
     // B's MX is no open relay: operator B may not send b.test mail through A back to b.test.
     let certs = ops.a.dir.path().join("operators");
     let out = send_mx(

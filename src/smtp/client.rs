@@ -165,6 +165,15 @@ pub struct Hop<'a> {
 /// One recipient's answer: the RCPT reply if refused, else the reply to the message.
 pub type RecipientReply = (String, Reply);
 
+/// What the next hop answered.
+#[derive(Debug, Clone)]
+pub struct Handover {
+    /// One reply per recipient.
+    pub replies: Vec<RecipientReply>,
+    /// The next hop offered DSN, so success reports are its job from now on (RFC 3461 5.2).
+    pub reports_itself: bool,
+}
+
 struct Wire<S> {
     io: BufReader<S>,
     timeout: Duration,
@@ -246,11 +255,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Wire<S> {
     }
 }
 
-/// Delivers one envelope through `hop`. Ok holds one reply per recipient.
-pub async fn deliver(
-    hop: Hop<'_>,
-    message: &Outgoing<'_>,
-) -> Result<Vec<RecipientReply>, AttemptError> {
+/// Delivers one envelope through `hop`.
+pub async fn deliver(hop: Hop<'_>, message: &Outgoing<'_>) -> Result<Handover, AttemptError> {
     let mut plain = Wire {
         io: BufReader::new(hop.stream),
         timeout: hop.reply_timeout,
@@ -293,7 +299,10 @@ pub async fn deliver(
     let result = transaction(&mut wire, &extensions, message).await;
     // QUIT is a courtesy: the outcome is already known.
     let _ = wire.command("QUIT", "QUIT").await;
-    result
+    Ok(Handover {
+        replies: result?,
+        reports_itself: extensions.iter().any(|e| e == "DSN"),
+    })
 }
 
 fn check_peer(tls: &TlsStream<TcpStream>, expected: &str) -> Result<(), AttemptError> {

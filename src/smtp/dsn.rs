@@ -11,6 +11,10 @@ pub enum Action {
     Failed,
     /// Not delivered yet; still trying.
     Delayed,
+    /// Put in the recipient's mailbox (NOTIFY=SUCCESS).
+    Delivered,
+    /// Handed to a next hop that does not report on delivery itself (NOTIFY=SUCCESS).
+    Relayed,
 }
 
 impl Action {
@@ -18,6 +22,8 @@ impl Action {
         match self {
             Action::Failed => "failed",
             Action::Delayed => "delayed",
+            Action::Delivered => "delivered",
+            Action::Relayed => "relayed",
         }
     }
 }
@@ -99,6 +105,18 @@ impl Report<'_> {
                  nous continuons d'essayer, rien n'est à faire pour l'instant.\r\n\
                  Your message has not been delivered yet to the recipients below; we are\r\n\
                  still trying and nothing needs to be done for now.",
+            ),
+            Action::Delivered => (
+                "Message remis / Delivery Status Notification (Success)",
+                "Votre message a été remis aux destinataires ci-dessous.\r\n\
+                 Your message was delivered to the recipients below.",
+            ),
+            Action::Relayed => (
+                "Message transmis / Delivery Status Notification (Relayed)",
+                "Votre message a été transmis au serveur des destinataires ci-dessous, qui ne\r\n\
+                 confirme pas la remise.\r\n\
+                 Your message was handed to the recipients' server, which does not confirm\r\n\
+                 delivery.",
             ),
         };
         let mut out = String::new();

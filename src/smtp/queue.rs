@@ -33,6 +33,8 @@ struct Outcome {
     text: String,
     /// The MTA that answered.
     mta: String,
+    /// Delivered to a next hop that does not report success itself (no DSN).
+    relayed: bool,
 }
 
 impl Outcome {
@@ -46,6 +48,7 @@ impl Outcome {
             status,
             text,
             mta: mta.to_string(),
+            relayed: false,
         }
     }
 }
@@ -167,6 +170,12 @@ impl QueueRunner {
             .collect();
         self.report(&message, Action::Failed, &failed, &body, None)
             .await;
+        let relayed: Vec<_> = outcomes
+            .iter()
+            .filter(|(r, o)| o.relayed && r.recipient.notify.success)
+            .collect();
+        self.report(&message, Action::Relayed, &relayed, &body, None)
+            .await;
         let mut delay_notified = message.delay_notified;
         let late = policy.delay_notice_secs > 0
             && now - message.created_at >= policy.delay_notice_secs as i64;
@@ -256,7 +265,8 @@ impl QueueRunner {
                 reply_timeout: Duration::from_secs(policy.reply_timeout_secs),
             };
             match client::deliver(hop, &outgoing).await {
-                Ok(replies) => {
+                Ok(handover) => {
+                    let replies = handover.replies;
                     return recipients
                         .iter()
                         .map(|r| {
@@ -273,6 +283,7 @@ impl QueueRunner {
                                     status: reply.status(),
                                     text: reply.to_string(),
                                     mta: host.clone(),
+                                    relayed: reply.is_positive() && !handover.reports_itself,
                                 },
                                 None => Outcome::from_error(
                                     false,

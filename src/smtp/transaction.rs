@@ -32,6 +32,8 @@ pub(super) struct Transaction {
     /// Set on the MX: what the peer may send to.
     mx_peer: Option<MxPeer>,
     local: Vec<Account>,
+    /// Local recipients whose sender asked for a success report (NOTIFY=SUCCESS).
+    notify_delivered: Vec<EnvelopeRecipient>,
     outbound: Vec<EnvelopeRecipient>,
     /// The message so far (BDAT chunks), our Received header first.
     body: Vec<u8>,
@@ -118,6 +120,7 @@ impl Session<'_> {
             size_hint: from.size,
             mx_peer,
             local: Vec::new(),
+            notify_delivered: Vec::new(),
             outbound: Vec::new(),
             body: Vec::new(),
             header_len: 0,
@@ -194,6 +197,9 @@ impl Session<'_> {
                             && !tx.local.iter().any(|a| a.id == account.id)
                         {
                             tx.local.push(account);
+                            if outbound.notify.success {
+                                tx.notify_delivered.push(outbound);
+                            }
                         }
                         "250 2.1.5 Recipient OK".to_string()
                     }
@@ -368,6 +374,7 @@ impl Session<'_> {
                     size = tx.body.len(),
                     "message accepted"
                 );
+                self.report_delivered(&tx).await;
                 let text = match queued {
                     Some(id) => format!("250 2.0.0 Message accepted for delivery, queued as {id}"),
                     None => "250 2.0.0 Message accepted for delivery".to_string(),
@@ -379,6 +386,45 @@ impl Session<'_> {
                 self.reply("451 4.3.0 Temporary failure, try again later")
                     .await
             }
+        }
+    }
+
+    /// RFC 3461: a success report for the local recipients that asked for one. The message
+    /// is committed already, so a report that cannot be sent is only logged.
+    async fn report_delivered(&self, tx: &Transaction) {
+        if tx.sender.is_empty() || tx.notify_delivered.is_empty() {
+            return;
+        }
+        let report = super::dsn::Report {
+            reporting_mta: self.host(),
+            action: super::dsn::Action::Delivered,
+            to: &tx.sender,
+            envelope_id: tx.envelope_id.as_deref(),
+            arrival: chrono::Utc::now().timestamp(),
+            retry_until: None,
+            recipients: tx
+                .notify_delivered
+                .iter()
+                .map(|r| super::dsn::ReportLine {
+                    address: &r.address,
+                    orcpt: r.orcpt.as_deref(),
+                    status: "2.0.0".into(),
+                    diagnostic: "",
+                    remote_mta: "",
+                })
+                .collect(),
+            original: &tx.body[tx.header_len..],
+            ret_full: tx.ret_full,
+        };
+        match self
+            .ctx
+            .delivery
+            .send_report(&tx.sender, &report.build())
+            .await
+        {
+            Ok(true) => tracing::info!(to = %tx.sender, "success report sent"),
+            Ok(false) => tracing::warn!(to = %tx.sender, "sender cannot receive a report"),
+            Err(e) => tracing::error!(error = %e, "success report could not be sent"),
         }
     }
 
