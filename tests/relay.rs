@@ -29,8 +29,11 @@ impl Postfix {
             .arg(port.to_string())
             .args([cert, key, ca])
             .args(["chu.test", &relayhost.to_string()])
-            // Like many hospital MTAs, this one does not offer DSN.
-            .env("POSTFIX_MAIN_EXTRA", "smtpd_discard_ehlo_keywords = dsn");
+            // Like many hospital MTAs, this one offers neither DSN nor 8BITMIME.
+            .env(
+                "POSTFIX_MAIN_EXTRA",
+                "smtpd_discard_ehlo_keywords = dsn, 8bitmime",
+            );
         let out = run_with_stdin(cmd, "");
         let postfix = Postfix {
             etc: root.join("etc"),
@@ -157,6 +160,15 @@ s.starttls(context=ssl._create_unverified_context())
 s.login(sys.argv[2], sys.argv[3])
 msg = 'From: %s\r\nSubject: pour le CHU\r\n\r\nmarker-to-chu\r\n' % sys.argv[2]
 s.sendmail(sys.argv[2], ['dr.house@chu.test'], msg, rcpt_options=['NOTIFY=SUCCESS'])
+# 8-bit text: converted to quoted-printable for a hop without 8BITMIME.
+msg = ('From: %s\r\nSubject: accents\r\nContent-Type: text/plain; charset=utf-8\r\n'
+       'Content-Transfer-Encoding: 8bit\r\n\r\nmarker-8bit glycémie normale\r\n' % sys.argv[2])
+s.sendmail(sys.argv[2], ['dr.house@chu.test'], msg.encode(), mail_options=['BODY=8BITMIME'])
+# 8-bit signed content: converting it would break the signature, so it comes back.
+msg = ('From: %s\r\nSubject: marker-signed\r\n'
+       'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; boundary=s\r\n\r\n'
+       '--s\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsigné\r\n--s--\r\n' % sys.argv[2])
+s.sendmail(sys.argv[2], ['dr.house@chu.test'], msg.encode(), mail_options=['BODY=8BITMIME'])
 s.quit()
 "#;
     let port = server.ports.submission.to_string();
@@ -182,6 +194,30 @@ s.quit()
         "{relayed}"
     );
     assert!(relayed.contains("Remote-MTA: dns; 127.0.0.1"), "{relayed}");
+    let converted = wait_for(30, "the 8-bit message in the hospital's maildir", || {
+        postfix
+            .delivered()
+            .into_iter()
+            .find(|m| m.contains("marker-8bit"))
+    });
+    assert!(converted.is_ascii(), "{converted}");
+    assert!(
+        converted.contains("Content-Transfer-Encoding: quoted-printable")
+            && converted.contains("marker-8bit glyc=C3=A9mie normale")
+            && !converted.contains("Content-Transfer-Encoding: 8bit"),
+        "{converted}"
+    );
+    let returned = wait_for(30, "the report for the signed 8-bit message", || {
+        inbox(&server, USER, PASSWORD)
+            .into_iter()
+            .find(|m| m.contains("Status: 5.6.3"))
+    });
+    assert!(
+        returned.contains("Subject: marker-signed")
+            && returned.contains("cannot be made 7-bit: signed content"),
+        "{returned}"
+    );
+    assert!(!postfix.delivered().iter().any(|m| m.contains("marker-signed")));
 
     // Only the configured MTA speaks for chu.test; a peer without a certificate, nobody.
     let out = send_mx(

@@ -2,6 +2,7 @@
 //! operator certificate, one envelope, then QUIT. Which hop and which certificate DN to
 //! expect are the queue's decisions; this file only speaks the protocol.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
+
+use super::downgrade::{self, DowngradeError};
 
 /// Longest reply line we read (RFC 5321 4.5.3.1.5 says 512; be generous).
 const MAX_REPLY_LINE: usize = 4096;
@@ -102,6 +105,9 @@ pub enum AttemptError {
     /// The message needs SMTPUTF8 and the peer lacks it (RFC 6531 3.4).
     #[error("the message needs SMTPUTF8, which the next hop does not offer")]
     Utf8Unsupported,
+    /// The message is 8-bit, the peer lacks 8BITMIME and the content cannot be converted.
+    #[error("the next hop does not offer 8BITMIME and the message cannot be made 7-bit: {0}")]
+    EightBitUnsupported(DowngradeError),
 }
 
 impl AttemptError {
@@ -109,7 +115,7 @@ impl AttemptError {
     pub fn is_permanent(&self) -> bool {
         match self {
             AttemptError::Refused { reply, .. } => reply.is_permanent(),
-            AttemptError::Utf8Unsupported => true,
+            AttemptError::Utf8Unsupported | AttemptError::EightBitUnsupported(_) => true,
             _ => false,
         }
     }
@@ -119,6 +125,7 @@ impl AttemptError {
         match self {
             AttemptError::Refused { reply, .. } => reply.status(),
             AttemptError::Utf8Unsupported => "5.6.7".into(),
+            AttemptError::EightBitUnsupported(_) => "5.6.3".into(),
             AttemptError::NoStartTls | AttemptError::Tls(_) | AttemptError::WrongPeer { .. } => {
                 "4.7.5".into()
             }
@@ -333,12 +340,19 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
     if message.smtputf8 && !has("SMTPUTF8") {
         return Err(AttemptError::Utf8Unsupported);
     }
+    // RFC 6152 3: 8-bit content goes as is to a peer that takes it, else converted.
+    let eight_bit = downgrade::needs_8bit(message.body);
+    let body: Cow<[u8]> = if eight_bit && !has("8BITMIME") {
+        Cow::Owned(downgrade::to_7bit(message.body).map_err(AttemptError::EightBitUnsupported)?)
+    } else {
+        Cow::Borrowed(message.body)
+    };
     let dsn = has("DSN");
     let mut mail = format!("MAIL FROM:<{}>", message.sender);
     if has("SIZE") {
-        mail += &format!(" SIZE={}", message.body.len());
+        mail += &format!(" SIZE={}", body.len());
     }
-    if has("8BITMIME") && message.body.iter().any(|b| *b >= 0x80) {
+    if eight_bit && has("8BITMIME") {
         mail += " BODY=8BITMIME";
     }
     if message.smtputf8 {
@@ -391,7 +405,7 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
             reply,
         });
     }
-    wire.send(&dot_stuffed(message.body), "the message").await?;
+    wire.send(&dot_stuffed(&body), "the message").await?;
     let reply = wire.reply("the end of the message").await?;
     answers.extend(accepted.into_iter().map(|a| (a, reply.clone())));
     Ok(answers)
