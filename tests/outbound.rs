@@ -22,7 +22,15 @@ struct Operators {
     dn_b: String,
 }
 
-fn operators(queue_a: &str) -> Operators {
+/// How A finds B's MX.
+enum FindB {
+    /// A static route to B's MX port.
+    Route,
+    /// DNS MX records, from the name server on this loopback port.
+    Dns(u16),
+}
+
+fn operators(queue_a: &str, find_b: FindB) -> Operators {
     let a = TestServer::new("");
     let b = TestServer::bare("");
     let certs = a.dir.path().join("operators");
@@ -51,10 +59,19 @@ fn operators(queue_a: &str) -> Operators {
             per = path(&pki.join("personnes.crl")),
         )
     };
+    let hop_b = match find_b {
+        FindB::Route => format!(
+            "[[route]]\ndomain = \"b.test\"\nhost = \"127.0.0.1:{}\"\n",
+            b.ports.mx
+        ),
+        FindB::Dns(port) => format!(
+            "[dns]\nnameservers = [\"127.0.0.1:{port}\"]\nmx_port = {}\n",
+            b.ports.mx
+        ),
+    };
     a.add_config(&format!(
-        "hostname = \"mx.a.test\"\n{}\n[queue]\nretry_first_secs = 1\nretry_max_secs = 2\n{queue_a}\n[[route]]\ndomain = \"b.test\"\nhost = \"127.0.0.1:{}\"\n",
+        "hostname = \"mx.a.test\"\n{}\n[queue]\nretry_first_secs = 1\nretry_max_secs = 2\n{queue_a}\n{hop_b}",
         tls("mx.a.test"),
-        b.ports.mx
     ));
     b.add_config(&format!(
         "hostname = \"mx.b.test\"\n{}\n[queue]\nretry_first_secs = 1\nretry_max_secs = 2\n[[route]]\ndomain = \"hopital.test\"\nhost = \"127.0.0.1:{}\"\n",
@@ -109,7 +126,7 @@ fn message_with<'m>(messages: &'m [String], marker: &str) -> Option<&'m String> 
 
 #[test]
 fn two_operators_exchange_mail_and_failures_come_back_as_reports() {
-    let mut ops = operators("");
+    let mut ops = operators("", FindB::Route);
     ops.a.start();
     ops.b.start();
 
@@ -232,9 +249,92 @@ s.quit()
     assert_eq!(ops.b.stop(), 0);
 }
 
+/// dnsmasq from Debian as the DNS of the test: authoritative for *.test on a loopback port,
+/// nothing forwarded anywhere.
+struct Dns {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Dns {
+    fn start(records: &[&str]) -> Dns {
+        require("dnsmasq");
+        let port = free_port();
+        let child = std::process::Command::new("dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--no-poll",
+                "--bind-interfaces",
+                "--listen-address=127.0.0.1",
+                "--pid-file=",
+                "--user=",
+                "--local=/test/",
+                "--log-facility=-",
+                "--log-queries",
+                &format!("--port={port}"),
+            ])
+            .args(records)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start dnsmasq");
+        wait_for_port(port);
+        Dns { child, port }
+    }
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_queue_follows_the_dns_mx_records_of_the_recipient_domain() {
+    // b.test: two MX records, the preferred one with no address, the other B's MX.
+    // nx.test is in the trust space but not in DNS at all.
+    let dns = Dns::start(&[
+        "--mx-host=b.test,mx1.b.test,10",
+        "--mx-host=b.test,mx2.b.test,20",
+        "--host-record=mx2.b.test,127.0.0.1",
+    ]);
+    let mut ops = operators("", FindB::Dns(dns.port));
+    ops.a.import_whitelist(&[
+        ("hopital.test", &ops.dn_a),
+        ("b.test", &ops.dn_b),
+        ("nx.test", &ops.dn_b),
+    ]);
+    ops.a.start();
+    ops.b.start();
+
+    alice_sends(&ops.a, BOB, "par le DNS marker-via-mx");
+    let got = wait_for(
+        30,
+        "alice's message at bob's, through the MX records",
+        || message_with(&inbox(&ops.b, BOB, BOB_PASSWORD), "marker-via-mx").cloned(),
+    );
+    assert!(got.contains("by mx.b.test (mssante) with ESMTPS"), "{got}");
+
+    alice_sends(&ops.a, "ghost@nx.test", "nulle part marker-nx");
+    let report = wait_for(
+        30,
+        "the failure report for a domain DNS does not know",
+        || message_with(&inbox(&ops.a, USER, PASSWORD), "Action: failed").cloned(),
+    );
+    assert!(
+        report.contains("Status: 5.1.2") && report.contains("domain nx.test does not exist"),
+        "{report}"
+    );
+    assert_eq!(ops.a.stop(), 0);
+    assert_eq!(ops.b.stop(), 0);
+}
+
 #[test]
 fn mail_waits_sealed_while_the_peer_is_down_or_shows_the_wrong_certificate() {
-    let mut ops = operators("delay_notice_secs = 2\n");
+    let mut ops = operators("delay_notice_secs = 2\n", FindB::Route);
     ops.a.start();
 
     // B is down: the message waits, and alice hears of the delay once.

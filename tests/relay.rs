@@ -217,7 +217,12 @@ s.quit()
             && returned.contains("cannot be made 7-bit: signed content"),
         "{returned}"
     );
-    assert!(!postfix.delivered().iter().any(|m| m.contains("marker-signed")));
+    assert!(
+        !postfix
+            .delivered()
+            .iter()
+            .any(|m| m.contains("marker-signed"))
+    );
 
     // Only the configured MTA speaks for chu.test; a peer without a certificate, nobody.
     let out = send_mx(

@@ -19,7 +19,7 @@ use crate::tls::{TlsError, read_certificates, read_crl, read_private_key};
 
 mod outbound;
 
-pub use outbound::{QueuePolicy, RelayDomain, Route, split_host};
+pub use outbound::{DnsConfig, QueuePolicy, RelayDomain, Route, split_host};
 
 /// How the server treats TEST material and exposure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -213,6 +213,9 @@ pub struct Config {
     /// How the outbound queue retries and gives up.
     #[serde(default)]
     pub queue: QueuePolicy,
+    /// Where MX lookups go.
+    #[serde(default)]
+    pub dns: DnsConfig,
     /// Fixed next hops for trust-space domains (instead of DNS MX).
     #[serde(default, rename = "route")]
     pub routes: Vec<Route>,
@@ -563,6 +566,11 @@ mod tests {
         assert_eq!(config.queue.lifetime_secs, q.lifetime_secs);
         assert_eq!(config.queue.delay_notice_secs, q.delay_notice_secs);
         assert_eq!(config.queue.max_parallel, q.max_parallel);
+        let dns = DnsConfig::default();
+        assert_eq!(
+            (config.dns.nameservers.len(), config.dns.mx_port),
+            (dns.nameservers.len(), dns.mx_port)
+        );
         assert_eq!((config.routes.len(), config.relay_domains.len()), (1, 1));
         assert!(config.validate_outbound().is_ok());
     }

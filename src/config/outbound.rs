@@ -2,6 +2,8 @@
 //! goes when DNS should not decide (static routes, used by tests and private links), and the
 //! hospital domains this operator relays for.
 
+use std::num::NonZeroU16;
+
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -82,6 +84,32 @@ impl QueuePolicy {
     }
 }
 
+/// How the queue asks DNS for the MX hosts of a trust-space domain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Name servers to ask, as `ip:port`; empty: the system's (/etc/resolv.conf).
+    #[serde(default)]
+    pub nameservers: Vec<Spanned<String>>,
+    /// The port the MX hosts listen on: 25, except for a test that runs them on loopback.
+    #[serde(default = "default_mx_port")]
+    pub mx_port: NonZeroU16,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            nameservers: Vec::new(),
+            mx_port: default_mx_port(),
+        }
+    }
+}
+
+fn default_mx_port() -> NonZeroU16 {
+    const SMTP: NonZeroU16 = NonZeroU16::new(25).expect("25 is not zero");
+    SMTP
+}
+
 /// A fixed next hop for a domain of the trust space, instead of its DNS MX.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,6 +181,15 @@ impl Config {
                 .map(drop)
                 .map_err(|reason| self.error_at(key, h, reason))
         };
+        for (i, ns) in self.dns.nameservers.iter().enumerate() {
+            ns.get_ref().parse::<std::net::SocketAddr>().map_err(|_| {
+                self.error_at(
+                    &format!("dns.nameservers[{i}]"),
+                    ns,
+                    format!("{:?} is not an ip:port address", ns.get_ref()),
+                )
+            })?;
+        }
         for (i, r) in self.routes.iter().enumerate() {
             domain(&format!("route[{i}].domain"), &r.domain)?;
             host(&format!("route[{i}].host"), &r.host)?;

@@ -205,7 +205,11 @@ fn field(header: &[u8], name: &str) -> Option<String> {
             (Some(_), false) => break,
             (None, false) if name_is(line, name) => {
                 let colon = line.iter().position(|b| *b == b':').unwrap_or(0);
-                value = Some(String::from_utf8_lossy(&line[colon + 1..]).trim().to_string());
+                value = Some(
+                    String::from_utf8_lossy(&line[colon + 1..])
+                        .trim()
+                        .to_string(),
+                );
             }
             (None, _) => {}
         }
@@ -248,8 +252,8 @@ fn quoted_printable(body: &[u8], out: &mut Vec<u8>) {
         let mut width = 0;
         for (i, &b) in line.iter().enumerate() {
             let at_end = i + 1 == line.len();
-            let literal = ((b == b' ' || b == b'\t') && !at_end)
-                || ((33..=126).contains(&b) && b != b'=');
+            let literal =
+                ((b == b' ' || b == b'\t') && !at_end) || ((33..=126).contains(&b) && b != b'=');
             let piece: Vec<u8> = if literal {
                 vec![b]
             } else {

@@ -67,9 +67,9 @@ impl QueueRunner {
     pub fn new(ctx: Arc<ServerContext>, tls: Arc<rustls::ClientConfig>) -> Arc<QueueRunner> {
         let slots = Arc::new(Semaphore::new(ctx.config.queue.max_parallel.max(1)));
         Arc::new(QueueRunner {
+            router: Router::new(&ctx.config.dns),
             ctx,
             tls,
-            router: Router::new(),
             in_flight: Mutex::new(HashSet::new()),
             slots,
         })
@@ -249,7 +249,8 @@ impl QueueRunner {
         };
         let mut last_host = String::new();
         for (host, port) in &hops.hosts {
-            let stream = match connect(host, *port, policy.connect_timeout_secs).await {
+            let stream = match connect(&self.router, host, *port, policy.connect_timeout_secs).await
+            {
                 Ok(stream) => stream,
                 Err(e) => {
                     last = e;
@@ -384,16 +385,21 @@ fn route_outcome(e: &RouteError) -> Outcome {
     Outcome::from_error(e.is_permanent(), e.status().into(), e.to_string(), "")
 }
 
-async fn connect(host: &str, port: u16, timeout_secs: u64) -> Result<TcpStream, AttemptError> {
+async fn connect(
+    router: &Router,
+    host: &str,
+    port: u16,
+    timeout_secs: u64,
+) -> Result<TcpStream, AttemptError> {
     let fail = |reason: String| AttemptError::Connect {
         host: format!("{host}:{port}"),
         reason,
     };
     let timeout = Duration::from_secs(timeout_secs);
-    let addrs = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
+    let addrs = tokio::time::timeout(timeout, router.addresses(host, port))
         .await
         .map_err(|_| fail("name lookup timed out".into()))?
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(fail)?;
     let mut last = fail("the name has no address".into());
     for addr in addrs {
         match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {

@@ -5,11 +5,15 @@
 //! operator DN for it; the hop is the static route when one is configured, else the DNS MX
 //! hosts by preference (the domain itself when it has no MX, RFC 5321 5.1).
 
+use std::net::{IpAddr, SocketAddr};
+
 use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 use mssante_directory::DistinguishedName;
 
-use crate::config::{Config, split_host};
+use crate::config::{Config, DnsConfig, split_host};
 use crate::store::{Store, StoreError};
 
 /// The hosts to try for a domain, in order, and the certificate they must show.
@@ -60,23 +64,69 @@ impl RouteError {
     }
 }
 
-/// Finds next hops; holds the DNS resolver (made on first use).
+/// Finds next hops and their addresses; holds the DNS resolver (made on first use).
 pub struct Router {
+    dns: DnsConfig,
     resolver: tokio::sync::OnceCell<Result<TokioResolver, String>>,
 }
 
-impl Default for Router {
-    fn default() -> Self {
-        Router::new()
-    }
-}
-
 impl Router {
-    /// A router; DNS is set up the first time a domain needs it.
-    pub fn new() -> Router {
+    /// A router asking the name servers of `dns`; DNS is set up when first needed.
+    pub fn new(dns: &DnsConfig) -> Router {
         Router {
+            dns: dns.clone(),
             resolver: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The resolver: the configured name servers, else the system's.
+    async fn resolver(&self) -> Result<&TokioResolver, String> {
+        self.resolver
+            .get_or_init(|| async {
+                let servers: Vec<SocketAddr> = self
+                    .dns
+                    .nameservers
+                    .iter()
+                    .filter_map(|s| s.get_ref().parse().ok())
+                    .collect();
+                let builder = if servers.is_empty() {
+                    TokioResolver::builder_tokio().map_err(|e| e.to_string())?
+                } else {
+                    let servers = servers
+                        .iter()
+                        .map(|addr| {
+                            let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+                            for connection in &mut server.connections {
+                                connection.port = addr.port();
+                            }
+                            server
+                        })
+                        .collect();
+                    TokioResolver::builder_with_config(
+                        ResolverConfig::from_name_servers(servers),
+                        TokioRuntimeProvider::default(),
+                    )
+                };
+                builder.build().map_err(|e| e.to_string())
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The addresses of a next hop: an IP address as it is, a name through DNS (and the
+    /// hosts file, with the system's resolver).
+    pub async fn addresses(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        let lookup = self
+            .resolver()
+            .await?
+            .lookup_ip(format!("{host}.").as_str())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(lookup.iter().map(|ip| SocketAddr::new(ip, port)).collect())
     }
 
     /// The next hops for `domain` (an A-label).
@@ -112,16 +162,7 @@ impl Router {
             domain: domain.to_string(),
             reason,
         };
-        let resolver = self
-            .resolver
-            .get_or_init(|| async {
-                TokioResolver::builder_tokio()
-                    .and_then(|b| b.build())
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .as_ref()
-            .map_err(|e| dns_error(e.clone()))?;
+        let resolver = self.resolver().await.map_err(dns_error)?;
         let fqdn = format!("{domain}.");
         let lookup = match resolver.mx_lookup(fqdn.as_str()).await {
             Ok(lookup) => lookup,
@@ -131,7 +172,9 @@ impl Router {
                 )));
             }
             // No MX record: the domain itself is the mail host.
-            Err(e) if e.is_no_records_found() => return Ok(vec![(domain.to_string(), 25)]),
+            Err(e) if e.is_no_records_found() => {
+                return Ok(vec![(domain.to_string(), self.dns.mx_port.get())]);
+            }
             Err(e) => return Err(dns_error(e.to_string())),
         };
         let mut mx: Vec<(u16, String)> = lookup
@@ -149,7 +192,8 @@ impl Router {
                 "{domain} publishes a null MX: it accepts no mail"
             )));
         }
-        Ok(mx.into_iter().map(|(_, host)| (host, 25)).collect())
+        let port = self.dns.mx_port.get();
+        Ok(mx.into_iter().map(|(_, host)| (host, port)).collect())
     }
 }
 
