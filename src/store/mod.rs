@@ -285,11 +285,11 @@ pub trait Backend: Send + Sync {
     async fn delete_messages(&self, mailbox_id: i64, uids: &[u32]) -> Result<(), StoreError>;
 
     /// Commits one accepted message at once: the copies for local mailboxes and, when some
-    /// recipients are elsewhere, its queue entry. Returns the queue id.
+    /// recipients are elsewhere, its queue entry. Returns the queue id once committed.
     async fn accept_message(
         &self,
-        local: &[NewMessage],
-        queued: Option<&NewQueued>,
+        local: Vec<NewMessage>,
+        queued: Option<NewQueued>,
     ) -> Result<Option<i64>, StoreError>;
     /// Queued messages due at `now` with something pending, oldest first.
     async fn queue_due(&self, now: i64, limit: u32) -> Result<Vec<QueuedMessage>, StoreError>;
@@ -442,8 +442,8 @@ impl Store {
             .map(|_| self.queue_key.clone());
         let size = raw.len() as u64;
         let raw = raw.to_vec();
-        // Sealing a message of up to the size limit is CPU work: off the async executor.
-        let (batch, queue_sealed) = blocking(move || {
+        // Sealing a large message is CPU work: off the async executor.
+        let (batch, queue_sealed) = blocking(raw.len(), move || {
             let mut batch = Vec::with_capacity(targets.len());
             for (key, context, mailbox_id) in targets {
                 batch.push(NewMessage {
@@ -468,7 +468,7 @@ impl Store {
             }),
             _ => None,
         };
-        self.backend.accept_message(&batch, queued.as_ref()).await
+        self.backend.accept_message(batch, queued).await
     }
 
     /// Opens the body of a queued message.
@@ -478,7 +478,7 @@ impl Store {
                 StoreError::NotFound(format!("queued message {id} does not exist"))
             })?;
         let key = self.queue_key.clone();
-        blocking(move || Ok(key.open(QUEUE_CONTEXT, &sealed)?)).await
+        blocking(sealed.len(), move || Ok(key.open(QUEUE_CONTEXT, &sealed)?)).await
     }
 
     /// Opens one stored message of `account`.
@@ -499,7 +499,7 @@ impl Store {
             &account.dek_wrapped,
         )?;
         let context = message_context(&account.address);
-        blocking(move || Ok(key.open(&context, &sealed)?)).await
+        blocking(sealed.len(), move || Ok(key.open(&context, &sealed)?)).await
     }
 
     /// Seals and stores a secret (a private key) under the KEK.
@@ -519,11 +519,12 @@ impl Store {
 
 const QUEUE_CONTEXT: &str = "queue:msg";
 
-/// [`crate::blocking::run`] for work that fails with a [`StoreError`].
+/// [`crate::blocking::run_sized`] for work over `bytes` that fails with a [`StoreError`].
 async fn blocking<T: Send + 'static>(
+    bytes: usize,
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    crate::blocking::run(work).await
+    crate::blocking::run_sized(bytes, work).await
 }
 
 impl From<crate::blocking::TaskFailed> for StoreError {

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use group_commit::GroupCommit;
 use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -13,6 +14,7 @@ use sqlx::sqlite::{
 };
 
 mod delegation;
+mod group_commit;
 mod queue;
 mod trust;
 
@@ -27,6 +29,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/
 /// The SQLite implementation of [`Backend`].
 pub struct SqliteBackend {
     pool: SqlitePool,
+    commits: GroupCommit,
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
@@ -60,7 +63,10 @@ impl SqliteBackend {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("migrating {}: {e}", path.display())))?;
-        Ok(SqliteBackend { pool })
+        Ok(SqliteBackend {
+            pool,
+            commits: GroupCommit::default(),
+        })
     }
 }
 
@@ -419,10 +425,10 @@ impl Backend for SqliteBackend {
 
     async fn accept_message(
         &self,
-        local: &[NewMessage],
-        queued: Option<&NewQueued>,
+        local: Vec<NewMessage>,
+        queued: Option<NewQueued>,
     ) -> Result<Option<i64>, StoreError> {
-        queue::accept(&self.pool, local, queued).await
+        self.commits.accept(&self.pool, local, queued).await
     }
 
     async fn queue_due(&self, now: i64, limit: u32) -> Result<Vec<QueuedMessage>, StoreError> {

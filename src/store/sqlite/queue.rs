@@ -1,5 +1,5 @@
 //! SQLite side of the outbound queue: messages with their recipients, and the one
-//! transaction that commits an accepted message for local mailboxes and the queue together.
+//! writes of an accepted message, for local mailboxes and the queue together.
 
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
@@ -38,14 +38,14 @@ pub async fn insert_messages(
     Ok(uids)
 }
 
-/// Local copies and queue entry in one transaction.
-pub async fn accept(
-    pool: &SqlitePool,
+/// Writes an accepted message's local copies and queue entry inside `tx`; returns the queue
+/// id. The caller commits (see `group_commit`).
+pub async fn write_accepted(
+    tx: &mut Transaction<'_, Sqlite>,
     local: &[NewMessage],
     queued: Option<&NewQueued>,
 ) -> Result<Option<i64>, StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-    insert_messages(&mut tx, local).await?;
+    insert_messages(tx, local).await?;
     let mut id = None;
     if let Some(q) = queued {
         let e = &q.envelope;
@@ -61,7 +61,7 @@ pub async fn accept(
         .bind(q.size as i64)
         .bind(q.now)
         .bind(&q.sealed)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_err)?;
         let message_id = done.last_insert_rowid();
@@ -74,13 +74,12 @@ pub async fn accept(
             .bind(&r.address)
             .bind(r.notify.bits())
             .bind(&r.orcpt)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?;
         }
         id = Some(message_id);
     }
-    tx.commit().await.map_err(db_err)?;
     Ok(id)
 }
 

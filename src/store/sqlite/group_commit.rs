@@ -1,0 +1,159 @@
+//! Group commit: messages accepted by concurrent sessions share one SQLite transaction, so
+//! one hold of the write lock and one fsync acknowledge several of them. A caller still gets
+//! its answer only after the COMMIT that holds its message. When a shared transaction fails,
+//! its messages are committed again one by one, so one bad message never takes its
+//! neighbours down with it.
+
+use std::sync::OnceLock;
+
+use sqlx::sqlite::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{db_err, queue};
+use crate::store::{NewMessage, NewQueued, StoreError};
+
+/// Most messages in one transaction: bounds how long the write lock is held.
+const MAX_BATCH: usize = 64;
+/// Messages waiting for the writer before callers wait to hand theirs over.
+const BACKLOG: usize = 256;
+
+type Answer = Result<Option<i64>, StoreError>;
+
+/// One accepted message on its way to the writer.
+struct Request {
+    local: Vec<NewMessage>,
+    queued: Option<NewQueued>,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// The single writer of accepted messages, started on first use.
+#[derive(Default)]
+pub struct GroupCommit {
+    writer: OnceLock<mpsc::Sender<Request>>,
+}
+
+impl GroupCommit {
+    /// Commits one accepted message (local copies and queue entry) and returns its queue id.
+    pub async fn accept(
+        &self,
+        pool: &SqlitePool,
+        local: Vec<NewMessage>,
+        queued: Option<NewQueued>,
+    ) -> Answer {
+        let writer = self.writer.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(BACKLOG);
+            tokio::spawn(write_batches(pool.clone(), receiver));
+            sender
+        });
+        let stopped = || StoreError::Backend("the message writer has stopped".into());
+        let (reply, answer) = oneshot::channel();
+        writer
+            .send(Request {
+                local,
+                queued,
+                reply,
+            })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Takes whatever has arrived (up to [`MAX_BATCH`]) and commits it together, until every
+/// sender is gone.
+async fn write_batches(pool: SqlitePool, mut receiver: mpsc::Receiver<Request>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if batch.len() > 1 {
+            if let Ok(ids) = together(&pool, &batch).await {
+                for (request, id) in batch.drain(..).zip(ids) {
+                    // A caller that went away (connection lost) no longer needs its answer.
+                    let _ = request.reply.send(Ok(id));
+                }
+                continue;
+            }
+        }
+        for request in batch.drain(..) {
+            let answer = alone(&pool, &request).await;
+            let _ = request.reply.send(answer);
+        }
+    }
+}
+
+async fn together(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<Option<i64>>, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+    let mut ids = Vec::with_capacity(batch.len());
+    for request in batch {
+        ids.push(queue::write_accepted(&mut tx, &request.local, request.queued.as_ref()).await?);
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(ids)
+}
+
+async fn alone(pool: &SqlitePool, request: &Request) -> Answer {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+    let id = queue::write_accepted(&mut tx, &request.local, request.queued.as_ref()).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::SqliteBackend;
+    use crate::store::{AccountKind, Backend, NewAccount, NewMessage};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_messages_share_commits_and_a_bad_one_fails_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Arc::new(
+            SqliteBackend::open(&dir.path().join("store.db"))
+                .await
+                .expect("open"),
+        );
+        db.add_domain("hopital.test").await.expect("domain");
+        let account = NewAccount {
+            address: "alice@hopital.test".into(),
+            kind: AccountKind::Per,
+            idnat: None,
+            display_name: None,
+            password_hash: None,
+        };
+        let id = db.add_account(&account, b"wrapped").await.expect("account");
+        let inbox = db
+            .mailbox(id, "INBOX", true)
+            .await
+            .expect("inbox")
+            .expect("created")
+            .id;
+        let tasks: Vec<_> = (0..40)
+            .map(|n| {
+                let db = db.clone();
+                // Message 17 names a folder that does not exist.
+                let mailbox_id = if n == 17 { inbox + 1000 } else { inbox };
+                tokio::spawn(async move {
+                    let message = NewMessage {
+                        mailbox_id,
+                        internal_date: 0,
+                        size: 1,
+                        sealed: vec![n],
+                    };
+                    db.accept_message(vec![message], None).await
+                })
+            })
+            .collect();
+        let mut failed = Vec::new();
+        for (n, task) in tasks.into_iter().enumerate() {
+            if task.await.expect("task").is_err() {
+                failed.push(n);
+            }
+        }
+        assert_eq!(failed, vec![17]);
+        let stored = db.list_messages(inbox).await.expect("list");
+        let mut uids: Vec<u32> = stored.iter().map(|m| m.uid).collect();
+        assert_eq!(uids.len(), 39);
+        uids.dedup();
+        assert_eq!(uids.len(), 39, "every message has its own UID");
+    }
+}
