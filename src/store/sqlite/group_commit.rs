@@ -64,14 +64,14 @@ impl GroupCommit {
 async fn write_batches(pool: SqlitePool, mut receiver: mpsc::Receiver<Request>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if batch.len() > 1 {
-            if let Ok(ids) = together(&pool, &batch).await {
-                for (request, id) in batch.drain(..).zip(ids) {
-                    // A caller that went away (connection lost) no longer needs its answer.
-                    let _ = request.reply.send(Ok(id));
-                }
-                continue;
+        if batch.len() > 1
+            && let Ok(ids) = together(&pool, &batch).await
+        {
+            for (request, id) in batch.drain(..).zip(ids) {
+                // A caller that went away (connection lost) no longer needs its answer.
+                let _ = request.reply.send(Ok(id));
             }
+            continue;
         }
         for request in batch.drain(..) {
             let answer = alone(&pool, &request).await;
