@@ -144,6 +144,10 @@ enum DelegationCommand {
         /// DELEGATE may also send as MAILBOX (envelope sender and From:).
         #[arg(long)]
         send_as: bool,
+        /// What DELEGATE may do in MAILBOX, as RFC 4314 letters: `lrs` reads (the default),
+        /// `lrswite` reads, flags and deletes (POP3 DELE needs `t` and `e`).
+        #[arg(long, default_value = "lrs")]
+        rights: String,
     },
     /// Withdraw a delegation.
     Remove { mailbox: String, delegate: String },
@@ -263,7 +267,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             mailbox,
             delegate,
             send_as,
-        }) => admin::delegation::add(&app, &mailbox, &delegate, send_as).await,
+            rights,
+        }) => admin::delegation::add(&app, &mailbox, &delegate, send_as, &rights).await,
         Command::Delegation(DelegationCommand::Remove { mailbox, delegate }) => {
             admin::delegation::remove(&app, &mailbox, &delegate).await
         }

@@ -12,6 +12,7 @@ use crate::auth::Authenticator;
 use crate::config::{Config, Mode, Protocol};
 use crate::delivery::Delivery;
 use crate::listener::{Listener, Service, ShutdownTrigger};
+use crate::pop3::MaildropLocks;
 use crate::store::Store;
 use crate::tls::TlsMaterial;
 
@@ -27,6 +28,8 @@ pub struct ServerContext {
     pub auth: Authenticator,
     /// Where accepted mail goes.
     pub delivery: Delivery,
+    /// The INBOXes open in a POP3 session (one session each).
+    pub maildrop_locks: MaildropLocks,
 }
 
 impl ServerContext {
@@ -36,6 +39,7 @@ impl ServerContext {
         Arc::new(ServerContext {
             auth: Authenticator::new(store.clone(), audit.clone()),
             delivery: Delivery::new(store.clone(), config.clone()),
+            maildrop_locks: MaildropLocks::default(),
             config,
             store,
             audit,

@@ -3,18 +3,30 @@
 
 use super::{address, audit};
 use crate::app::{App, CliError};
+use crate::auth::Rights;
 
-/// `delegation add MAILBOX DELEGATE [--send-as]`.
-pub async fn add(app: &App, mailbox: &str, delegate: &str, send_as: bool) -> Result<(), CliError> {
+/// `delegation add MAILBOX DELEGATE [--send-as] [--rights LETTERS]`.
+pub async fn add(
+    app: &App,
+    mailbox: &str,
+    delegate: &str,
+    send_as: bool,
+    rights: &str,
+) -> Result<(), CliError> {
     let (mailbox, delegate) = (address(mailbox)?, address(delegate)?);
     if mailbox == delegate {
         return Err(CliError::new("a mailbox cannot be delegated to itself"));
     }
+    let rights = Rights::parse(rights).map_err(|e| CliError::new(format!("--rights: {e}")))?;
     app.store
         .db()
-        .grant_delegation(&mailbox, &delegate, send_as)
+        .grant_delegation(&mailbox, &delegate, send_as, &rights.to_string())
         .await?;
-    let what = if send_as { " (may send as it)" } else { "" };
+    let what = format!(
+        " with rights {}{}",
+        display_rights(&rights.to_string()),
+        if send_as { ", may send as it" } else { "" }
+    );
     audit(
         app,
         "delegation.add",
@@ -23,6 +35,10 @@ pub async fn add(app: &App, mailbox: &str, delegate: &str, send_as: bool) -> Res
     .await?;
     println!("{delegate} now acts for {mailbox}{what}");
     Ok(())
+}
+
+fn display_rights(rights: &str) -> &str {
+    if rights.is_empty() { "(none)" } else { rights }
 }
 
 /// `delegation remove MAILBOX DELEGATE`.
@@ -49,10 +65,14 @@ pub async fn list(app: &App) -> Result<(), CliError> {
         println!("no delegation");
         return Ok(());
     }
-    println!("{:<40} {:<40} SEND AS", "MAILBOX", "DELEGATE");
+    println!(
+        "{:<36} {:<36} {:<12} SEND AS",
+        "MAILBOX", "DELEGATE", "RIGHTS"
+    );
     for d in all {
         let send = if d.send_as { "yes" } else { "no" };
-        println!("{:<40} {:<40} {send}", d.mailbox, d.delegate);
+        let rights = display_rights(&d.rights);
+        println!("{:<36} {:<36} {rights:<12} {send}", d.mailbox, d.delegate);
     }
     Ok(())
 }

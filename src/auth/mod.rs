@@ -5,10 +5,12 @@
 //! factor, certificates) added here applies to SMTP, IMAP and POP3 alike.
 
 pub mod password;
+pub mod rights;
 pub mod sasl;
 
 use crate::audit::{Audit, Outcome};
 use crate::store::{Account, Store};
+pub use rights::Rights;
 pub use sasl::{Credentials, Mechanism};
 
 /// Why a login was refused. The client is told only "invalid credentials" or "temporary
@@ -21,7 +23,7 @@ pub enum AuthError {
     /// The account is suspended.
     #[error("account suspended")]
     Suspended,
-    /// Acting as another mailbox is not allowed (delegation comes with ACLs).
+    /// Acting as another mailbox that is not delegated to the user (or lacks a right).
     #[error("not authorized to act as {0}")]
     NotAuthorized(String),
     /// The store or the audit trail failed: try later.
@@ -81,6 +83,51 @@ impl Authenticator {
         {
             // An access that cannot be traced is not granted.
             tracing::error!(error = %e, "audit write failed; refusing the login");
+            return Err(AuthError::Unavailable);
+        }
+        result
+    }
+
+    /// Opens the mailbox `mailbox` for `user`, who logged in as themselves: their own with
+    /// every right, another only if delegated to them (and active), with the delegated
+    /// rights. Both outcomes land in the audit trail.
+    pub async fn delegated(
+        &self,
+        user: &Account,
+        mailbox: &str,
+        source: &str,
+    ) -> Result<(Account, Rights), AuthError> {
+        let mailbox = normalize_address(mailbox);
+        if mailbox == user.address {
+            return Ok((user.clone(), Rights::ALL));
+        }
+        let db = self.store.db();
+        let unavailable = |e: crate::store::StoreError| {
+            tracing::error!(error = %e, "delegation lookup failed");
+            AuthError::Unavailable
+        };
+        let rights = db
+            .delegated_rights(user.id, &mailbox)
+            .await
+            .map_err(unavailable)?;
+        let target = db.find_account(&mailbox).await.map_err(unavailable)?;
+        let result = match (rights, target) {
+            (Some(rights), Some(target)) if !target.suspended => Rights::parse(&rights)
+                .map(|r| (target, r))
+                .map_err(|_| AuthError::NotAuthorized(mailbox.clone())),
+            (Some(_), Some(_)) => Err(AuthError::Suspended),
+            _ => Err(AuthError::NotAuthorized(mailbox.clone())),
+        };
+        let (outcome, detail) = match &result {
+            Ok((_, rights)) => (Outcome::Ok, format!("{mailbox} with rights {rights}")),
+            Err(e) => (Outcome::Refused, format!("{mailbox}: {e}")),
+        };
+        if let Err(e) = self
+            .audit
+            .record("login.delegated", &user.address, source, outcome, &detail)
+            .await
+        {
+            tracing::error!(error = %e, "audit write failed; refusing the delegated access");
             return Err(AuthError::Unavailable);
         }
         result

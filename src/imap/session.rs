@@ -436,12 +436,28 @@ impl<'a> Session<'a> {
         self.send(&text).await
     }
 
-    /// Reports messages that arrived since the last look (NOOP).
+    /// Reports messages removed (by another session, POP3 included) and arrived since the
+    /// last look (NOOP).
     async fn refresh(&mut self) -> Result<(), ReadError> {
         let Some(selected) = &mut self.selected else {
             return Ok(());
         };
         let Ok(fresh) = self.ctx.store.db().list_messages(selected.mailbox.id).await else {
+            return Ok(());
+        };
+        let present: std::collections::HashSet<u32> = fresh.iter().map(|m| m.uid).collect();
+        let mut expunged = String::new();
+        // From the highest number down, so each number is still right when it is read.
+        for seq in (1..=selected.messages.len()).rev() {
+            if !present.contains(&selected.messages[seq - 1].uid) {
+                selected.messages.remove(seq - 1);
+                expunged.push_str(&format!("* {seq} EXPUNGE\r\n"));
+            }
+        }
+        if !expunged.is_empty() {
+            self.conn.write(expunged.as_bytes()).await?;
+        }
+        let Some(selected) = &mut self.selected else {
             return Ok(());
         };
         let last_uid = selected.messages.last().map_or(0, |m| m.uid);

@@ -137,6 +137,8 @@ pub struct Delegation {
     pub delegate: String,
     /// The delegate may send as the mailbox (envelope sender and From:).
     pub send_as: bool,
+    /// What the delegate may do in the mailbox: RFC 4314 letters.
+    pub rights: String,
 }
 
 /// A folder of an account.
@@ -254,6 +256,7 @@ pub trait Backend: Send + Sync {
         mailbox: &str,
         delegate: &str,
         send_as: bool,
+        rights: &str,
     ) -> Result<(), StoreError>;
     /// Withdraws a delegation.
     async fn revoke_delegation(&self, mailbox: &str, delegate: &str) -> Result<(), StoreError>;
@@ -261,6 +264,13 @@ pub trait Backend: Send + Sync {
     async fn delegations(&self) -> Result<Vec<Delegation>, StoreError>;
     /// Whether account `delegate_id` may send as `address` (an active delegated mailbox).
     async fn may_send_as(&self, delegate_id: i64, address: &str) -> Result<bool, StoreError>;
+    /// The rights (RFC 4314 letters) of account `delegate_id` on the mailbox `address`, if
+    /// delegated.
+    async fn delegated_rights(
+        &self,
+        delegate_id: i64,
+        address: &str,
+    ) -> Result<Option<String>, StoreError>;
 
     /// The folder `name` of an account, created when asked to.
     async fn mailbox(

@@ -12,13 +12,16 @@ pub async fn grant(
     mailbox: &str,
     delegate: &str,
     send_as: bool,
+    rights: &str,
 ) -> Result<(), StoreError> {
     let done = sqlx::query(
-        "INSERT INTO delegations (mailbox_id, delegate_id, send_as)
-         SELECT m.id, d.id, ? FROM accounts m, accounts d WHERE m.address = ? AND d.address = ?
-         ON CONFLICT (mailbox_id, delegate_id) DO UPDATE SET send_as = excluded.send_as",
+        "INSERT INTO delegations (mailbox_id, delegate_id, send_as, rights)
+         SELECT m.id, d.id, ?, ? FROM accounts m, accounts d WHERE m.address = ? AND d.address = ?
+         ON CONFLICT (mailbox_id, delegate_id)
+         DO UPDATE SET send_as = excluded.send_as, rights = excluded.rights",
     )
     .bind(i64::from(send_as))
+    .bind(rights)
     .bind(mailbox)
     .bind(delegate)
     .execute(pool)
@@ -51,7 +54,7 @@ pub async fn revoke(pool: &SqlitePool, mailbox: &str, delegate: &str) -> Result<
 /// Every delegation, by mailbox then delegate.
 pub async fn list(pool: &SqlitePool) -> Result<Vec<Delegation>, StoreError> {
     let rows = sqlx::query(
-        "SELECT m.address AS mailbox, d.address AS delegate, g.send_as AS send_as
+        "SELECT m.address AS mailbox, d.address AS delegate, g.send_as AS send_as, g.rights AS rights
          FROM delegations g JOIN accounts m ON g.mailbox_id = m.id JOIN accounts d ON g.delegate_id = d.id
          ORDER BY m.address, d.address",
     )
@@ -64,6 +67,7 @@ pub async fn list(pool: &SqlitePool) -> Result<Vec<Delegation>, StoreError> {
                 mailbox: r.try_get("mailbox").map_err(db_err)?,
                 delegate: r.try_get("delegate").map_err(db_err)?,
                 send_as: r.try_get::<i64, _>("send_as").map_err(db_err)? != 0,
+                rights: r.try_get("rights").map_err(db_err)?,
             })
         })
         .collect()
@@ -85,4 +89,22 @@ pub async fn may_send_as(
     .await
     .map_err(db_err)?;
     Ok(found.is_some())
+}
+
+/// The rights (RFC 4314 letters) the account `delegate_id` holds on the mailbox `address`,
+/// if it is delegated to them.
+pub async fn rights(
+    pool: &SqlitePool,
+    delegate_id: i64,
+    address: &str,
+) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT g.rights FROM delegations g JOIN accounts m ON g.mailbox_id = m.id
+         WHERE g.delegate_id = ? AND m.address = ?",
+    )
+    .bind(delegate_id)
+    .bind(address)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)
 }

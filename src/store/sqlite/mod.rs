@@ -304,8 +304,9 @@ impl Backend for SqliteBackend {
         mailbox: &str,
         delegate: &str,
         send_as: bool,
+        rights: &str,
     ) -> Result<(), StoreError> {
-        delegation::grant(&self.pool, mailbox, delegate, send_as).await
+        delegation::grant(&self.pool, mailbox, delegate, send_as, rights).await
     }
 
     async fn revoke_delegation(&self, mailbox: &str, delegate: &str) -> Result<(), StoreError> {
@@ -318,6 +319,14 @@ impl Backend for SqliteBackend {
 
     async fn may_send_as(&self, delegate_id: i64, address: &str) -> Result<bool, StoreError> {
         delegation::may_send_as(&self.pool, delegate_id, address).await
+    }
+
+    async fn delegated_rights(
+        &self,
+        delegate_id: i64,
+        address: &str,
+    ) -> Result<Option<String>, StoreError> {
+        delegation::rights(&self.pool, delegate_id, address).await
     }
 
     async fn mailbox(

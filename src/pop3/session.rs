@@ -1,0 +1,435 @@
+//! One POP3 session: AUTHORIZATION (STLS, USER/PASS, AUTH), then TRANSACTION on a locked
+//! maildrop, then UPDATE at QUIT, where the marked messages are removed before `+OK`.
+
+use crate::auth::sasl::{self, Credentials, Exchange, Step};
+use crate::auth::{AuthError, Mechanism};
+use crate::listener::{Connection, ReadError};
+use crate::server::ServerContext;
+
+use super::command::{self, Command, ParseError};
+use super::maildrop::Maildrop;
+
+/// Longest command line (RFC 2449 4 says 255 octets; SASL responses need more).
+const MAX_LINE: usize = 4096;
+
+pub struct Session<'a> {
+    ctx: &'a ServerContext,
+    conn: &'a mut Connection,
+    user_name: Option<String>,
+    maildrop: Option<Maildrop>,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(ctx: &'a ServerContext, conn: &'a mut Connection) -> Session<'a> {
+        Session {
+            ctx,
+            conn,
+            user_name: None,
+            maildrop: None,
+        }
+    }
+
+    async fn send(&mut self, text: &str) -> Result<(), ReadError> {
+        self.conn.write(format!("{text}\r\n").as_bytes()).await
+    }
+
+    pub async fn run(mut self) -> Result<(), ReadError> {
+        self.send("+OK mssante POP3 ready").await?;
+        loop {
+            let line = match self.conn.read_line(MAX_LINE).await {
+                Ok(line) => line,
+                Err(ReadError::LineTooLong) => {
+                    self.send("-ERR Line too long").await?;
+                    continue;
+                }
+                Err(ReadError::Shutdown) => {
+                    return self.send("-ERR [SYS/TEMP] Server shutting down").await;
+                }
+                Err(ReadError::Timeout) => {
+                    let _ = self.send("-ERR Idle for too long, closing").await;
+                    return Err(ReadError::Timeout);
+                }
+                Err(e) => return Err(e),
+            };
+            let command = match command::parse(&line) {
+                Ok(c) => c,
+                Err(e @ (ParseError::Unknown(_) | ParseError::Syntax(_))) => {
+                    self.send(&format!("-ERR {e}")).await?;
+                    continue;
+                }
+            };
+            if command == Command::Quit {
+                return self.quit().await;
+            }
+            self.handle(command).await?;
+        }
+    }
+
+    fn capabilities(&self) -> Vec<&'static str> {
+        let mut caps = vec![
+            "TOP",
+            "UIDL",
+            "RESP-CODES",
+            "AUTH-RESP-CODE",
+            "PIPELINING",
+            "EXPIRE NEVER",
+            "IMPLEMENTATION mssante",
+        ];
+        if self.conn.can_start_tls() {
+            caps.push("STLS");
+        }
+        if self.conn.tls().is_some() && self.maildrop.is_none() {
+            caps.extend(["USER", "SASL PLAIN LOGIN"]);
+        }
+        caps
+    }
+
+    async fn handle(&mut self, command: Command) -> Result<(), ReadError> {
+        let name = command.name();
+        if self.maildrop.is_none() {
+            return match command {
+                Command::Capa => self.capa().await,
+                Command::Stls => self.stls().await,
+                Command::User(name) => self.user(name).await,
+                Command::Pass(password) => self.pass(password).await,
+                Command::Auth { mechanism, initial } => self.auth(mechanism, initial).await,
+                _ => self.send(&format!("-ERR {name} needs a login first")).await,
+            };
+        }
+        match command {
+            Command::Capa => self.capa().await,
+            Command::Noop => self.send("+OK").await,
+            Command::Stat => {
+                let text = self.maildrop.as_ref().map_or(String::new(), |d| {
+                    let (count, size) = d.live().fold((0, 0), |(c, s), (_, m)| (c + 1, s + m.size));
+                    format!("+OK {count} {size}")
+                });
+                self.send(&text).await
+            }
+            Command::List(n) => self.listing(n, false).await,
+            Command::Uidl(n) => self.listing(n, true).await,
+            Command::Retr(n) => self.retrieve(n, None).await,
+            Command::Top(n, lines) => self.retrieve(n, Some(lines)).await,
+            Command::Dele(n) => self.dele(n).await,
+            Command::Rset => {
+                if let Some(d) = self.maildrop.as_mut() {
+                    d.reset();
+                }
+                self.send("+OK All deletion marks cleared").await
+            }
+            _ => {
+                self.send(&format!("-ERR {name} is not allowed after login"))
+                    .await
+            }
+        }
+    }
+
+    async fn capa(&mut self) -> Result<(), ReadError> {
+        let mut text = "+OK Capability list follows\r\n".to_string();
+        for c in self.capabilities() {
+            text.push_str(c);
+            text.push_str("\r\n");
+        }
+        text.push('.');
+        self.send(&text).await
+    }
+
+    async fn stls(&mut self) -> Result<(), ReadError> {
+        if !self.conn.can_start_tls() {
+            return self
+                .send("-ERR TLS already active or not offered here")
+                .await;
+        }
+        self.send("+OK Begin TLS negotiation").await?;
+        self.conn.start_tls().await?;
+        // Nothing said before TLS counts after it (RFC 2595 4).
+        self.user_name = None;
+        Ok(())
+    }
+
+    async fn user(&mut self, name: String) -> Result<(), ReadError> {
+        if self.conn.tls().is_none() {
+            return self.send("-ERR [AUTH] Use STLS first").await;
+        }
+        self.user_name = Some(name);
+        self.send("+OK Send PASS").await
+    }
+
+    async fn pass(&mut self, password: String) -> Result<(), ReadError> {
+        let Some(name) = self.user_name.take() else {
+            return self.send("-ERR USER first").await;
+        };
+        // `user*mailbox`: the user logs in with their own password to a delegated mailbox.
+        let (username, mailbox) = match name.split_once('*') {
+            Some((user, mailbox)) => (user.to_string(), Some(mailbox.to_string())),
+            None => (name, None),
+        };
+        self.login(
+            Credentials::Password {
+                authzid: None,
+                username,
+                password,
+            },
+            mailbox,
+        )
+        .await
+    }
+
+    async fn auth(
+        &mut self,
+        mechanism: Option<String>,
+        initial: Option<String>,
+    ) -> Result<(), ReadError> {
+        if self.conn.tls().is_none() {
+            return self.send("-ERR [AUTH] Use STLS first").await;
+        }
+        let Some(mechanism) = mechanism else {
+            return self.send("+OK\r\nPLAIN\r\nLOGIN\r\n.").await;
+        };
+        let Some(mechanism) = Mechanism::parse(&mechanism) else {
+            return self.send("-ERR Unsupported mechanism").await;
+        };
+        let initial = match initial
+            .as_deref()
+            .map(|ir| sasl::decode_response(ir.as_bytes()))
+        {
+            Some(Ok(decoded)) => Some(decoded),
+            Some(Err(e)) => return self.send(&format!("-ERR {e}")).await,
+            None => None,
+        };
+        let mut step = Exchange::start(mechanism, initial);
+        let credentials = loop {
+            let (mut exchange, next) = match step {
+                Ok(pair) => pair,
+                Err(e) => return self.send(&format!("-ERR {e}")).await,
+            };
+            match next {
+                Step::Done(c) => break c,
+                Step::Challenge(ch) => {
+                    self.send(&format!("+ {}", sasl::encode_challenge(&ch)))
+                        .await?;
+                    let line = self.conn.read_line(MAX_LINE).await?;
+                    step = sasl::decode_response(&line)
+                        .and_then(|d| exchange.respond(&d))
+                        .map(|n| (exchange, n));
+                }
+            }
+        };
+        // The SASL authorization identity names the mailbox to open (RFC 5034 4).
+        let Credentials::Password {
+            authzid,
+            username,
+            password,
+        } = credentials;
+        let credentials = Credentials::Password {
+            authzid: None,
+            username,
+            password,
+        };
+        self.login(credentials, authzid).await
+    }
+
+    /// Checks the credentials, then opens `mailbox` (the user's own when None) if the user
+    /// may read it and no other POP3 session holds it.
+    async fn login(
+        &mut self,
+        credentials: Credentials,
+        mailbox: Option<String>,
+    ) -> Result<(), ReadError> {
+        let source = format!("pop3 {}", self.conn.peer);
+        let auth = &self.ctx.auth;
+        let opened = match auth.authenticate(credentials, &source).await {
+            Ok(user) => {
+                let target = mailbox.unwrap_or_else(|| user.address.clone());
+                auth.delegated(&user, &target, &source).await
+            }
+            Err(e) => Err(e),
+        };
+        let (account, rights) = match opened {
+            Ok(pair) if pair.1.allows("r") => pair,
+            Ok(_) | Err(AuthError::NotAuthorized(_)) => {
+                return self.send("-ERR [AUTH] You may not read this mailbox").await;
+            }
+            Err(AuthError::Unavailable) => {
+                return self
+                    .send("-ERR [SYS/TEMP] Temporary failure, try again")
+                    .await;
+            }
+            Err(_) => return self.send("-ERR [AUTH] Authentication failed").await,
+        };
+        let store = self.ctx.store.db();
+        let folder = match store.mailbox(account.id, "INBOX", true).await {
+            Ok(Some(folder)) => folder,
+            Ok(None) => return self.send("-ERR [SYS/TEMP] No INBOX").await,
+            Err(e) => {
+                tracing::error!(error = %e, "maildrop lookup failed");
+                return self.send("-ERR [SYS/TEMP] Maildrop unavailable").await;
+            }
+        };
+        let Some(lock) = self.ctx.maildrop_locks.try_lock(folder.id) else {
+            return self
+                .send("-ERR [IN-USE] Another POP3 session has this maildrop open")
+                .await;
+        };
+        let messages = match store.list_messages(folder.id).await {
+            Ok(messages) => messages,
+            Err(e) => {
+                tracing::error!(error = %e, "maildrop load failed");
+                return self.send("-ERR [SYS/TEMP] Maildrop unavailable").await;
+            }
+        };
+        tracing::info!(mailbox = %account.address, %rights, "POP3 maildrop opened");
+        let count = messages.len();
+        self.maildrop = Some(Maildrop::new(account, folder, rights, messages, lock));
+        self.send(&format!("+OK Maildrop has {count} messages"))
+            .await
+    }
+
+    async fn listing(&mut self, n: Option<usize>, uidl: bool) -> Result<(), ReadError> {
+        let Some(d) = &self.maildrop else {
+            return Ok(());
+        };
+        let value = |m: &crate::store::MessageMeta| {
+            if uidl {
+                d.unique_id(m)
+            } else {
+                m.size.to_string()
+            }
+        };
+        let text = match n {
+            Some(n) => match d.get(n) {
+                Ok(m) => format!("+OK {n} {}", value(m)),
+                Err(e) => format!("-ERR {e}"),
+            },
+            None => {
+                let mut text = "+OK\r\n".to_string();
+                for (n, m) in d.live() {
+                    text.push_str(&format!("{n} {}\r\n", value(m)));
+                }
+                text.push('.');
+                text
+            }
+        };
+        self.send(&text).await
+    }
+
+    async fn dele(&mut self, n: usize) -> Result<(), ReadError> {
+        let Some(d) = self.maildrop.as_mut() else {
+            return Ok(());
+        };
+        if !d.rights.allows("te") {
+            return self
+                .send("-ERR Deleting is not among your rights on this mailbox")
+                .await;
+        }
+        let text = match d.delete(n) {
+            Ok(()) => format!("+OK Message {n} deleted"),
+            Err(e) => format!("-ERR {e}"),
+        };
+        self.send(&text).await
+    }
+
+    async fn retrieve(&mut self, n: usize, top: Option<usize>) -> Result<(), ReadError> {
+        let Some(d) = &self.maildrop else {
+            return Ok(());
+        };
+        let meta = match d.get(n) {
+            Ok(m) => m,
+            Err(e) => return self.send(&format!("-ERR {e}")).await,
+        };
+        let body = match self
+            .ctx
+            .store
+            .read_message(&d.account, d.folder.id, meta.uid)
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(uid = meta.uid, error = %e, "message unreadable");
+                return self.send("-ERR [SYS/TEMP] Message unavailable").await;
+            }
+        };
+        let mut out = format!("+OK {} octets\r\n", meta.size).into_bytes();
+        out.extend_from_slice(&dot_stuffed(&body, top));
+        self.conn.write(&out).await
+    }
+
+    /// QUIT: in the TRANSACTION state, the UPDATE state removes the marked messages, then
+    /// `+OK`; if that fails nothing is promised removed (RFC 1939 6).
+    async fn quit(&mut self) -> Result<(), ReadError> {
+        let Some(d) = self.maildrop.take() else {
+            return self.send("+OK Bye").await;
+        };
+        let doomed = d.doomed();
+        if doomed.is_empty() {
+            return self.send("+OK Bye").await;
+        }
+        match self
+            .ctx
+            .store
+            .db()
+            .delete_messages(d.folder.id, &doomed)
+            .await
+        {
+            Ok(()) => {
+                self.send(&format!("+OK Bye, {} messages deleted", doomed.len()))
+                    .await
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "POP3 update failed");
+                self.send("-ERR [SYS/TEMP] Marked messages were not removed")
+                    .await
+            }
+        }
+    }
+}
+
+/// A message as RETR (or TOP with `top` body lines) sends it: dot-stuffed, ending in CRLF
+/// and the terminating dot.
+fn dot_stuffed(message: &[u8], top: Option<usize>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 64);
+    let mut in_body = false;
+    let mut body_lines = 0;
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        if let Some(limit) = top
+            && in_body
+        {
+            if body_lines == limit {
+                break;
+            }
+            body_lines += 1;
+        }
+        if line.starts_with(b".") {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+        if line == b"\r\n" || line == b"\n" {
+            in_body = true;
+        }
+    }
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dot_stuffed;
+
+    #[test]
+    fn top_sends_the_headers_and_n_body_lines_dot_stuffed() {
+        let m = b"Subject: x\r\n\r\none\r\n.two\r\nthree\r\n";
+        assert_eq!(
+            dot_stuffed(m, None),
+            b"Subject: x\r\n\r\none\r\n..two\r\nthree\r\n.\r\n"
+        );
+        assert_eq!(dot_stuffed(m, Some(0)), b"Subject: x\r\n\r\n.\r\n");
+        assert_eq!(
+            dot_stuffed(m, Some(2)),
+            b"Subject: x\r\n\r\none\r\n..two\r\n.\r\n"
+        );
+        assert_eq!(dot_stuffed(b"no end", None), b"no end\r\n.\r\n");
+    }
+}
