@@ -4,12 +4,14 @@
 //! Every protocol goes through [`Authenticator::authenticate`], so a policy (lockout, second
 //! factor, certificates) added here applies to SMTP, IMAP and POP3 alike.
 
+mod converse;
 pub mod password;
 pub mod rights;
 pub mod sasl;
 
 use crate::audit::{Audit, Outcome};
 use crate::store::{Account, Store};
+pub use converse::converse;
 pub use rights::Rights;
 pub use sasl::{Credentials, Mechanism};
 

@@ -2,8 +2,7 @@
 //! each command.
 
 use super::command::{self, Arg, Command};
-use crate::auth::sasl::{self, Credentials, Exchange, Step};
-use crate::auth::{AuthError, Mechanism};
+use crate::auth::{AuthError, Credentials, Mechanism, converse};
 use crate::listener::{Connection, ReadError};
 use crate::server::ServerContext;
 use crate::store::{Account, MailboxInfo, MessageMeta};
@@ -260,31 +259,12 @@ impl<'a> Session<'a> {
                 .send(&format!("{tag} NO Unsupported authentication mechanism"))
                 .await;
         };
-        let initial = match args.get(1).and_then(Arg::text) {
-            Some(ir) => match sasl::decode_response(ir.as_bytes()) {
-                Ok(data) => Some(data),
-                Err(e) => return self.send(&format!("{tag} BAD {e}")).await,
-            },
-            None => None,
-        };
-        let mut step = Exchange::start(mechanism, initial);
-        let credentials = loop {
-            let (mut exchange, next) = match step {
-                Ok(pair) => pair,
+        let initial = args.get(1).and_then(Arg::text);
+        let credentials =
+            match converse(self.conn, mechanism, initial.as_deref(), "+ ", MAX_LINE).await? {
+                Ok(credentials) => credentials,
                 Err(e) => return self.send(&format!("{tag} BAD {e}")).await,
             };
-            match next {
-                Step::Done(credentials) => break credentials,
-                Step::Challenge(challenge) => {
-                    self.send(&format!("+ {}", sasl::encode_challenge(&challenge)))
-                        .await?;
-                    let line = self.conn.read_line(MAX_LINE).await?;
-                    step = sasl::decode_response(&line)
-                        .and_then(|d| exchange.respond(&d))
-                        .map(|n| (exchange, n));
-                }
-            }
-        };
         self.finish_auth(tag, credentials).await
     }
 

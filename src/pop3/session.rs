@@ -1,8 +1,7 @@
 //! One POP3 session: AUTHORIZATION (STLS, USER/PASS, AUTH), then TRANSACTION on a locked
 //! maildrop, then UPDATE at QUIT, where the marked messages are removed before `+OK`.
 
-use crate::auth::sasl::{self, Credentials, Exchange, Step};
-use crate::auth::{AuthError, Mechanism};
+use crate::auth::{AuthError, Credentials, Mechanism, converse};
 use crate::listener::{Connection, ReadError};
 use crate::server::ServerContext;
 
@@ -189,32 +188,11 @@ impl<'a> Session<'a> {
         let Some(mechanism) = Mechanism::parse(&mechanism) else {
             return self.send("-ERR Unsupported mechanism").await;
         };
-        let initial = match initial
-            .as_deref()
-            .map(|ir| sasl::decode_response(ir.as_bytes()))
-        {
-            Some(Ok(decoded)) => Some(decoded),
-            Some(Err(e)) => return self.send(&format!("-ERR {e}")).await,
-            None => None,
-        };
-        let mut step = Exchange::start(mechanism, initial);
-        let credentials = loop {
-            let (mut exchange, next) = match step {
-                Ok(pair) => pair,
+        let credentials =
+            match converse(self.conn, mechanism, initial.as_deref(), "+ ", MAX_LINE).await? {
+                Ok(credentials) => credentials,
                 Err(e) => return self.send(&format!("-ERR {e}")).await,
             };
-            match next {
-                Step::Done(c) => break c,
-                Step::Challenge(ch) => {
-                    self.send(&format!("+ {}", sasl::encode_challenge(&ch)))
-                        .await?;
-                    let line = self.conn.read_line(MAX_LINE).await?;
-                    step = sasl::decode_response(&line)
-                        .and_then(|d| exchange.respond(&d))
-                        .map(|n| (exchange, n));
-                }
-            }
-        };
         // The SASL authorization identity names the mailbox to open (RFC 5034 4).
         let Credentials::Password {
             authzid,

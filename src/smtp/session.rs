@@ -7,9 +7,8 @@ use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Error as ParseError, Request};
 
 use super::Role;
 use super::transaction::Transaction;
-use crate::auth::AuthError;
-use crate::auth::Mechanism;
-use crate::auth::sasl::{self, Exchange, Step};
+use crate::auth::sasl::SaslError;
+use crate::auth::{AuthError, Mechanism, converse};
 use crate::listener::{Connection, ReadError};
 use crate::server::ServerContext;
 use crate::store::Account;
@@ -208,31 +207,12 @@ impl<'a> Session<'a> {
                     .await;
             }
         };
-        let initial = match initial.as_str() {
-            "" => None,
-            data => match sasl::decode_response(data.as_bytes()) {
-                Ok(bytes) => Some(bytes),
-                Err(e) => return self.reply(&sasl_error_reply(&e)).await,
-            },
-        };
-        let mut step = Exchange::start(mechanism, initial);
-        let credentials = loop {
-            let (mut exchange, next) = match step {
-                Ok(pair) => pair,
+        let initial = (!initial.is_empty()).then_some(initial.as_str());
+        let credentials =
+            match converse(self.conn, mechanism, initial, "334 ", MAX_COMMAND_LINE).await? {
+                Ok(credentials) => credentials,
                 Err(e) => return self.reply(&sasl_error_reply(&e)).await,
             };
-            match next {
-                Step::Done(credentials) => break credentials,
-                Step::Challenge(challenge) => {
-                    let text = format!("334 {}", sasl::encode_challenge(&challenge));
-                    self.reply(&text).await?;
-                    let line = self.conn.read_line(MAX_COMMAND_LINE).await?;
-                    step = sasl::decode_response(&line)
-                        .and_then(|data| exchange.respond(&data))
-                        .map(|next| (exchange, next));
-                }
-            }
-        };
         let source = self.source();
         match self.ctx.auth.authenticate(credentials, &source).await {
             Ok(account) => {
@@ -266,9 +246,9 @@ fn parse_error_reply(e: &ParseError) -> String {
     }
 }
 
-fn sasl_error_reply(e: &sasl::SaslError) -> String {
+fn sasl_error_reply(e: &SaslError) -> String {
     match e {
-        sasl::SaslError::Cancelled => "501 5.0.0 Authentication cancelled".into(),
-        sasl::SaslError::Malformed => "501 5.5.2 Malformed authentication data".into(),
+        SaslError::Cancelled => "501 5.0.0 Authentication cancelled".into(),
+        SaslError::Malformed => "501 5.5.2 Malformed authentication data".into(),
     }
 }

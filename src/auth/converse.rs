@@ -1,0 +1,43 @@
+//! Drives a SASL exchange over a connection: the one loop SMTP, IMAP and POP3 share. Each
+//! protocol gives the prefix of its challenge lines (`334 ` for SMTP, `+ ` for IMAP and
+//! POP3); the mechanisms themselves stay in the I/O-free [`super::sasl`].
+
+use super::sasl::{self, Credentials, Exchange, Mechanism, SaslError, Step};
+use crate::listener::{Connection, ReadError};
+
+/// Runs `mechanism` from the client's `initial` response (base64, if sent with the command)
+/// through challenges and response lines until the credentials, or the reason it failed.
+/// The outer error is the connection's; the inner one is for the client.
+pub async fn converse(
+    conn: &mut Connection,
+    mechanism: Mechanism,
+    initial: Option<&str>,
+    prompt: &str,
+    max_line: usize,
+) -> Result<Result<Credentials, SaslError>, ReadError> {
+    let initial = match initial
+        .map(|ir| sasl::decode_response(ir.as_bytes()))
+        .transpose()
+    {
+        Ok(initial) => initial,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut step = Exchange::start(mechanism, initial);
+    loop {
+        let (mut exchange, next) = match step {
+            Ok(pair) => pair,
+            Err(e) => return Ok(Err(e)),
+        };
+        match next {
+            Step::Done(credentials) => return Ok(Ok(credentials)),
+            Step::Challenge(challenge) => {
+                let line = format!("{prompt}{}\r\n", sasl::encode_challenge(&challenge));
+                conn.write(line.as_bytes()).await?;
+                let response = conn.read_line(max_line).await?;
+                step = sasl::decode_response(&response)
+                    .and_then(|data| exchange.respond(&data))
+                    .map(|next| (exchange, next));
+            }
+        }
+    }
+}
