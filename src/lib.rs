@@ -20,3 +20,4 @@ pub mod store;
 pub mod tls;
 pub mod trust;
 pub mod web;
+pub mod wire;

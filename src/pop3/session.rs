@@ -7,6 +7,7 @@ use crate::server::ServerContext;
 
 use super::command::{self, Command, ParseError};
 use super::maildrop::Maildrop;
+use crate::wire::dot_stuffed;
 
 /// Longest command line (RFC 2449 4 says 255 octets; SASL responses need more).
 const MAX_LINE: usize = 4096;
@@ -307,7 +308,7 @@ impl<'a> Session<'a> {
         self.send(&text).await
     }
 
-    async fn retrieve(&mut self, n: usize, top: Option<usize>) -> Result<(), ReadError> {
+    async fn retrieve(&mut self, n: usize, lines: Option<usize>) -> Result<(), ReadError> {
         let Some(d) = &self.maildrop else {
             return Ok(());
         };
@@ -328,7 +329,11 @@ impl<'a> Session<'a> {
             }
         };
         let mut out = format!("+OK {} octets\r\n", meta.size).into_bytes();
-        out.extend_from_slice(&dot_stuffed(&body, top));
+        let sent = match lines {
+            Some(n) => top(&body, n),
+            None => &body,
+        };
+        out.extend_from_slice(&dot_stuffed(sent));
         self.conn.write(&out).await
     }
 
@@ -362,52 +367,37 @@ impl<'a> Session<'a> {
     }
 }
 
-/// A message as RETR (or TOP with `top` body lines) sends it: dot-stuffed, ending in CRLF
-/// and the terminating dot.
-fn dot_stuffed(message: &[u8], top: Option<usize>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + 64);
+/// What TOP sends of a message: the header section, the blank line, then at most `lines`
+/// lines of the body.
+fn top(message: &[u8], lines: usize) -> &[u8] {
+    let mut end = 0;
     let mut in_body = false;
     let mut body_lines = 0;
     for line in message.split_inclusive(|&b| b == b'\n') {
-        if let Some(limit) = top
-            && in_body
-        {
-            if body_lines == limit {
+        if in_body {
+            if body_lines == lines {
                 break;
             }
             body_lines += 1;
         }
-        if line.starts_with(b".") {
-            out.push(b'.');
-        }
-        out.extend_from_slice(line);
+        end += line.len();
         if line == b"\r\n" || line == b"\n" {
             in_body = true;
         }
     }
-    if !out.is_empty() && !out.ends_with(b"\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-    out
+    &message[..end]
 }
 
 #[cfg(test)]
 mod tests {
-    use super::dot_stuffed;
+    use super::top;
 
     #[test]
-    fn top_sends_the_headers_and_n_body_lines_dot_stuffed() {
+    fn top_keeps_the_headers_and_n_body_lines() {
         let m = b"Subject: x\r\n\r\none\r\n.two\r\nthree\r\n";
-        assert_eq!(
-            dot_stuffed(m, None),
-            b"Subject: x\r\n\r\none\r\n..two\r\nthree\r\n.\r\n"
-        );
-        assert_eq!(dot_stuffed(m, Some(0)), b"Subject: x\r\n\r\n.\r\n");
-        assert_eq!(
-            dot_stuffed(m, Some(2)),
-            b"Subject: x\r\n\r\none\r\n..two\r\n.\r\n"
-        );
-        assert_eq!(dot_stuffed(b"no end", None), b"no end\r\n.\r\n");
+        assert_eq!(top(m, 0), b"Subject: x\r\n\r\n");
+        assert_eq!(top(m, 2), b"Subject: x\r\n\r\none\r\n.two\r\n");
+        assert_eq!(top(m, 9), m);
+        assert_eq!(top(b"Subject: no body", 3), b"Subject: no body");
     }
 }

@@ -13,6 +13,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::downgrade::{self, DowngradeError};
+use crate::wire::dot_stuffed;
 
 /// Longest reply line we read (RFC 5321 4.5.3.1.5 says 512; be generous).
 const MAX_REPLY_LINE: usize = 4096;
@@ -411,37 +412,9 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(answers)
 }
 
-/// The message as DATA sends it: lines starting with a dot get a second one, the last line
-/// ends with CRLF, then the final dot.
-fn dot_stuffed(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 5);
-    let mut at_line_start = true;
-    for &b in body {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        at_line_start = b == b'\n';
-    }
-    if !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dots_are_stuffed_and_the_end_is_marked() {
-        assert_eq!(
-            dot_stuffed(b".a\r\nb\r\n..c\r\n"),
-            b"..a\r\nb\r\n...c\r\n.\r\n"
-        );
-        assert_eq!(dot_stuffed(b"no newline"), b"no newline\r\n.\r\n");
-    }
 
     #[test]
     fn status_comes_from_the_text_or_the_code() {
