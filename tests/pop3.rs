@@ -135,7 +135,11 @@ n.dele(1)
 n.file.close()
 n.sock.close()
 time.sleep(0.5)
-d = login(sport, user, pw)
+# AUTH LOGIN: the two-step exchange, challenges as '+ ' lines.
+d = poplib.POP3_SSL('127.0.0.1', sport, context=ctx, timeout=20)
+assert d._shortcmd('AUTH LOGIN') == b'+ ' + base64.b64encode(b'Username:')
+assert d._shortcmd(base64.b64encode(user.encode()).decode()) == b'+ ' + base64.b64encode(b'Password:')
+assert d._shortcmd(base64.b64encode(pw.encode()).decode()).startswith(b'+OK')
 assert d.stat()[0] == 2
 d.quit()
 "#;
