@@ -1,6 +1,77 @@
-//! mssante-smime: S/MIME (CMS) encryption, decryption, signature and verification on the
-//! professional's behalf, and the key-escrow model of MSSanté.
+//! mssante-smime: S/MIME (CMS) on the professional's behalf — encrypt, decrypt, sign and
+//! verify — for a server that holds the professionals' keys in escrow.
 //!
-//! This crate knows nothing of sessions or storage: it takes MIME entities, keys and
-//! certificates, and returns MIME entities and verdicts. Its API arrives with the S/MIME issue;
-//! until then it is an empty member of the workspace, so the layout is in place.
+//! The crate knows nothing of sessions or storage: it takes MIME entities (headers and body,
+//! CRLF line ends), keys and certificates, and returns MIME entities and verdicts.
+//!
+//! - [`encrypt`]: AES-256-GCM (AuthEnvelopedData) with RSA-OAEP-SHA256 by default,
+//!   [`EncryptOptions::legacy`] for AES-256-CBC with RSA PKCS#1 v1.5.
+//! - [`decrypt`]: GCM or CBC, OAEP or PKCS#1 v1.5, with whichever of the mailbox's keys
+//!   (current or past) the message was encrypted for.
+//! - [`sign`]: a detached multipart/signed, SHA-256 with RSA-PSS ([`SignatureScheme`]).
+//! - [`verify`]: a [`Verdict`] naming the signer or the precise reason.
+//!
+//! Weak input is refused by name before any key is used: RC2, DES and 3DES, MD5 and SHA-1,
+//! RSA keys under 2048 bits, malformed DER. OpenSSL does the cryptography (its CMS); the few
+//! calls the `openssl` crate lacks (OAEP and PSS parameters) are in one small unsafe module.
+
+mod der;
+mod envelope;
+mod ffi;
+pub mod mime;
+mod signature;
+
+pub use envelope::{ContentCipher, EncryptOptions, KeyPair, decrypt, encrypt};
+pub use ffi::{KeyTransport, SignatureScheme};
+pub use signature::{Failure, Signer, Trust, Verdict, sign, verify};
+
+use openssl::error::ErrorStack;
+use openssl::x509::X509Ref;
+
+/// The smallest RSA key accepted, in bits.
+pub const MIN_RSA_BITS: u32 = 2048;
+
+/// Why an S/MIME operation did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SmimeError {
+    /// The input is not the S/MIME structure the operation expects.
+    #[error("not an S/MIME message: {0}")]
+    NotSmime(String),
+    /// Truncated or invalid encoding.
+    #[error("malformed S/MIME: {0}")]
+    Malformed(&'static str),
+    /// An algorithm the crate refuses.
+    #[error("weak algorithm: {0}")]
+    WeakAlgorithm(String),
+    /// An RSA key under [`MIN_RSA_BITS`] (or not RSA at all: bits 0).
+    #[error("RSA key of {0} bits (at least 2048 required)")]
+    WeakKey(u32),
+    /// Encryption without a recipient.
+    #[error("no recipient certificate")]
+    NoRecipient,
+    /// None of the mailbox's keys opens the message.
+    #[error("the message is not encrypted for any key of this mailbox")]
+    NoMatchingKey,
+    /// The clear content exceeds the size limit.
+    #[error("the decrypted content exceeds {0} octets")]
+    TooLarge(usize),
+    /// OpenSSL failed.
+    #[error("cryptographic failure: {0}")]
+    Crypto(String),
+}
+
+impl From<ErrorStack> for SmimeError {
+    fn from(e: ErrorStack) -> Self {
+        SmimeError::Crypto(e.to_string())
+    }
+}
+
+/// Refuses certificates whose key is not RSA of at least [`MIN_RSA_BITS`].
+fn check_key_size(cert: &X509Ref) -> Result<(), SmimeError> {
+    let key = cert.public_key()?;
+    match key.rsa() {
+        Ok(rsa) if rsa.size() * 8 >= MIN_RSA_BITS => Ok(()),
+        Ok(rsa) => Err(SmimeError::WeakKey(rsa.size() * 8)),
+        Err(_) => Err(SmimeError::WeakKey(0)),
+    }
+}

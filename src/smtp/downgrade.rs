@@ -8,6 +8,7 @@
 //! checks, so such a message is returned to its sender instead.
 
 use base64::Engine as _;
+use mssante_smime::mime::{field, is_field, media_type, parameter, split_entity};
 
 /// How deep message/rfc822 and multipart may nest before we give up.
 const MAX_DEPTH: usize = 32;
@@ -61,12 +62,7 @@ fn entity(raw: &[u8], top: bool, depth: usize, out: &mut Vec<u8>) -> Result<(), 
         return Ok(());
     }
     let content_type = field(header, "content-type").unwrap_or_default();
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let media = media_type(&content_type);
     if media == "multipart/signed" {
         return Err(DowngradeError::Signed);
     }
@@ -98,17 +94,6 @@ fn entity(raw: &[u8], top: bool, depth: usize, out: &mut Vec<u8>) -> Result<(), 
     Ok(())
 }
 
-/// The header section (with its last CRLF) and the body after the blank line.
-fn split_entity(raw: &[u8]) -> (&[u8], &[u8]) {
-    if raw.starts_with(b"\r\n") {
-        return (&[], &raw[2..]);
-    }
-    match raw.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(i) => (&raw[..i + 2], &raw[i + 4..]),
-        None => (raw, &[]),
-    }
-}
-
 /// The header section without its Content-Transfer-Encoding field, then the new one, the
 /// MIME-Version a top-level entity needs for it to count, and the blank line.
 fn write_header(header: &[u8], top: bool, encoding: &str, out: &mut Vec<u8>) {
@@ -116,7 +101,7 @@ fn write_header(header: &[u8], top: bool, encoding: &str, out: &mut Vec<u8>) {
     for line in header.split_inclusive(|b| *b == b'\n') {
         let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
         if !continuation {
-            skipping = name_is(line, "content-transfer-encoding");
+            skipping = is_field(line, "content-transfer-encoding");
         }
         if !skipping {
             out.extend_from_slice(line);
@@ -183,61 +168,6 @@ fn keep_if_7bit(text: &[u8], out: &mut Vec<u8>) {
     if !needs_8bit(text) {
         out.extend_from_slice(text);
     }
-}
-
-/// Whether a header line is the field `name` (case-insensitive).
-fn name_is(line: &[u8], name: &str) -> bool {
-    line.len() > name.len()
-        && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
-        && line[name.len()..]
-            .iter()
-            .find(|b| **b != b' ' && **b != b'\t')
-            .is_some_and(|b| *b == b':')
-}
-
-/// The unfolded value of the first field `name`, if present.
-fn field(header: &[u8], name: &str) -> Option<String> {
-    let mut value: Option<String> = None;
-    for line in header.split_inclusive(|b| *b == b'\n') {
-        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
-        match (&mut value, continuation) {
-            (Some(v), true) => v.push_str(String::from_utf8_lossy(line).trim_end()),
-            (Some(_), false) => break,
-            (None, false) if name_is(line, name) => {
-                let colon = line.iter().position(|b| *b == b':').unwrap_or(0);
-                value = Some(
-                    String::from_utf8_lossy(&line[colon + 1..])
-                        .trim()
-                        .to_string(),
-                );
-            }
-            (None, _) => {}
-        }
-    }
-    value
-}
-
-/// A parameter of a structured field value (`boundary` of a Content-Type), unquoted.
-fn parameter(value: &str, name: &str) -> Option<String> {
-    let mut rest = value;
-    while let Some(semi) = rest.find(';') {
-        rest = rest[semi + 1..].trim_start();
-        let Some(eq) = rest.find('=') else { break };
-        let key = rest[..eq].trim();
-        let after = rest[eq + 1..].trim_start();
-        let (val, next) = if let Some(quoted) = after.strip_prefix('"') {
-            let close = quoted.find('"')?;
-            (&quoted[..close], &quoted[close + 1..])
-        } else {
-            let end = after.find(';').unwrap_or(after.len());
-            (after[..end].trim(), &after[end..])
-        };
-        if key.eq_ignore_ascii_case(name) {
-            return (!val.is_empty()).then(|| val.to_string());
-        }
-        rest = next;
-    }
-    None
 }
 
 /// RFC 2045 6.7 quoted-printable, lines ending in CRLF, at most 76 characters each.
@@ -365,18 +295,5 @@ mod tests {
             m = format!("Content-Type: message/rfc822\r\n\r\n{m}");
         }
         assert_eq!(to_7bit(m.as_bytes()), Err(DowngradeError::TooDeep));
-    }
-
-    #[test]
-    fn parameters_are_read_quoted_or_not() {
-        assert_eq!(
-            parameter("multipart/mixed; charset=x; boundary=\"a;b\"", "boundary").as_deref(),
-            Some("a;b")
-        );
-        assert_eq!(
-            parameter("multipart/mixed;BOUNDARY=abc ; x=y", "boundary").as_deref(),
-            Some("abc")
-        );
-        assert_eq!(parameter("multipart/mixed", "boundary"), None);
     }
 }

@@ -1,0 +1,280 @@
+//! Detached signatures (multipart/signed, RFC 8551 3.5) and their verification against the
+//! configured anchors and CRLs, with a verdict that names the signer or the precise reason.
+
+use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::nid::Nid;
+use openssl::pkey::PKeyRef;
+use openssl::pkey::Private;
+use openssl::x509::store::{X509Store, X509StoreBuilder};
+use openssl::x509::verify::X509VerifyFlags;
+use openssl::x509::{X509, X509Crl, X509PurposeId, X509Ref};
+
+use crate::der::{self, Structure};
+use crate::ffi::{self, SignatureScheme};
+use crate::{SmimeError, check_key_size, mime};
+
+/// Signs the MIME entity `entity` with `key` and `cert`, carrying `chain`; returns the
+/// multipart/signed entity that replaces it.
+pub fn sign(
+    entity: &[u8],
+    key: &PKeyRef<Private>,
+    cert: &X509,
+    chain: &[X509],
+    scheme: SignatureScheme,
+) -> Result<Vec<u8>, SmimeError> {
+    check_key_size(cert)?;
+    let stack = ffi::stack(chain)?;
+    let der = ffi::detached_signature(entity, key, cert, &stack, scheme)?;
+    let mut random = [0u8; 12];
+    openssl::rand::rand_bytes(&mut random)?;
+    let boundary: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let boundary = format!("----mssante-{boundary}");
+    let mut out = format!(
+        "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; \
+         micalg=sha-256;\r\n\tboundary=\"{boundary}\"\r\n\r\n\
+         This is an S/MIME signed message\r\n\r\n--{boundary}\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(entity);
+    out.extend_from_slice(
+        format!(
+            "\r\n--{boundary}\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\
+             Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&mime::base64_lines(&der));
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Ok(out)
+}
+
+/// The anchors and CRLs signatures are checked against.
+pub struct Trust {
+    store: X509Store,
+}
+
+impl Trust {
+    /// Trusts `anchors` (and the intermediates among them), checking every certificate of a
+    /// chain against `crls` when `crls` is not empty.
+    pub fn new(anchors: &[X509], crls: &[X509Crl]) -> Result<Trust, SmimeError> {
+        let mut builder = X509StoreBuilder::new()?;
+        for cert in anchors {
+            builder.add_cert(cert.clone())?;
+        }
+        for crl in crls {
+            ffi::add_crl(&mut builder, crl)?;
+        }
+        if !crls.is_empty() {
+            builder.set_flags(X509VerifyFlags::CRL_CHECK | X509VerifyFlags::CRL_CHECK_ALL)?;
+        }
+        builder.set_purpose(X509PurposeId::SMIME_SIGN)?;
+        Ok(Trust {
+            store: builder.build(),
+        })
+    }
+}
+
+/// Who signed, as the certificate says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    /// The idNat: the CN inside the subject's multi-valued RDN (IGC-Santé person
+    /// certificates), never simply the first CN.
+    pub idnat: Option<String>,
+    /// Given name and surname, or the CN.
+    pub name: String,
+    /// The e-mail addresses of the certificate (SAN and emailAddress), lower case.
+    pub emails: Vec<String>,
+}
+
+/// Why a signature does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// The message is not multipart/signed, or its parts cannot be read.
+    #[error("not a readable signed message: {0}")]
+    Malformed(String),
+    /// A digest the crate refuses (MD5, SHA-1).
+    #[error("weak algorithm: {0}")]
+    WeakAlgorithm(String),
+    /// The signer's RSA key is under 2048 bits.
+    #[error("signer key of {0} bits")]
+    WeakKey(u32),
+    /// The signed content was changed after signing.
+    #[error("the signed content was modified")]
+    Tampered,
+    /// The signature value does not verify.
+    #[error("the signature value is wrong")]
+    BadSignature,
+    /// The signer's certificate (or a CA above it) is revoked.
+    #[error("certificate revoked")]
+    Revoked,
+    /// The signer's certificate is expired or not yet valid.
+    #[error("certificate expired or not yet valid")]
+    Expired,
+    /// The chain does not reach a configured anchor.
+    #[error("certificate from an unknown CA")]
+    UnknownCa,
+    /// The certificate is not for e-mail protection (key usage, extended key usage).
+    #[error("certificate not for e-mail signature")]
+    NotForEmail,
+    /// No CRL covers a certificate of the chain.
+    #[error("no CRL for the certificate's CA")]
+    NoCrl,
+    /// The From: address is none of the certificate's.
+    #[error("From: {from} is not an address of the certificate")]
+    FromMismatch {
+        /// The message's From: address.
+        from: String,
+    },
+    /// Any other verification failure, as OpenSSL says it.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The outcome of [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The signature holds.
+    Valid(Signer),
+    /// It does not, and why.
+    Invalid(Failure),
+}
+
+/// Verifies a multipart/signed message (or entity): the signature over the first part, the
+/// chain to `trust`'s anchors with CRLs, S/MIME signing purpose, key size, digest, and that
+/// the message's From: (when it has one and the certificate has addresses) is the signer's.
+pub fn verify(message: &[u8], trust: &Trust) -> Verdict {
+    match check(message, trust) {
+        Ok(signer) => Verdict::Valid(signer),
+        Err(failure) => Verdict::Invalid(failure),
+    }
+}
+
+fn check(message: &[u8], trust: &Trust) -> Result<Signer, Failure> {
+    let malformed = |what: &str| Failure::Malformed(what.to_string());
+    let (header, body) = mime::split_entity(message);
+    let content_type = mime::field(header, "content-type").unwrap_or_default();
+    if mime::media_type(&content_type) != "multipart/signed" {
+        return Err(malformed("not multipart/signed"));
+    }
+    let boundary =
+        mime::parameter(&content_type, "boundary").ok_or_else(|| malformed("no boundary"))?;
+    let (signed, signature) =
+        mime::signed_parts(body, &boundary).ok_or_else(|| malformed("missing parts"))?;
+    let (sig_header, sig_body) = mime::split_entity(signature);
+    let sig_type = mime::media_type(&mime::field(sig_header, "content-type").unwrap_or_default());
+    if sig_type != "application/pkcs7-signature" && sig_type != "application/x-pkcs7-signature" {
+        return Err(malformed("the second part is not a PKCS#7 signature"));
+    }
+    let der = mime::base64_body(sig_body).ok_or_else(|| malformed("invalid base64 signature"))?;
+    match der::structure(&der) {
+        Some(Structure::Signed { digests }) => {
+            for oid in digests {
+                let (name, acceptable) = der::digest_name(&oid);
+                if !acceptable {
+                    return Err(Failure::WeakAlgorithm(format!("{name} ({oid})")));
+                }
+            }
+        }
+        _ => return Err(malformed("the signature is not a CMS SignedData")),
+    }
+    let mut cms = CmsContentInfo::from_der(&der).map_err(|_| malformed("invalid CMS DER"))?;
+    cms.verify(
+        None,
+        Some(&trust.store),
+        Some(signed),
+        None,
+        CMSOptions::BINARY,
+    )
+    .map_err(|e| failure_of(&e.to_string()))?;
+    let cert = ffi::signers(&cms)
+        .ok()
+        .and_then(|c| c.into_iter().next())
+        .ok_or_else(|| malformed("no signer certificate"))?;
+    if let Err(SmimeError::WeakKey(bits)) = check_key_size(&cert) {
+        return Err(Failure::WeakKey(bits));
+    }
+    let signer = signer_of(&cert);
+    if let Some(from) = mime::field(header, "from").and_then(|f| address(&f))
+        && !signer.emails.is_empty()
+        && !signer.emails.contains(&from)
+    {
+        return Err(Failure::FromMismatch { from });
+    }
+    Ok(signer)
+}
+
+/// The verdict for an OpenSSL verification error.
+fn failure_of(text: &str) -> Failure {
+    let t = text.to_ascii_lowercase();
+    if t.contains("revoked") {
+        Failure::Revoked
+    } else if t.contains("expired") || t.contains("not yet valid") {
+        Failure::Expired
+    } else if t.contains("unable to get local issuer")
+        || t.contains("unable to get issuer")
+        || t.contains("self-signed certificate in certificate chain")
+        || t.contains("self signed certificate in certificate chain")
+    {
+        Failure::UnknownCa
+    } else if t.contains("unsupported certificate purpose") {
+        Failure::NotForEmail
+    } else if t.contains("unable to get certificate crl") {
+        Failure::NoCrl
+    } else if t.contains("digest mismatch") || t.contains("content verify error") {
+        Failure::Tampered
+    } else if t.contains("signature failure") || t.contains("verification failure") {
+        Failure::BadSignature
+    } else {
+        Failure::Other(text.to_string())
+    }
+}
+
+/// The address inside a From: value (`Name <a@b>` or `a@b`), lower case.
+fn address(value: &str) -> Option<String> {
+    let inner = match (value.rfind('<'), value.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &value[open + 1..close],
+        _ => value,
+    };
+    let inner = inner.trim();
+    inner.contains('@').then(|| inner.to_ascii_lowercase())
+}
+
+fn signer_of(cert: &X509Ref) -> Signer {
+    let entries = ffi::name_entries(cert);
+    let multi = |set: i32| entries.iter().filter(|(s, _, _)| *s == set).count() > 1;
+    let in_multi = |name: &str| {
+        entries
+            .iter()
+            .find(|(set, n, _)| n == name && multi(*set))
+            .map(|(_, _, text)| text.clone())
+    };
+    let idnat = in_multi("CN");
+    let name = match (in_multi("GN"), in_multi("SN")) {
+        (Some(given), Some(surname)) => format!("{given} {surname}"),
+        _ => entries
+            .iter()
+            .find(|(_, n, _)| n == "CN")
+            .map(|(_, _, t)| t.clone())
+            .unwrap_or_default(),
+    };
+    let mut emails: Vec<String> = cert
+        .subject_alt_names()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.email().map(str::to_ascii_lowercase))
+                .collect()
+        })
+        .unwrap_or_default();
+    emails.extend(
+        cert.subject_name()
+            .entries_by_nid(Nid::PKCS9_EMAILADDRESS)
+            .filter_map(|e| e.data().to_string().ok().map(|s| s.to_ascii_lowercase())),
+    );
+    Signer {
+        idnat,
+        name,
+        emails,
+    }
+}

@@ -1,0 +1,405 @@
+//! The crate against `openssl cms`, the reference S/MIME agent: what the crate encrypts and
+//! signs, openssl decrypts and verifies; what openssl makes (GCM and CBC, OAEP and PKCS#1,
+//! PSS and PKCS#1, SHA-256 and SHA-1), the crate decrypts and verifies or refuses by name.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mssante_smime::{
+    EncryptOptions, Failure, KeyPair, SignatureScheme, SmimeError, Trust, Verdict, decrypt,
+    encrypt, sign, verify,
+};
+use openssl::pkey::PKey;
+use openssl::x509::{X509, X509Crl};
+
+const ENTITY: &[u8] =
+    b"Content-Type: text/plain; charset=utf-8\r\n\r\nCompte rendu: glyc\xc3\xa9mie normale.\r\n";
+
+/// Runs openssl; panics with its output when it fails.
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A throwaway CA in a temp dir, issuing S/MIME certificates and CRLs with openssl.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        std::fs::write(d.join("index.txt"), "").expect("index");
+        std::fs::write(d.join("crlnumber"), "01\n").expect("crlnumber");
+        std::fs::write(
+            d.join("ca.cnf"),
+            "[ca]\ndefault_ca = ca\n[ca]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+             default_md = sha256\ndefault_crl_days = 30\n",
+        )
+        .expect("ca.cnf");
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "30",
+                "-subj",
+                &format!("/CN={name}/O=TEST"),
+                "-addext",
+                "basicConstraints=critical,CA:true",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        Pki { dir }
+    }
+
+    fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    /// A person certificate `{CN=idNat + SN + GN}` with an e-mail address, for signature
+    /// and encryption.
+    fn issue(&self, name: &str, email: &str, bits: u32) -> KeyPair {
+        let d = self.dir.path();
+        std::fs::write(
+            d.join(format!("{name}.ext")),
+            format!(
+                "keyUsage=critical,digitalSignature,keyEncipherment\n\
+                 extendedKeyUsage=emailProtection\nsubjectAltName=email:{email}\n"
+            ),
+        )
+        .expect("ext");
+        openssl(
+            d,
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                &format!("rsa:{bits}"),
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-multivalue-rdn",
+                "-subj",
+                "/C=FR/O=TEST/CN=899700367917+SN=MARTIN+GN=ALICE",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "30",
+                "-extfile",
+                &format!("{name}.ext"),
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        );
+        KeyPair {
+            key: PKey::private_key_from_pem(
+                &std::fs::read(self.path(&format!("{name}.key"))).expect("key"),
+            )
+            .expect("parse key"),
+            cert: X509::from_pem(&std::fs::read(self.path(&format!("{name}.pem"))).expect("cert"))
+                .expect("parse cert"),
+        }
+    }
+
+    fn ca(&self) -> X509 {
+        X509::from_pem(&std::fs::read(self.path("ca.pem")).expect("ca")).expect("parse ca")
+    }
+
+    /// Revokes `name` and returns the new CRL.
+    fn revoke(&self, name: &str) -> X509Crl {
+        let d = self.dir.path();
+        let ca = ["-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem"];
+        let mut revoke = vec!["ca"];
+        revoke.extend(ca);
+        let cert = format!("{name}.pem");
+        revoke.extend(["-revoke", &cert]);
+        openssl(d, &revoke);
+        self.crl()
+    }
+
+    fn crl(&self) -> X509Crl {
+        let d = self.dir.path();
+        openssl(
+            d,
+            &[
+                "ca", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert", "ca.pem", "-gencrl",
+                "-out", "crl.pem",
+            ],
+        );
+        X509Crl::from_pem(&std::fs::read(self.path("crl.pem")).expect("crl")).expect("parse crl")
+    }
+
+    fn write(&self, file: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.path(file);
+        std::fs::write(&p, bytes).expect("write");
+        p
+    }
+}
+
+fn text(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn what_the_crate_encrypts_openssl_decrypts_in_both_modes() {
+    let pki = Pki::new("TEST AC");
+    let alice = pki.issue("alice", "alice@hopital.test", 2048);
+    for (options, structure, transport) in [
+        (EncryptOptions::default(), "authEnvelopedData", "rsaesOaep"),
+        (
+            EncryptOptions::legacy(),
+            "pkcs7-envelopedData",
+            "rsaEncryption",
+        ),
+    ] {
+        let sealed = encrypt(ENTITY, std::slice::from_ref(&alice.cert), options).expect("encrypt");
+        let file = pki.write("sealed.p7m", &sealed);
+        let printed = String::from_utf8_lossy(&openssl(
+            pki.dir.path(),
+            &["cms", "-cmsout", "-print", "-in", text(&file)],
+        ))
+        .to_string();
+        assert!(
+            printed.contains(structure) && printed.contains(transport),
+            "{printed}"
+        );
+        let clear = openssl(
+            pki.dir.path(),
+            &[
+                "cms",
+                "-decrypt",
+                "-binary",
+                "-in",
+                text(&file),
+                "-inkey",
+                "alice.key",
+                "-recip",
+                "alice.pem",
+            ],
+        );
+        assert_eq!(clear, ENTITY);
+    }
+    let weak = pki.issue("weak", "weak@hopital.test", 1024);
+    assert_eq!(
+        encrypt(ENTITY, &[weak.cert], EncryptOptions::default()),
+        Err(SmimeError::WeakKey(1024))
+    );
+}
+
+#[test]
+fn what_openssl_encrypts_the_crate_decrypts_with_current_or_past_keys() {
+    let pki = Pki::new("TEST AC");
+    let old = pki.issue("old", "alice@hopital.test", 2048);
+    let current = pki.issue("current", "alice@hopital.test", 2048);
+    let entity = pki.write("entity.txt", ENTITY);
+    let seal = |recip: &str, extra: &[&str]| {
+        let mut args = vec![
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-crlfeol",
+            "-in",
+            text(&entity),
+            "-recip",
+            recip,
+        ];
+        args.extend(extra);
+        openssl(pki.dir.path(), &args)
+    };
+    let oaep = [
+        "-keyopt",
+        "rsa_padding_mode:oaep",
+        "-keyopt",
+        "rsa_oaep_md:sha256",
+    ];
+    let gcm_oaep: Vec<&str> = [&["-aes-256-gcm"][..], &oaep[..]].concat();
+    let keys = [old, current];
+    for message in [
+        seal("current.pem", &gcm_oaep),
+        seal("current.pem", &["-aes-256-cbc"]),
+        seal("old.pem", &["-aes-256-cbc"]),
+    ] {
+        assert_eq!(decrypt(&message, &keys, 1 << 20).expect("decrypt"), ENTITY);
+    }
+    let for_current = seal("current.pem", &["-aes-256-cbc"]);
+    assert_eq!(
+        decrypt(&for_current, &keys[..1], 1 << 20),
+        Err(SmimeError::NoMatchingKey)
+    );
+    assert_eq!(
+        decrypt(&for_current, &keys, 10),
+        Err(SmimeError::TooLarge(10))
+    );
+    let des3 = seal("current.pem", &["-des3"]);
+    assert!(
+        matches!(decrypt(&des3, &keys, 1 << 20), Err(SmimeError::WeakAlgorithm(ref w)) if w.starts_with("3DES")),
+        "3DES refused by name"
+    );
+    let truncated = &for_current[..for_current.len() / 2];
+    assert!(matches!(
+        decrypt(truncated, &keys, 1 << 20),
+        Err(SmimeError::Malformed(_))
+    ));
+}
+
+#[test]
+fn what_the_crate_signs_openssl_verifies_with_pss_or_pkcs1() {
+    let pki = Pki::new("TEST AC");
+    let alice = pki.issue("alice", "alice@hopital.test", 2048);
+    for (scheme, algorithm) in [
+        (SignatureScheme::Pkcs1v15Sha256, "sha256WithRSAEncryption"),
+        (SignatureScheme::PssSha256, "rsassaPss"),
+    ] {
+        let signed = sign(ENTITY, &alice.key, &alice.cert, &[], scheme).expect("sign");
+        let file = pki.write("signed.eml", &signed);
+        // Without -binary: openssl canonicalises the part it reads to CRLF, as signed.
+        let content = openssl(
+            pki.dir.path(),
+            &[
+                "cms",
+                "-verify",
+                "-CAfile",
+                "ca.pem",
+                "-purpose",
+                "smimesign",
+                "-in",
+                text(&file),
+            ],
+        );
+        assert_eq!(content, ENTITY);
+        // openssl's own view of the signature algorithm.
+        let p7s = signed
+            .split(|b| *b == b'\n')
+            .skip_while(|l| !l.starts_with(b"Content-Type: application/pkcs7-signature"))
+            .skip(4)
+            .take_while(|l| !l.starts_with(b"\r") && !l.starts_with(b"--"))
+            .flat_map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec())
+            .collect::<Vec<u8>>();
+        let b64 = pki.write("sig.b64", &p7s);
+        let der = openssl(pki.dir.path(), &["base64", "-d", "-A", "-in", text(&b64)]);
+        let der_file = pki.write("sig.der", &der);
+        let printed = String::from_utf8_lossy(&openssl(
+            pki.dir.path(),
+            &[
+                "cms",
+                "-cmsout",
+                "-print",
+                "-inform",
+                "DER",
+                "-in",
+                text(&der_file),
+            ],
+        ))
+        .to_string();
+        assert!(printed.contains(algorithm), "{printed}");
+        let trust = Trust::new(&[pki.ca()], &[]).expect("trust");
+        assert!(matches!(verify(&signed, &trust), Verdict::Valid(_)));
+    }
+}
+
+#[test]
+fn what_openssl_signs_the_crate_verifies_or_refuses_with_the_reason() {
+    let pki = Pki::new("TEST AC");
+    pki.issue("alice", "alice@hopital.test", 2048);
+    let entity = pki.write("entity.txt", ENTITY);
+    let sign_with = |md: &str, extra: &[&str]| {
+        let mut args = vec![
+            "cms",
+            "-sign",
+            "-binary",
+            "-crlfeol",
+            "-signer",
+            "alice.pem",
+            "-inkey",
+            "alice.key",
+            "-md",
+            md,
+            "-in",
+            text(&entity),
+        ];
+        args.extend(extra);
+        let mut message = b"From: Alice MARTIN <Alice@hopital.test>\r\n".to_vec();
+        message.extend(openssl(pki.dir.path(), &args));
+        message
+    };
+    let trust = Trust::new(&[pki.ca()], &[pki.crl()]).expect("trust");
+    let pss = sign_with("sha256", &["-keyopt", "rsa_padding_mode:pss"]);
+    match verify(&pss, &trust) {
+        Verdict::Valid(signer) => {
+            assert_eq!(signer.idnat.as_deref(), Some("899700367917"));
+            assert_eq!(signer.name, "ALICE MARTIN");
+            assert_eq!(signer.emails, vec!["alice@hopital.test".to_string()]);
+        }
+        other => panic!("expected valid: {other:?}"),
+    }
+    let pkcs1 = sign_with("sha256", &[]);
+    assert!(matches!(verify(&pkcs1, &trust), Verdict::Valid(_)));
+
+    let tampered = String::from_utf8_lossy(&pkcs1).replace("normale", "anormale");
+    assert_eq!(
+        verify(tampered.as_bytes(), &trust),
+        Verdict::Invalid(Failure::Tampered)
+    );
+    let other_from =
+        String::from_utf8_lossy(&pkcs1).replace("Alice@hopital.test", "bob@hopital.test");
+    assert_eq!(
+        verify(other_from.as_bytes(), &trust),
+        Verdict::Invalid(Failure::FromMismatch {
+            from: "bob@hopital.test".into()
+        })
+    );
+    assert!(matches!(
+        verify(&sign_with("sha1", &[]), &trust),
+        Verdict::Invalid(Failure::WeakAlgorithm(ref w)) if w.starts_with("SHA-1")
+    ));
+    let stranger = Pki::new("OTHER AC");
+    let elsewhere = Trust::new(&[stranger.ca()], &[]).expect("trust");
+    assert_eq!(
+        verify(&pkcs1, &elsewhere),
+        Verdict::Invalid(Failure::UnknownCa)
+    );
+    let revoked = Trust::new(&[pki.ca()], &[pki.revoke("alice")]).expect("trust");
+    assert_eq!(verify(&pkcs1, &revoked), Verdict::Invalid(Failure::Revoked));
+    assert!(matches!(
+        verify(&pkcs1[..pkcs1.len() - 300], &trust),
+        Verdict::Invalid(Failure::Malformed(_))
+    ));
+    assert!(matches!(
+        verify(ENTITY, &trust),
+        Verdict::Invalid(Failure::Malformed(_))
+    ));
+}
