@@ -6,6 +6,7 @@
 //! them on the way out, so a second backend (PostgreSQL, for multi-node operators) is one more
 //! `impl Backend`, with the encryption shared.
 
+mod backend;
 mod queue;
 mod sqlite;
 mod trust;
@@ -16,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use zeroize::Zeroizing;
 
+pub use backend::{Backend, ChainFn};
 pub use queue::{
     AttemptRecord, Envelope, EnvelopeRecipient, NewQueued, Notify, QueuedMessage, QueuedRecipient,
     RecipientState,
@@ -195,149 +196,6 @@ pub struct AuditRecord {
     pub outcome: String,
     /// Free text; never a password or message content.
     pub detail: String,
-}
-
-/// Computes an audit record's hash from the previous record's hash.
-pub type ChainFn<'c> = dyn for<'a> Fn(&'a [u8]) -> Vec<u8> + Sync + 'c;
-
-/// The storage operations, implemented once per database.
-#[async_trait]
-pub trait Backend: Send + Sync {
-    /// A setting, or None.
-    async fn get_setting(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Sets a setting; with `only_if_absent`, returns false and changes nothing if it exists.
-    async fn put_setting(
-        &self,
-        key: &str,
-        value: &[u8],
-        only_if_absent: bool,
-    ) -> Result<bool, StoreError>;
-    /// Every setting whose key starts with `prefix`, sorted by key.
-    async fn settings_with_prefix(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
-    /// A sealed secret, or None.
-    async fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Stores a sealed secret (replacing one of the same name).
-    async fn put_secret(&self, name: &str, sealed: &[u8]) -> Result<(), StoreError>;
-
-    /// Adds a served domain.
-    async fn add_domain(&self, name: &str) -> Result<(), StoreError>;
-    /// The served domains, sorted.
-    async fn list_domains(&self) -> Result<Vec<String>, StoreError>;
-    /// Removes a domain that has no mailbox left.
-    async fn remove_domain(&self, name: &str) -> Result<(), StoreError>;
-
-    /// Adds an account with its wrapped data key; returns its id.
-    async fn add_account(
-        &self,
-        account: &NewAccount,
-        dek_wrapped: &[u8],
-    ) -> Result<i64, StoreError>;
-    /// The account of this address.
-    async fn find_account(&self, address: &str) -> Result<Option<Account>, StoreError>;
-    /// Every account, sorted by address.
-    async fn list_accounts(&self) -> Result<Vec<Account>, StoreError>;
-    /// Replaces (or clears) the password hash.
-    async fn set_password_hash(&self, address: &str, hash: Option<&str>) -> Result<(), StoreError>;
-    /// Suspends or reinstates an account.
-    async fn set_suspended(&self, address: &str, suspended: bool) -> Result<(), StoreError>;
-    /// Removes an account and its mail.
-    async fn remove_account(&self, address: &str) -> Result<(), StoreError>;
-    /// Sets (or clears, back to the default) an account's quota.
-    async fn set_quota(&self, address: &str, bytes: Option<u64>) -> Result<(), StoreError>;
-    /// Octets stored in all folders of an account.
-    async fn account_usage(&self, account_id: i64) -> Result<u64, StoreError>;
-    /// Lets `delegate` act for `mailbox` (both addresses of accounts), updating an existing
-    /// delegation.
-    async fn grant_delegation(
-        &self,
-        mailbox: &str,
-        delegate: &str,
-        send_as: bool,
-        rights: &str,
-    ) -> Result<(), StoreError>;
-    /// Withdraws a delegation.
-    async fn revoke_delegation(&self, mailbox: &str, delegate: &str) -> Result<(), StoreError>;
-    /// Every delegation.
-    async fn delegations(&self) -> Result<Vec<Delegation>, StoreError>;
-    /// Whether account `delegate_id` may send as `address` (an active delegated mailbox).
-    async fn may_send_as(&self, delegate_id: i64, address: &str) -> Result<bool, StoreError>;
-    /// The rights (RFC 4314 letters) of account `delegate_id` on the mailbox `address`, if
-    /// delegated.
-    async fn delegated_rights(
-        &self,
-        delegate_id: i64,
-        address: &str,
-    ) -> Result<Option<String>, StoreError>;
-
-    /// The folder `name` of an account, created when asked to.
-    async fn mailbox(
-        &self,
-        account_id: i64,
-        name: &str,
-        create: bool,
-    ) -> Result<Option<MailboxInfo>, StoreError>;
-    /// Appends messages all at once (one transaction); returns their UIDs.
-    async fn append_messages(&self, messages: &[NewMessage]) -> Result<Vec<u32>, StoreError>;
-    /// The messages of a folder in UID order.
-    async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MessageMeta>, StoreError>;
-    /// The sealed body of one message.
-    async fn message_sealed(
-        &self,
-        mailbox_id: i64,
-        uid: u32,
-    ) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Replaces the flags of a message.
-    async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<(), StoreError>;
-    /// Removes messages (one transaction).
-    async fn delete_messages(&self, mailbox_id: i64, uids: &[u32]) -> Result<(), StoreError>;
-
-    /// Commits one accepted message at once: the copies for local mailboxes and, when some
-    /// recipients are elsewhere, its queue entry. Returns the queue id once committed.
-    async fn accept_message(
-        &self,
-        local: Vec<NewMessage>,
-        queued: Option<NewQueued>,
-    ) -> Result<Option<i64>, StoreError>;
-    /// Queued messages due at `now` with something pending, oldest first.
-    async fn queue_due(&self, now: i64, limit: u32) -> Result<Vec<QueuedMessage>, StoreError>;
-    /// The whole queue, oldest first.
-    async fn queue_list(&self) -> Result<Vec<QueuedMessage>, StoreError>;
-    /// One queued message.
-    async fn queue_message(&self, id: i64) -> Result<Option<QueuedMessage>, StoreError>;
-    /// The sealed body of a queued message.
-    async fn queue_sealed(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Records an attempt; a message with nothing pending left is removed.
-    async fn queue_record(&self, id: i64, record: &AttemptRecord) -> Result<(), StoreError>;
-    /// Makes one message (or all) due at `now`; returns how many.
-    async fn queue_retry(&self, id: Option<i64>, now: i64) -> Result<u64, StoreError>;
-    /// Removes a queued message without delivering it.
-    async fn queue_delete(&self, id: i64) -> Result<(), StoreError>;
-
-    /// Appends an audit record; `chain(previous_hash)` gives its hash. Serialised, so the chain
-    /// has no fork even with several processes writing.
-    async fn append_audit(
-        &self,
-        record: &AuditRecord,
-        chain: &ChainFn<'_>,
-    ) -> Result<u64, StoreError>;
-    /// Audit records with sequence numbers after `after`, oldest first, with their hashes.
-    async fn audit_records(
-        &self,
-        after: u64,
-        limit: u32,
-    ) -> Result<Vec<(u64, AuditRecord, Vec<u8>)>, StoreError>;
-
-    /// Replaces the trust space (the ANS whitelist) in one transaction.
-    async fn replace_trust_list(&self, entries: &[TrustEntry]) -> Result<TrustDiff, StoreError>;
-    /// A domain's trust-space entry, or None when it is not in the trust space.
-    async fn trust_entry(&self, domain: &str) -> Result<Option<TrustEntry>, StoreError>;
-    /// The whole trust space, by domain.
-    async fn trust_entries(&self) -> Result<Vec<TrustEntry>, StoreError>;
-    /// Whether some domain of the trust space has this operator (normalised DN).
-    async fn trusted_operator(&self, operator_key: &str) -> Result<bool, StoreError>;
 }
 
 /// The store every session and command uses: a backend plus the key-encryption key.
