@@ -43,6 +43,12 @@ impl From<StoreError> for CliError {
     }
 }
 
+impl From<crate::blocking::TaskFailed> for CliError {
+    fn from(e: crate::blocking::TaskFailed) -> Self {
+        CliError::new(e.to_string())
+    }
+}
+
 impl From<PkiError> for CliError {
     fn from(e: PkiError) -> Self {
         CliError::new(e.to_string())

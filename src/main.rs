@@ -10,7 +10,7 @@ use mssante::admin;
 use mssante::app::{App, CliError};
 use mssante::pki::{PersonRequest, PersonUse};
 use mssante::server::{self, ServeLock};
-use mssante::store::AccountKind;
+use mssante::store::{AccountKind, KeyUse};
 
 /// Mail server for MSSanté operators: SMTP, IMAP and POP3 over TLS in the national trust space.
 #[derive(Parser)]
@@ -48,9 +48,58 @@ enum Command {
     /// The outbound queue: mail waiting for other operators and relayed hospitals.
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// The S/MIME keys each mailbox holds in escrow.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Escrow a key and its certificate from a PKCS#12 (as IGC-Santé delivers them).
+    Import {
+        address: String,
+        #[arg(long)]
+        pkcs12: PathBuf,
+        /// encryption or signature; left out, read from the certificate's key usage.
+        #[arg(long = "use")]
+        usage: Option<KeyUse>,
+        /// Read the PKCS#12 password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Make a new key (escrowed at once) and print its certificate request.
+    Csr {
+        address: String,
+        /// encryption or signature.
+        #[arg(long = "use")]
+        usage: KeyUse,
+        /// Write the CSR (PEM) here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Install the certificate (PEM, chain after it) of a key made by `key csr`.
+    Install {
+        address: String,
+        certificate: PathBuf,
+    },
+    /// List a mailbox's keys: current, past (kept to read old mail), pending.
+    List { address: String },
+    /// Export a key as PKCS#12 for lawful recovery; the password comes from standard input.
+    Export {
+        address: String,
+        /// Why (a requisition, a court order...): recorded in the audit trail.
+        #[arg(long)]
+        reason: String,
+        /// The PKCS#12 file to write (readable by its owner only).
+        #[arg(long)]
+        out: PathBuf,
+        /// Which key (see `key list`); left out, the current encryption key.
+        #[arg(long)]
+        key: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -273,6 +322,28 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             admin::delegation::remove(&app, &mailbox, &delegate).await
         }
         Command::Delegation(DelegationCommand::List) => admin::delegation::list(&app).await,
+        Command::Key(KeyCommand::Import {
+            address,
+            pkcs12,
+            usage,
+            password_stdin,
+        }) => admin::keys::import(&app, &address, &pkcs12, usage, password_stdin).await,
+        Command::Key(KeyCommand::Csr {
+            address,
+            usage,
+            out,
+        }) => admin::keys::csr(&app, &address, usage, out.as_deref()).await,
+        Command::Key(KeyCommand::Install {
+            address,
+            certificate,
+        }) => admin::keys::install(&app, &address, &certificate).await,
+        Command::Key(KeyCommand::List { address }) => admin::keys::list(&app, &address).await,
+        Command::Key(KeyCommand::Export {
+            address,
+            reason,
+            out,
+            key,
+        }) => admin::keys::export(&app, &address, &reason, &out, key).await,
         Command::Pki(PkiCommand::Show) => admin::pki_show(&app).await,
         Command::Pki(PkiCommand::IssuePerson {
             idnat,

@@ -13,6 +13,7 @@ use crate::pki::{Issued, PersonRequest};
 use crate::store::{AccountKind, NewAccount};
 
 pub mod delegation;
+pub mod keys;
 pub mod queue;
 
 pub(crate) async fn audit(app: &App, event: &str, detail: &str) -> Result<(), CliError> {
@@ -230,6 +231,41 @@ pub async fn user_remove(app: &App, address_text: &str) -> Result<(), CliError> 
     Ok(())
 }
 
+/// Writes a file only its owner may read (private keys, PKCS#12).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| CliError::new(format!("{}: {e}", path.display())))
+}
+
+/// A PKCS#12 (DER) of a key, its certificate and chain, protected by `password`.
+pub(crate) fn pkcs12(
+    name: &str,
+    key: &openssl::pkey::PKeyRef<openssl::pkey::Private>,
+    cert: &openssl::x509::X509Ref,
+    chain: &[openssl::x509::X509],
+    password: &str,
+) -> Result<Vec<u8>, CliError> {
+    let fail = |e: openssl::error::ErrorStack| CliError::new(format!("PKCS#12: {e}"));
+    let mut stack = openssl::stack::Stack::new().map_err(fail)?;
+    for c in chain {
+        stack.push(c.clone()).map_err(fail)?;
+    }
+    openssl::pkcs12::Pkcs12::builder()
+        .name(name)
+        .pkey(key)
+        .cert(cert)
+        .ca(stack)
+        .build2(password)
+        .and_then(|p| p.to_der())
+        .map_err(fail)
+}
+
 /// Writes `<stem>.pem` (certificate and chain), `<stem>.key` (0600) and optionally
 /// `<stem>.p12` into `out`.
 fn write_issued(
@@ -254,36 +290,16 @@ fn write_issued(
         .key
         .private_key_to_pem_pkcs8()
         .map_err(|e| CliError::new(e.to_string()))?;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&key_path)
-        .and_then(|mut f| f.write_all(&key_pem))
-        .map_err(|e| io(&key_path, e))?;
+    write_private(&key_path, &key_pem)?;
     println!(
         "certificate: {}\nprivate key: {}",
         cert_path.display(),
         key_path.display()
     );
     if let Some(pass) = p12_password {
-        let mut chain = openssl::stack::Stack::new().map_err(|e| CliError::new(e.to_string()))?;
-        for c in &issued.chain {
-            chain
-                .push(c.clone())
-                .map_err(|e| CliError::new(e.to_string()))?;
-        }
-        let p12 = openssl::pkcs12::Pkcs12::builder()
-            .name(stem)
-            .pkey(&issued.key)
-            .cert(&issued.cert)
-            .ca(chain)
-            .build2(pass)
-            .and_then(|p| p.to_der())
-            .map_err(|e| CliError::new(e.to_string()))?;
+        let p12 = pkcs12(stem, &issued.key, &issued.cert, &issued.chain, pass)?;
         let p12_path = out.join(format!("{stem}.p12"));
-        std::fs::write(&p12_path, p12).map_err(|e| io(&p12_path, e))?;
+        write_private(&p12_path, &p12)?;
         println!("PKCS#12:     {}", p12_path.display());
     }
     let serial = issued

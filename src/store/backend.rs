@@ -147,4 +147,25 @@ pub trait Backend: Send + Sync {
     async fn trust_entries(&self) -> Result<Vec<TrustEntry>, StoreError>;
     /// Whether some domain of the trust space has this operator (normalised DN).
     async fn trusted_operator(&self, operator_key: &str) -> Result<bool, StoreError>;
+
+    /// Adds an escrowed key of `account_id`; a current one makes the previous current key
+    /// of its use past, in the same transaction. Returns its id.
+    async fn add_mailbox_key(&self, account_id: i64, key: &NewKey) -> Result<i64, StoreError>;
+    /// The keys of `account_id`, newest first.
+    async fn mailbox_keys(&self, account_id: i64) -> Result<Vec<StoredKey>, StoreError>;
+    /// The sealed private key of key `key_id` of `account_id`.
+    async fn mailbox_key_sealed(
+        &self,
+        account_id: i64,
+        key_id: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Gives pending key `key_id` its certificate and makes it current (the previous current
+    /// key of its use becomes past).
+    async fn install_key_certificate(
+        &self,
+        account_id: i64,
+        key_id: i64,
+        certificate: &[u8],
+        chain: &[u8],
+    ) -> Result<(), StoreError>;
 }

@@ -7,6 +7,7 @@
 //! `impl Backend`, with the encryption shared.
 
 mod backend;
+mod keys;
 mod queue;
 mod sqlite;
 mod trust;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 pub use backend::{Backend, ChainFn};
+pub use keys::{KeyState, KeyUse, NewKey, StoredKey};
 pub use queue::{
     AttemptRecord, Envelope, EnvelopeRecipient, NewQueued, Notify, QueuedMessage, QueuedRecipient,
     RecipientState,

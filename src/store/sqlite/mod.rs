@@ -15,13 +15,14 @@ use sqlx::sqlite::{
 
 mod delegation;
 mod group_commit;
+mod keys;
 mod queue;
 mod trust;
 
 use super::{
     Account, AccountKind, AttemptRecord, AuditRecord, Backend, ChainFn, Delegation, MailboxInfo,
-    MessageMeta, NewAccount, NewMessage, NewQueued, QueuedMessage, StoreError, TrustDiff,
-    TrustEntry,
+    MessageMeta, NewAccount, NewKey, NewMessage, NewQueued, QueuedMessage, StoreError, StoredKey,
+    TrustDiff, TrustEntry,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -545,5 +546,31 @@ impl Backend for SqliteBackend {
 
     async fn trusted_operator(&self, operator_key: &str) -> Result<bool, StoreError> {
         trust::has_operator(&self.pool, operator_key).await
+    }
+
+    async fn add_mailbox_key(&self, account_id: i64, key: &NewKey) -> Result<i64, StoreError> {
+        keys::add(&self.pool, account_id, key).await
+    }
+
+    async fn mailbox_keys(&self, account_id: i64) -> Result<Vec<StoredKey>, StoreError> {
+        keys::list(&self.pool, account_id).await
+    }
+
+    async fn mailbox_key_sealed(
+        &self,
+        account_id: i64,
+        key_id: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        keys::sealed(&self.pool, account_id, key_id).await
+    }
+
+    async fn install_key_certificate(
+        &self,
+        account_id: i64,
+        key_id: i64,
+        certificate: &[u8],
+        chain: &[u8],
+    ) -> Result<(), StoreError> {
+        keys::install(&self.pool, account_id, key_id, certificate, chain).await
     }
 }

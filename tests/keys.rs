@@ -1,0 +1,273 @@
+//! Key escrow through the CLI: PKCS#12 import (as IGC-Santé delivers software certificates)
+//! with renewal keeping the old key, a CSR answered by an outside CA, the lawful-recovery
+//! export (refused without a reason, audited), and no private key readable at rest.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+const P12_PASSWORD: &str = "mot de passe du PKCS#12";
+
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    require("openssl");
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?}\n{}", show(&out));
+    out.stdout
+}
+
+/// Issues an S/MIME certificate for alice from the TEST PKI; returns the PKCS#12 path and
+/// the private key file.
+fn issue(server: &TestServer, usage: &str, email: &str, out: &str) -> (String, String) {
+    let dir = server.dir.path().join(out);
+    server.cli_ok(&[
+        "pki",
+        "issue-person",
+        "--idnat",
+        "810001234567",
+        "--surname",
+        "MARTIN",
+        "--given-name",
+        "ALICE",
+        "--use",
+        usage,
+        "--email",
+        email,
+        "--out",
+        path(&dir),
+        "--p12-password",
+        P12_PASSWORD,
+    ]);
+    let stem = dir.join(format!("810001234567-{usage}"));
+    (
+        format!("{}.p12", stem.display()),
+        format!("{}.key", stem.display()),
+    )
+}
+
+#[test]
+fn pkcs12_import_renewal_csr_install_and_audited_export() {
+    let server = TestServer::new("");
+    let (first_p12, first_key) = issue(&server, "encryption", USER, "first");
+    let (second_p12, _) = issue(&server, "encryption", USER, "second");
+
+    // Import, then a renewal: the first key stays, as past, to read old mail.
+    let out = server.cli_stdin_ok(
+        &[
+            "key",
+            "import",
+            USER,
+            "--pkcs12",
+            &first_p12,
+            "--password-stdin",
+        ],
+        P12_PASSWORD,
+    );
+    assert!(out.contains("encryption key 1 of"), "{out}");
+    server.cli_stdin_ok(
+        &[
+            "key",
+            "import",
+            USER,
+            "--pkcs12",
+            &second_p12,
+            "--password-stdin",
+        ],
+        P12_PASSWORD,
+    );
+    let listed = server.cli_ok(&["key", "list", USER]);
+    let line = |id: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("1 ").contains("encryption") && line("1 ").contains("past"),
+        "{listed}"
+    );
+    assert!(line("2 ").contains("current"), "{listed}");
+    assert!(listed.contains("CN=810001234567"), "{listed}");
+
+    // Wrong password, another person's certificate: refused, naming the file.
+    let bad = server.cli_stdin(
+        &[
+            "key",
+            "import",
+            USER,
+            "--pkcs12",
+            &first_p12,
+            "--password-stdin",
+        ],
+        "wrong",
+    );
+    assert!(!bad.status.success());
+    assert!(
+        show(&bad).contains(&first_p12) && show(&bad).contains("wrong password"),
+        "{}",
+        show(&bad)
+    );
+    let (someone_p12, _) = issue(&server, "encryption", "bob@hopital.test", "bob");
+    let bad = server.cli_stdin(
+        &[
+            "key",
+            "import",
+            USER,
+            "--pkcs12",
+            &someone_p12,
+            "--password-stdin",
+        ],
+        P12_PASSWORD,
+    );
+    assert!(
+        show(&bad).contains("the certificate is for bob@hopital.test"),
+        "{}",
+        show(&bad)
+    );
+
+    // A key made here: its CSR goes to an outside CA, the certificate comes back.
+    let dir = server.dir.path();
+    let csr = dir.join("alice.csr");
+    server.cli_ok(&[
+        "key",
+        "csr",
+        USER,
+        "--use",
+        "signature",
+        "--out",
+        path(&csr),
+    ]);
+    assert!(server.cli_ok(&["key", "list", USER]).contains("pending"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "3",
+            "-subj",
+            "/CN=OUTSIDE CA",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext"),
+        format!("keyUsage=critical,digitalSignature,nonRepudiation\nsubjectAltName=email:{USER}\n"),
+    )
+    .expect("ext");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "alice.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "3",
+            "-extfile",
+            "ext",
+            "-out",
+            "alice-sign.pem",
+        ],
+    );
+    let installed = server.cli_ok(&["key", "install", USER, path(&dir.join("alice-sign.pem"))]);
+    assert!(installed.contains("signature key 3 of"), "{installed}");
+    let again = server.cli(&["key", "install", USER, path(&dir.join("alice-sign.pem"))]);
+    assert!(show(&again).contains("no pending key"), "{}", show(&again));
+
+    // Export: refused without a reason; with one, a PKCS#12 holding the very key imported.
+    let p12 = dir.join("recovery.p12");
+    let refused = server.cli_stdin(
+        &[
+            "key",
+            "export",
+            USER,
+            "--reason",
+            "",
+            "--out",
+            path(&p12),
+            "--key",
+            "1",
+        ],
+        "export password",
+    );
+    assert!(
+        show(&refused).contains("needs its reason"),
+        "{}",
+        show(&refused)
+    );
+    assert!(!p12.exists());
+    server.cli_stdin_ok(
+        &[
+            "key",
+            "export",
+            USER,
+            "--reason",
+            "réquisition judiciaire n° 42",
+            "--out",
+            path(&p12),
+            "--key",
+            "1",
+        ],
+        "export password",
+    );
+    let exported = openssl(
+        dir,
+        &[
+            "pkcs12",
+            "-in",
+            path(&p12),
+            "-passin",
+            "pass:export password",
+            "-nocerts",
+            "-nodes",
+        ],
+    );
+    let modulus = |pem: &[u8]| {
+        let file = dir.join("k.pem");
+        std::fs::write(&file, pem).expect("write");
+        openssl(dir, &["rsa", "-in", path(&file), "-noout", "-modulus"])
+    };
+    let original = std::fs::read(&first_key).expect("original key");
+    assert_eq!(modulus(&exported), modulus(&original));
+    let trail = server.cli_ok(&["audit", "tail", "-n", "50"]);
+    for event in ["key.import", "key.csr", "key.install", "key.export"] {
+        assert!(trail.contains(event), "{event} missing:\n{trail}");
+    }
+    assert!(trail.contains("réquisition judiciaire n° 42"), "{trail}");
+
+    // The private keys are nowhere readable in the data directory.
+    let der = openssl(dir, &["pkey", "-in", &first_key, "-outform", "DER"]);
+    let secret_part = &der[der.len() - 60..der.len() - 20];
+    for file in files_under(&server.data) {
+        let bytes = std::fs::read(&file).expect("read");
+        assert!(
+            !contains(&bytes, secret_part),
+            "private key in {}",
+            file.display()
+        );
+        assert!(
+            !contains(&bytes, b"PRIVATE KEY"),
+            "PEM key in {}",
+            file.display()
+        );
+    }
+}
