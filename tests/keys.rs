@@ -57,30 +57,28 @@ fn pkcs12_import_renewal_csr_install_and_audited_export() {
     let (first_p12, first_key) = issue(&server, "encryption", USER, "first");
     let (second_p12, _) = issue(&server, "encryption", USER, "second");
 
-    // Import, then a renewal: the first key stays, as past, to read old mail.
-    let out = server.cli_stdin_ok(
-        &[
-            "key",
-            "import",
-            USER,
-            "--pkcs12",
-            &first_p12,
-            "--password-stdin",
-        ],
-        P12_PASSWORD,
+    // Dev mode gave alice TEST PKI keys at `user add`: keys 1 (encryption) and 2 (signature).
+    let dev = server.cli_ok(&["key", "list", USER]);
+    assert_eq!(dev.matches("current").count(), 2, "{dev}");
+    assert!(
+        dev.contains("encryption") && dev.contains("signature"),
+        "{dev}"
     );
-    assert!(out.contains("encryption key 1 of"), "{out}");
-    server.cli_stdin_ok(
-        &[
-            "key",
-            "import",
-            USER,
-            "--pkcs12",
-            &second_p12,
-            "--password-stdin",
-        ],
-        P12_PASSWORD,
+
+    // Import, then a renewal: the replaced keys stay, as past, to read old mail.
+    let import = |p12: &str, password: &str| {
+        server.cli_stdin(
+            &["key", "import", USER, "--pkcs12", p12, "--password-stdin"],
+            password,
+        )
+    };
+    let out = import(&first_p12, P12_PASSWORD);
+    assert!(
+        stdout(&out).contains("encryption key 3 of"),
+        "{}",
+        show(&out)
     );
+    assert!(import(&second_p12, P12_PASSWORD).status.success());
     let listed = server.cli_ok(&["key", "list", USER]);
     let line = |id: &str| {
         listed
@@ -89,25 +87,20 @@ fn pkcs12_import_renewal_csr_install_and_audited_export() {
             .unwrap_or_default()
             .to_string()
     };
+    for past in ["1 ", "3 "] {
+        assert!(
+            line(past).contains("encryption") && line(past).contains("past"),
+            "{listed}"
+        );
+    }
     assert!(
-        line("1 ").contains("encryption") && line("1 ").contains("past"),
+        line("4 ").contains("encryption") && line("4 ").contains("current"),
         "{listed}"
     );
-    assert!(line("2 ").contains("current"), "{listed}");
     assert!(listed.contains("CN=810001234567"), "{listed}");
 
     // Wrong password, another person's certificate: refused, naming the file.
-    let bad = server.cli_stdin(
-        &[
-            "key",
-            "import",
-            USER,
-            "--pkcs12",
-            &first_p12,
-            "--password-stdin",
-        ],
-        "wrong",
-    );
+    let bad = import(&first_p12, "wrong");
     assert!(!bad.status.success());
     assert!(
         show(&bad).contains(&first_p12) && show(&bad).contains("wrong password"),
@@ -115,17 +108,7 @@ fn pkcs12_import_renewal_csr_install_and_audited_export() {
         show(&bad)
     );
     let (someone_p12, _) = issue(&server, "encryption", "bob@hopital.test", "bob");
-    let bad = server.cli_stdin(
-        &[
-            "key",
-            "import",
-            USER,
-            "--pkcs12",
-            &someone_p12,
-            "--password-stdin",
-        ],
-        P12_PASSWORD,
-    );
+    let bad = import(&someone_p12, P12_PASSWORD);
     assert!(
         show(&bad).contains("the certificate is for bob@hopital.test"),
         "{}",
@@ -189,7 +172,7 @@ fn pkcs12_import_renewal_csr_install_and_audited_export() {
         ],
     );
     let installed = server.cli_ok(&["key", "install", USER, path(&dir.join("alice-sign.pem"))]);
-    assert!(installed.contains("signature key 3 of"), "{installed}");
+    assert!(installed.contains("signature key 5 of"), "{installed}");
     let again = server.cli(&["key", "install", USER, path(&dir.join("alice-sign.pem"))]);
     assert!(show(&again).contains("no pending key"), "{}", show(&again));
 
@@ -205,7 +188,7 @@ fn pkcs12_import_renewal_csr_install_and_audited_export() {
             "--out",
             path(&p12),
             "--key",
-            "1",
+            "3",
         ],
         "export password",
     );
@@ -225,7 +208,7 @@ fn pkcs12_import_renewal_csr_install_and_audited_export() {
             "--out",
             path(&p12),
             "--key",
-            "1",
+            "3",
         ],
         "export password",
     );

@@ -354,3 +354,64 @@ fn split_der(mut bytes: &[u8]) -> Result<Vec<X509>, CliError> {
     }
     Ok(out)
 }
+
+/// Dev mode: the TEST PKI issues a new mailbox its encryption and signature keys, escrowed
+/// at once, so S/MIME works from the first message.
+pub async fn escrow_test_keys(app: &App, account: &Account) -> Result<(), CliError> {
+    use crate::pki::{PersonRequest, PersonUse};
+    let pki = app.test_pki().await?;
+    let local = account.address.split('@').next().unwrap_or_default();
+    let (given_name, surname) = match account.display_name.as_deref().map(str::trim) {
+        Some(name) if name.contains(' ') => {
+            let (given, sur) = name.split_once(' ').unwrap_or((name, name));
+            (given.to_string(), sur.to_string())
+        }
+        _ => match local.split_once('.') {
+            Some((given, sur)) => (given.to_string(), sur.to_uppercase()),
+            None => ("-".to_string(), local.to_uppercase()),
+        },
+    };
+    // A structure mailbox has no idNat of its own: a TEST one of type 3 (structure).
+    let idnat = account
+        .idnat
+        .clone()
+        .unwrap_or_else(|| format!("3TEST{:06}", account.id));
+    let profession = if account.kind == crate::store::AccountKind::Per {
+        "Médecin"
+    } else {
+        "Structure"
+    };
+    for (usage, key_use) in [
+        (PersonUse::Encryption, KeyUse::Encryption),
+        (PersonUse::Signature, KeyUse::Signature),
+    ] {
+        let req = PersonRequest {
+            idnat: idnat.clone(),
+            surname: surname.clone(),
+            given_name: given_name.clone(),
+            profession: profession.to_string(),
+            email: Some(account.address.clone()),
+            usage,
+        };
+        let issued = pki.issue_person(&app.store, &req).await?;
+        let pkcs8 =
+            zeroize::Zeroizing::new(issued.key.private_key_to_pkcs8().map_err(crypto("key"))?);
+        let spki = issued.key.public_key_to_der().map_err(crypto("key"))?;
+        let cert = issued.cert.to_der().map_err(crypto("certificate"))?;
+        let chain = chain_der(&issued.chain)?;
+        app.store
+            .add_key(account, key_use, &pkcs8, spki, Some((cert, chain)))
+            .await?;
+    }
+    audit(
+        app,
+        "key.issue",
+        &format!("{} TEST PKI encryption and signature keys", account.address),
+    )
+    .await?;
+    println!(
+        "dev mode: TEST PKI encryption and signature keys escrowed for {}",
+        account.address
+    );
+    Ok(())
+}

@@ -150,6 +150,15 @@ pub async fn user_add(app: &App, req: UserAdd) -> Result<(), CliError> {
     app.store.create_account(&account).await?;
     audit(app, "user.add", &format!("{address} type={}", req.kind)).await?;
     println!("mailbox {address} ({}) created", req.kind);
+    if app.config.mode == crate::config::Mode::Dev {
+        let created = app
+            .store
+            .db()
+            .find_account(&address)
+            .await?
+            .ok_or_else(|| CliError::new(format!("mailbox {address} vanished")))?;
+        keys::escrow_test_keys(app, &created).await?;
+    }
     if let Some(p) = shown {
         println!(
             "password: {p}   (shown once; change it with `mssante user passwd {address} --password-stdin`)"
