@@ -87,6 +87,13 @@ enum KeyCommand {
     },
     /// List a mailbox's keys: current, past (kept to read old mail), pending.
     List { address: String },
+    /// Print the current certificate (PEM) of a use, for correspondents and the directory.
+    Cert {
+        address: String,
+        /// encryption or signature.
+        #[arg(long = "use", default_value = "encryption")]
+        usage: KeyUse,
+    },
     /// Export a key as PKCS#12 for lawful recovery; the password comes from standard input.
     Export {
         address: String,
@@ -338,6 +345,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             certificate,
         }) => admin::keys::install(&app, &address, &certificate).await,
         Command::Key(KeyCommand::List { address }) => admin::keys::list(&app, &address).await,
+        Command::Key(KeyCommand::Cert { address, usage }) => {
+            admin::keys::certificate(&app, &address, usage).await
+        }
         Command::Key(KeyCommand::Export {
             address,
             reason,

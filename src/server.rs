@@ -33,12 +33,17 @@ pub struct ServerContext {
 }
 
 impl ServerContext {
-    /// The context for this configuration and store.
-    pub fn new(config: Config, store: Store) -> Arc<ServerContext> {
+    /// The context for this configuration and store; S/MIME signatures are verified
+    /// against `smime_trust`.
+    pub fn new(
+        config: Config,
+        store: Store,
+        smime_trust: Option<Arc<mssante_smime::Trust>>,
+    ) -> Arc<ServerContext> {
         let audit = Audit::new(store.clone());
         Arc::new(ServerContext {
             auth: Authenticator::new(store.clone(), audit.clone()),
-            delivery: Delivery::new(store.clone(), config.clone()),
+            delivery: Delivery::new(store.clone(), config.clone(), smime_trust),
             maildrop_locks: MaildropLocks::default(),
             config,
             store,
@@ -191,7 +196,11 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
         message: e.to_string(),
         status: 2,
     })?);
-    let ctx = ServerContext::new(app.config.clone(), app.store.clone());
+    let ctx = ServerContext::new(
+        app.config.clone(),
+        app.store.clone(),
+        material.smime_trust().map(Arc::new),
+    );
     let listeners = bind_all(&ctx, Some(acceptor))
         .await
         .map_err(|e| CliError::new(e.to_string()))?;

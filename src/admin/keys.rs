@@ -415,3 +415,25 @@ pub async fn escrow_test_keys(app: &App, account: &Account) -> Result<(), CliErr
     );
     Ok(())
 }
+
+/// `key cert ADDRESS [--use U]`: the current certificate of a use, PEM, for correspondents
+/// and the directory.
+pub async fn certificate(app: &App, address_text: &str, usage: KeyUse) -> Result<(), CliError> {
+    let account = account(app, address_text).await?;
+    let keys = app.store.keys(&account).await?;
+    let Some(der) = keys
+        .iter()
+        .find(|k| k.usage == usage && k.state == KeyState::Current)
+        .and_then(|k| k.certificate.as_deref())
+    else {
+        return Err(CliError::new(format!(
+            "{} has no current {usage} certificate",
+            account.address
+        )));
+    };
+    let pem = X509::from_der(der)
+        .and_then(|c| c.to_pem())
+        .map_err(crypto("stored certificate"))?;
+    print!("{}", String::from_utf8_lossy(&pem));
+    Ok(())
+}

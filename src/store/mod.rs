@@ -181,6 +181,19 @@ pub struct NewMessage {
     pub size: u64,
     /// The body sealed under the account's data key.
     pub sealed: Vec<u8>,
+    /// The original as received, sealed the same way, when the body is a transformed copy
+    /// (an S/MIME message decrypted for its reader).
+    pub original: Option<Vec<u8>>,
+}
+
+/// What one local mailbox receives of an accepted message.
+#[derive(Debug, Clone)]
+pub struct LocalCopy {
+    /// The mailbox.
+    pub account: Account,
+    /// The message as its owner reads it, when it differs from the one received (decrypted
+    /// S/MIME); the received one is then kept as the original.
+    pub opened: Option<Vec<u8>>,
 }
 
 /// One line of the audit trail.
@@ -281,13 +294,13 @@ impl Store {
     /// copy is committed. Returns the queue id.
     pub async fn accept(
         &self,
-        local: &[Account],
+        local: &[LocalCopy],
         outbound: Option<Envelope>,
         raw: &[u8],
     ) -> Result<Option<i64>, StoreError> {
         let now = chrono::Utc::now().timestamp();
         let mut targets = Vec::with_capacity(local.len());
-        for account in local {
+        for LocalCopy { account, opened } in local {
             let key = vault::open_data_key(
                 self.kek.as_ref(),
                 &dek_context(&account.address),
@@ -304,7 +317,7 @@ impl Store {
                         StoreError::NotFound(format!("no INBOX for {}", account.address))
                     })?,
             };
-            targets.push((key, message_context(&account.address), mailbox.id));
+            targets.push((key, account.address.clone(), mailbox.id, opened.clone()));
         }
         let queue_key = outbound
             .as_ref()
@@ -315,12 +328,21 @@ impl Store {
         // Sealing a large message is CPU work: off the async executor.
         let (batch, queue_sealed) = blocking(raw.len(), move || {
             let mut batch = Vec::with_capacity(targets.len());
-            for (key, context, mailbox_id) in targets {
+            for (key, address, mailbox_id, opened) in targets {
+                let context = message_context(&address);
+                let (body, original) = match &opened {
+                    Some(opened) => (
+                        opened.as_slice(),
+                        Some(key.seal(&original_context(&address), &raw)?),
+                    ),
+                    None => (raw.as_slice(), None),
+                };
                 batch.push(NewMessage {
                     mailbox_id,
                     internal_date: now,
-                    size,
-                    sealed: key.seal(&context, &raw)?,
+                    size: body.len() as u64,
+                    sealed: key.seal(&context, body)?,
+                    original,
                 });
             }
             let queue_sealed = queue_key
@@ -408,6 +430,9 @@ fn dek_context(address: &str) -> String {
 }
 fn message_context(address: &str) -> String {
     format!("msg:{address}")
+}
+fn original_context(address: &str) -> String {
+    format!("original:{address}")
 }
 fn secret_context(name: &str) -> String {
     format!("secret:{name}")

@@ -113,6 +113,27 @@ impl TlsMaterial {
         }))
     }
 
+    /// The client anchors and CRLs as S/MIME trust (IGC-Santé anchors serve both); None
+    /// when there are none or they cannot be read.
+    pub fn smime_trust(&self) -> Option<mssante_smime::Trust> {
+        let anchors: Vec<openssl::x509::X509> = self
+            .client_anchors
+            .iter()
+            .filter_map(|c| openssl::x509::X509::from_der(c.as_ref()).ok())
+            .collect();
+        let crls: Vec<openssl::x509::X509Crl> = self
+            .crls
+            .iter()
+            .filter_map(|c| openssl::x509::X509Crl::from_der(c.as_ref()).ok())
+            .collect();
+        if anchors.is_empty() {
+            return None;
+        }
+        mssante_smime::Trust::new(&anchors, &crls)
+            .map_err(|e| tracing::warn!(error = %e, "S/MIME trust unavailable"))
+            .ok()
+    }
+
     /// Refuses TEST certificates anywhere in this material (production).
     pub fn refuse_test_material(&self) -> Result<(), TlsError> {
         if let Some(leaf) = self.chain.first()

@@ -138,6 +138,7 @@ mod tests {
                         internal_date: 0,
                         size: 1,
                         sealed: vec![n],
+                        original: None,
                     };
                     db.accept_message(vec![message], None).await
                 })

@@ -24,12 +24,13 @@ pub async fn insert_messages(
         .fetch_one(&mut **tx)
         .await
         .map_err(db_err)?;
-        sqlx::query("INSERT INTO messages (mailbox_id, uid, internal_date, size, sealed) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO messages (mailbox_id, uid, internal_date, size, sealed, original) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(m.mailbox_id)
             .bind(uid)
             .bind(m.internal_date)
             .bind(m.size as i64)
             .bind(&m.sealed)
+            .bind(&m.original)
             .execute(&mut **tx)
             .await
             .map_err(db_err)?;

@@ -9,7 +9,11 @@ use mssante_directory::whitelist;
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::store::{Account, Envelope, EnvelopeRecipient, Store, StoreError};
+use crate::store::{Account, Envelope, EnvelopeRecipient, LocalCopy, Store, StoreError};
+
+mod smime;
+
+pub use smime::SmimeInbound;
 
 /// What a recipient address is to this server.
 #[derive(Debug)]
@@ -45,15 +49,18 @@ pub struct Delivery {
     store: Store,
     config: Arc<Config>,
     queue_wakeup: Arc<Notify>,
+    smime: SmimeInbound,
 }
 
 impl Delivery {
-    /// The pipeline on this store.
-    pub fn new(store: Store, config: Config) -> Delivery {
+    /// The pipeline on this store; S/MIME signatures are checked against `trust`.
+    pub fn new(store: Store, config: Config, trust: Option<Arc<mssante_smime::Trust>>) -> Delivery {
+        let smime = SmimeInbound::new(store.clone(), trust, config.limits.max_message_size);
         Delivery {
             store,
             config: Arc::new(config),
             queue_wakeup: Arc::new(Notify::new()),
+            smime,
         }
     }
 
@@ -128,7 +135,14 @@ impl Delivery {
         outbound: Option<Envelope>,
         message: &[u8],
     ) -> Result<Option<i64>, StoreError> {
-        let queued = self.store.accept(local, outbound, message).await?;
+        let mut copies = Vec::with_capacity(local.len());
+        for account in local {
+            copies.push(LocalCopy {
+                account: account.clone(),
+                opened: self.smime.open_for(account, message).await,
+            });
+        }
+        let queued = self.store.accept(&copies, outbound, message).await?;
         if queued.is_some() {
             self.queue_wakeup.notify_one();
         }

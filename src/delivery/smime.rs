@@ -1,0 +1,223 @@
+//! S/MIME on the way into a local mailbox: an encrypted message is decrypted with the
+//! mailbox's escrowed keys (current or past), a signed one is verified, and the reader gets
+//! the clear message with the verdict in a header:
+//!
+//! ```text
+//! X-MSSante-Signature: valid; signer=810001234567; name="ALICE MARTIN"
+//! X-MSSante-Signature: invalid; reason="certificate revoked"
+//! X-MSSante-Encryption: decrypted
+//! X-MSSante-Encryption: undecryptable; reason="..."
+//! ```
+//!
+//! Those headers are the server's word: any the sender wrote are removed first. When the
+//! message is decrypted, the original as received is kept beside it (see `LocalCopy`).
+
+use std::sync::Arc;
+
+use mssante_smime::{KeyPair, Trust, Verdict, mime};
+use openssl::pkey::PKey;
+use openssl::x509::X509;
+
+use crate::store::{Account, KeyUse, Store};
+
+/// The headers only this server may write.
+const OUR_HEADERS: [&str; 2] = ["x-mssante-signature", "x-mssante-encryption"];
+/// Content headers of the outer message that the decrypted entity replaces.
+const CONTENT_HEADERS: [&str; 4] = [
+    "content-type",
+    "content-transfer-encoding",
+    "content-disposition",
+    "content-description",
+];
+
+/// What kind of S/MIME a message is, from its top-level Content-Type.
+enum Kind {
+    Enveloped,
+    Signed,
+    Plain,
+}
+
+fn kind(header: &[u8]) -> Kind {
+    let content_type = mime::field(header, "content-type").unwrap_or_default();
+    match mime::media_type(&content_type).as_str() {
+        "application/pkcs7-mime" | "application/x-pkcs7-mime" => {
+            let smime_type = mime::parameter(&content_type, "smime-type")
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            if smime_type.is_empty() || smime_type.contains("enveloped") {
+                Kind::Enveloped
+            } else {
+                Kind::Plain
+            }
+        }
+        "multipart/signed" => Kind::Signed,
+        _ => Kind::Plain,
+    }
+}
+
+/// The header section without the fields named in `drop` (continuation lines included).
+fn without(header: &[u8], drop: &[&str]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header.len());
+    let mut skipping = false;
+    for line in header.split_inclusive(|b| *b == b'\n') {
+        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !continuation {
+            skipping = drop.iter().any(|name| mime::is_field(line, name));
+        }
+        if !skipping {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
+/// A header value's quoted-string form.
+fn quoted(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_control())
+        .map(|c| if c == '"' { '\'' } else { c })
+        .collect();
+    format!("\"{clean}\"")
+}
+
+fn verdict_header(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Valid(signer) => format!(
+            "X-MSSante-Signature: valid; signer={}; name={}\r\n",
+            signer.idnat.as_deref().unwrap_or("unknown"),
+            quoted(&signer.name)
+        ),
+        Verdict::Invalid(failure) => format!(
+            "X-MSSante-Signature: invalid; reason={}\r\n",
+            quoted(&failure.to_string())
+        ),
+    }
+}
+
+/// The S/MIME side of delivery: trust for signatures, and the size limit for decryption.
+#[derive(Clone)]
+pub struct SmimeInbound {
+    store: Store,
+    trust: Option<Arc<Trust>>,
+    max_size: usize,
+}
+
+impl SmimeInbound {
+    /// Verifies against `trust` (None: signatures are reported unverifiable).
+    pub fn new(store: Store, trust: Option<Arc<Trust>>, max_size: usize) -> SmimeInbound {
+        SmimeInbound {
+            store,
+            trust,
+            max_size,
+        }
+    }
+
+    /// The message as `account` reads it, when S/MIME changes it; None for a plain message
+    /// (stored exactly as received).
+    pub async fn open_for(&self, account: &Account, raw: &[u8]) -> Option<Vec<u8>> {
+        let (header, body) = mime::split_entity(raw);
+        match kind(header) {
+            Kind::Plain => {
+                // Still remove forged verdicts.
+                let clean = without(header, &OUR_HEADERS);
+                (clean.len() != header.len()).then(|| [&clean[..], b"\r\n", body].concat())
+            }
+            Kind::Signed => {
+                let verdict = self.verify(raw.to_vec()).await;
+                let mut out = verdict_header(&verdict).into_bytes();
+                out.extend(without(header, &OUR_HEADERS));
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(body);
+                Some(out)
+            }
+            Kind::Enveloped => Some(self.decrypt(account, header, raw).await),
+        }
+    }
+
+    async fn verify(&self, message: Vec<u8>) -> Verdict {
+        let Some(trust) = self.trust.clone() else {
+            return Verdict::Invalid(mssante_smime::Failure::Other(
+                "no trust anchors configured".into(),
+            ));
+        };
+        let size = message.len();
+        crate::blocking::run_sized(size, move || {
+            Ok::<_, crate::blocking::TaskFailed>(mssante_smime::verify(&message, &trust))
+        })
+        .await
+        .unwrap_or_else(|e| Verdict::Invalid(mssante_smime::Failure::Other(e.to_string())))
+    }
+
+    async fn decrypt(&self, account: &Account, header: &[u8], raw: &[u8]) -> Vec<u8> {
+        let outer = without(header, &OUR_HEADERS);
+        let keys = match self.keys(account).await {
+            Ok(keys) => keys,
+            Err(reason) => return undecryptable(&outer, raw, &reason),
+        };
+        let message = raw.to_vec();
+        let max = self.max_size;
+        let result = crate::blocking::run(move || {
+            Ok::<_, crate::blocking::TaskFailed>(mssante_smime::decrypt(&message, &keys, max))
+        })
+        .await;
+        let inner = match result {
+            Ok(Ok(inner)) => inner,
+            Ok(Err(e)) => return undecryptable(&outer, raw, &e.to_string()),
+            Err(e) => return undecryptable(&outer, raw, &e.to_string()),
+        };
+        // The outer headers (From, To, Subject...) then the decrypted entity.
+        let mut opened = without(&outer, &CONTENT_HEADERS);
+        opened.extend_from_slice(&inner);
+        let (inner_header, _) = mime::split_entity(&inner);
+        let mut out = b"X-MSSante-Encryption: decrypted\r\n".to_vec();
+        if let Kind::Signed = kind(inner_header) {
+            // The From: that counts is the outer one, next to the signed entity.
+            out.extend(verdict_header(&self.verify(opened.clone()).await).as_bytes());
+        }
+        out.extend(opened);
+        out
+    }
+
+    /// The mailbox's encryption keys with certificates, current first, opened.
+    async fn keys(&self, account: &Account) -> Result<Vec<KeyPair>, String> {
+        let stored = self.store.keys(account).await.map_err(|e| e.to_string())?;
+        let mut pairs = Vec::new();
+        for key in stored
+            .iter()
+            .filter(|k| k.usage == KeyUse::Encryption && k.certificate.is_some())
+        {
+            let pkcs8 = self
+                .store
+                .open_key(account, key)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (Ok(private), Ok(cert)) = (
+                PKey::private_key_from_pkcs8(&pkcs8),
+                X509::from_der(key.certificate.as_deref().unwrap_or_default()),
+            ) else {
+                continue;
+            };
+            pairs.push(KeyPair { key: private, cert });
+        }
+        if pairs.is_empty() {
+            return Err("the mailbox holds no encryption key".into());
+        }
+        Ok(pairs)
+    }
+}
+
+/// The message as received, flagged: the reader sees it could not be opened, and why.
+fn undecryptable(outer: &[u8], raw: &[u8], reason: &str) -> Vec<u8> {
+    tracing::warn!(%reason, "S/MIME message delivered undecrypted");
+    let (_, body) = mime::split_entity(raw);
+    let mut out = format!(
+        "X-MSSante-Encryption: undecryptable; reason={}\r\n",
+        quoted(reason)
+    )
+    .into_bytes();
+    out.extend_from_slice(outer);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}

@@ -1,0 +1,188 @@
+//! S/MIME on the way into a mailbox, with messages made by `openssl cms`: encrypted to the
+//! mailbox's escrowed key, the doctor reads clear text; signed, the verdict is in a header;
+//! a tampered signature, a key we do not hold and a forged verdict header are each told.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+const ENTITY: &str = "Content-Type: text/plain; charset=utf-8\r\n\r\nCompte rendu marker-clear: glycemie normale.\r\n";
+
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    require("openssl");
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?}\n{}", show(&out));
+    out.stdout
+}
+
+/// Submits `smime` (an entity made by openssl) from alice to herself with `subject`.
+fn submit_smime(server: &TestServer, subject: &str, smime: &[u8]) {
+    let mut message = format!("From: {USER}\r\nTo: {USER}\r\nSubject: {subject}\r\n").into_bytes();
+    message.extend_from_slice(smime);
+    let file = server.dir.path().join(format!("{subject}.eml"));
+    std::fs::write(&file, &message).expect("write message");
+    let data = format!("@{}", path(&file));
+    let out = submit(server, PASSWORD, &["--to", USER, "--data", &data]);
+    assert!(stdout(&out).contains("250 2.0.0"), "{}", show(&out));
+}
+
+#[test]
+fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
+    let mut server = TestServer::new("");
+    let dir = server.dir.path().to_path_buf();
+    std::fs::write(dir.join("entity.txt"), ENTITY).expect("entity");
+    // Alice's encryption certificate, escrowed by the TEST PKI at `user add`.
+    let cert = server.cli_ok(&["key", "cert", USER]);
+    std::fs::write(dir.join("alice-enc.pem"), &cert).expect("cert");
+    // A signature key pair of alice's on disk, as her own mail client would hold it.
+    server.cli_ok(&[
+        "pki",
+        "issue-person",
+        "--idnat",
+        "810001234567",
+        "--surname",
+        "MARTIN",
+        "--given-name",
+        "ALICE",
+        "--use",
+        "signature",
+        "--email",
+        USER,
+        "--out",
+        path(&dir),
+    ]);
+    server.start();
+
+    let encrypted = openssl(
+        &dir,
+        &[
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-crlfeol",
+            "-aes-256-gcm",
+            "-in",
+            "entity.txt",
+            "-recip",
+            "alice-enc.pem",
+            "-keyopt",
+            "rsa_padding_mode:oaep",
+            "-keyopt",
+            "rsa_oaep_md:sha256",
+        ],
+    );
+    submit_smime(&server, "chiffre", &encrypted);
+    let signed = openssl(
+        &dir,
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-crlfeol",
+            "-md",
+            "sha256",
+            "-signer",
+            "810001234567-signature.pem",
+            "-inkey",
+            "810001234567-signature.key",
+            "-in",
+            "entity.txt",
+        ],
+    );
+    submit_smime(&server, "signe", &signed);
+    let tampered = String::from_utf8_lossy(&signed).replace("normale", "anormale");
+    submit_smime(&server, "altere", tampered.as_bytes());
+    // Encrypted for a key alice does not hold.
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=other",
+        ],
+    );
+    let foreign = openssl(
+        &dir,
+        &[
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-crlfeol",
+            "-aes-256-cbc",
+            "-in",
+            "entity.txt",
+            "-recip",
+            "other.pem",
+        ],
+    );
+    submit_smime(&server, "illisible", &foreign);
+    // A plain message carrying a forged verdict.
+    submit_smime(
+        &server,
+        "falsifie",
+        b"X-MSSante-Signature: valid; signer=forged\r\nContent-Type: text/plain\r\n\r\nforged verdict\r\n",
+    );
+
+    let mail = wait_for(30, "the five messages", || {
+        let m = inbox(&server, USER, PASSWORD);
+        (m.len() == 5).then_some(m)
+    });
+    let with = |subject: &str| {
+        mail.iter()
+            .find(|m| m.contains(&format!("Subject: {subject}")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {subject} in {mail:?}"))
+    };
+    let clear = with("chiffre");
+    assert!(
+        clear.contains("X-MSSante-Encryption: decrypted")
+            && clear.contains("marker-clear: glycemie normale")
+            && !clear.contains("application/pkcs7-mime"),
+        "{clear}"
+    );
+    let good = with("signe");
+    assert!(
+        good.contains("X-MSSante-Signature: valid; signer=810001234567; name=\"ALICE MARTIN\""),
+        "{good}"
+    );
+    let bad = with("altere");
+    assert!(
+        bad.contains("X-MSSante-Signature: invalid; reason=\"the signed content was modified\""),
+        "{bad}"
+    );
+    let unreadable = with("illisible");
+    assert!(
+        unreadable.contains("X-MSSante-Encryption: undecryptable; reason=\"the message is not encrypted for any key of this mailbox\""),
+        "{unreadable}"
+    );
+    let forged = with("falsifie");
+    assert!(!forged.contains("signer=forged"), "{forged}");
+
+    // Nothing of the clear text is readable at rest.
+    for file in files_under(&server.data) {
+        let bytes = std::fs::read(&file).expect("read");
+        assert!(
+            !contains(&bytes, b"marker-clear"),
+            "clear text in {}",
+            file.display()
+        );
+    }
+    assert_eq!(server.stop(), 0);
+}
