@@ -9,68 +9,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages="${1:-4000}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mssante-target}"
 command -v postfix >/dev/null || { echo "bench/smtp.sh: install postfix (apt-get install postfix)" >&2; exit 1; }
-cargo build --release --quiet
-bin="$CARGO_TARGET_DIR/release/mssante"
+source bench/lib.sh
 
-work="$(mktemp -d /tmp/mssante-bench.XXXXXX)"
-chmod 755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  postfix -c "$work/postfix/etc" stop >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
-
-# --- mssante: dev mode, one MX listener, a mailbox, a peer certificate in the whitelist.
-mx="$(free_port)"
-cat > "$work/mssante.toml" <<TOML
-mode = "dev"
-data_dir = "data"
-[[listener]]
-protocol = "mx"
-bind = "127.0.0.1:$mx"
-tls = "starttls"
-max_connections = 100
-TOML
-m() { "$bin" --config "$work/mssante.toml" "$@" 2>/dev/null; }
-m domain add hopital.test >/dev/null
-m user add dr.bench@hopital.test --no-password >/dev/null
-dn="$(m pki issue-server mx.bench.test --organisation "BENCH" --out "$work/certs" | sed -n 's/^subject: *//p')"
-cat > "$work/liste.xml" <<XML
-<?xml version="1.0" encoding="UTF-8"?>
-<ListeBlanche xmlns="https://listeblanche.mssante.fr/schema">
-  <Domaine><Nom>bench.test</Nom><DNCertificatOperateur>$dn</DNCertificatOperateur></Domaine>
-</ListeBlanche>
-XML
-m trust import "$work/liste.xml" >/dev/null
-"$bin" --config "$work/mssante.toml" serve >/dev/null 2>"$work/mssante.log" &
-pids+=($!)
-server_pid=$!
-wait_port "$mx"
-
-# --- Postfix: its own instance (scripts/postfix-instance), same certificate, maildir.
 pf="$work/postfix"; pport="$(free_port)"
 scripts/postfix-instance "$pf" "$pport" "$work/certs/mx.bench.test.pem" \
   "$work/certs/mx.bench.test.key" "$work/data/pki/ca-bundle.pem" hopital.test >/dev/null 2>&1
 wait_port "$pport"
 
-load() {
-  python3 bench/smtp_load.py --port "$1" --cert "$work/certs/mx.bench.test.pem" \
-    --key "$work/certs/mx.bench.test.key" --sender "bench@bench.test" \
-    --to dr.bench@hopital.test --messages "$messages" --connections 10 --size 4096
-}
 # A short warm-up for both, then the measured runs.
-load "$mx" --messages 100 >/dev/null 2>&1 || true
+load "$mx" --messages 100 --connections 10 --size 4096 >/dev/null 2>&1 || true
 [ -n "${BENCH_PERF:-}" ] && { perf record -F 999 -g -p "$server_pid" -o /tmp/mssante.perf.data 2>/dev/null & perfpid=$!; sleep 0.5; }
-read -r m_n m_s m_rate < <(load "$mx")
+read -r m_n m_s m_rate < <(load "$mx" --messages "$messages" --connections 10 --size 4096)
 [ -n "${BENCH_PERF:-}" ] && { kill -INT $perfpid; wait $perfpid || true; }
-read -r p_n p_s p_rate < <(load "$pport")
+read -r p_n p_s p_rate < <(load "$pport" --messages "$messages" --connections 10 --size 4096)
 delivered=0
 for _ in $(seq 300); do
   delivered="$(find "$pf/mail/maildir/new" -type f 2>/dev/null | wc -l)"

@@ -14,6 +14,7 @@ p.add_argument("--to", required=True)
 p.add_argument("--messages", type=int, default=2000)
 p.add_argument("--connections", type=int, default=10)
 p.add_argument("--size", type=int, default=4096)
+p.add_argument("--message", help="send this file (headers and body) instead of a generated message")
 a = p.parse_args()
 
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -21,10 +22,17 @@ ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
 ctx.load_cert_chain(a.cert, a.key)
 
-line = ("x" * 76 + "\r\n").encode()
-head = f"From: <{a.sender}>\r\nTo: <{a.to}>\r\nSubject: bench\r\n\r\n".encode()
-body = head + line * ((a.size - len(head)) // len(line) + 1)
-body = body[: a.size - 2] + b"\r\n"
+if a.message:
+    raw = open(a.message, "rb").read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if not raw.endswith(b"\r\n"):
+        raw += b"\r\n"
+    # Dot-stuffing (RFC 5321 4.5.2).
+    body = b"".join(b"." + l if l.startswith(b".") else l for l in raw.splitlines(keepends=True))
+else:
+    line = ("x" * 76 + "\r\n").encode()
+    head = f"From: <{a.sender}>\r\nTo: <{a.to}>\r\nSubject: bench\r\n\r\n".encode()
+    body = head + line * ((a.size - len(head)) // len(line) + 1)
+    body = body[: a.size - 2] + b"\r\n"
 
 ok = [0] * a.connections
 errors = []

@@ -12,13 +12,22 @@
 //! Those headers are the server's word: any the sender wrote are removed first. When the
 //! message is decrypted, the original as received is kept beside it (see `LocalCopy`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use mssante_smime::{KeyPair, Trust, Verdict, mime};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 
-use crate::store::{Account, KeyUse, Store};
+use crate::store::{Account, KeyState, KeyUse, Store};
+
+/// The encryption keys of one mailbox, opened, with the (id, state) list they were opened
+/// from: parsing a private key costs more than the decryption itself, so they are kept in
+/// memory until the mailbox's keys change.
+struct OpenedKeys {
+    version: Vec<(i64, KeyState)>,
+    pairs: Arc<Vec<KeyPair>>,
+}
 
 /// The headers only this server may write.
 const OUR_HEADERS: [&str; 2] = ["x-mssante-signature", "x-mssante-encryption"];
@@ -101,6 +110,7 @@ pub struct SmimeInbound {
     store: Store,
     trust: Option<Arc<Trust>>,
     max_size: usize,
+    opened: Arc<Mutex<HashMap<i64, OpenedKeys>>>,
 }
 
 impl SmimeInbound {
@@ -110,6 +120,7 @@ impl SmimeInbound {
             store,
             trust,
             max_size,
+            opened: Arc::default(),
         }
     }
 
@@ -179,14 +190,25 @@ impl SmimeInbound {
         out
     }
 
-    /// The mailbox's encryption keys with certificates, current first, opened.
-    async fn keys(&self, account: &Account) -> Result<Vec<KeyPair>, String> {
+    /// The mailbox's encryption keys with certificates, current first, opened (or taken from
+    /// memory when they have not changed).
+    async fn keys(&self, account: &Account) -> Result<Arc<Vec<KeyPair>>, String> {
         let stored = self.store.keys(account).await.map_err(|e| e.to_string())?;
-        let mut pairs = Vec::new();
-        for key in stored
+        let usable: Vec<_> = stored
             .iter()
             .filter(|k| k.usage == KeyUse::Encryption && k.certificate.is_some())
-        {
+            .collect();
+        let version: Vec<(i64, KeyState)> = usable.iter().map(|k| (k.id, k.state)).collect();
+        let opened = |map: &mut HashMap<i64, OpenedKeys>| {
+            map.get(&account.id)
+                .filter(|o| o.version == version)
+                .map(|o| o.pairs.clone())
+        };
+        if let Some(pairs) = opened(&mut self.opened.lock().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(pairs);
+        }
+        let mut pairs = Vec::new();
+        for key in usable {
             let pkcs8 = self
                 .store
                 .open_key(account, key)
@@ -203,6 +225,17 @@ impl SmimeInbound {
         if pairs.is_empty() {
             return Err("the mailbox holds no encryption key".into());
         }
+        let pairs = Arc::new(pairs);
+        self.opened
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                account.id,
+                OpenedKeys {
+                    version,
+                    pairs: pairs.clone(),
+                },
+            );
         Ok(pairs)
     }
 }
