@@ -51,9 +51,25 @@ enum Command {
     /// The S/MIME keys each mailbox holds in escrow.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Correspondents' encryption certificates, for outbound S/MIME.
+    #[command(subcommand)]
+    Cert(CertCommand),
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Encrypt mail to ADDRESS (at another operator) to this certificate (PEM).
+    Add {
+        address: String,
+        certificate: PathBuf,
+    },
+    /// List correspondents' certificates.
+    List,
+    /// Forget ADDRESS's certificate.
+    Remove { address: String },
 }
 
 #[derive(Subcommand)]
@@ -345,6 +361,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             certificate,
         }) => admin::keys::install(&app, &address, &certificate).await,
         Command::Key(KeyCommand::List { address }) => admin::keys::list(&app, &address).await,
+        Command::Cert(CertCommand::Add {
+            address,
+            certificate,
+        }) => admin::keys::correspondent_add(&app, &address, &certificate).await,
+        Command::Cert(CertCommand::List) => admin::keys::correspondent_list(&app).await,
+        Command::Cert(CertCommand::Remove { address }) => {
+            admin::keys::correspondent_remove(&app, &address).await
+        }
         Command::Key(KeyCommand::Cert { address, usage }) => {
             admin::keys::certificate(&app, &address, usage).await
         }

@@ -249,6 +249,48 @@ s.quit()
     assert_eq!(ops.b.stop(), 0);
 }
 
+#[test]
+fn mail_to_another_operator_is_signed_and_encrypted_for_the_sender() {
+    // A requires encryption: a recipient without a certificate is reported, not sent to.
+    let mut ops = operators("[smime]\noutbound = \"require\"\n", FindB::Route);
+    let bob_cert = ops.b.dir.path().join("bob-encryption.pem");
+    std::fs::write(&bob_cert, ops.b.cli_ok(&["key", "cert", BOB])).expect("bob's certificate");
+    let added = ops.a.cli_ok(&["cert", "add", BOB, path(&bob_cert)]);
+    assert!(
+        added.contains(&format!("mail to {BOB} will be encrypted")),
+        "{added}"
+    );
+    ops.a.start();
+    ops.b.start();
+
+    alice_sends(
+        &ops.a,
+        &format!("{BOB},carol@b.test"),
+        "secret medical marker-protected",
+    );
+    let got = wait_for(30, "alice's protected message at bob's", || {
+        message_with(&inbox(&ops.b, BOB, BOB_PASSWORD), "marker-protected").cloned()
+    });
+    // B could only say "decrypted" if it arrived encrypted, to bob's escrowed key.
+    assert!(got.contains("X-MSSante-Encryption: decrypted"), "{got}");
+    assert!(
+        got.contains("X-MSSante-Signature: valid; signer=")
+            && got.contains("Subject: consultation"),
+        "{got}"
+    );
+    let report = wait_for(30, "the report for carol", || {
+        message_with(&inbox(&ops.a, USER, PASSWORD), "Action: failed").cloned()
+    });
+    assert!(
+        report.contains("Final-Recipient: rfc822; carol@b.test")
+            && report.contains("Status: 5.7.1")
+            && report.contains("no S/MIME certificate is known for this recipient"),
+        "{report}"
+    );
+    assert_eq!(ops.a.stop(), 0);
+    assert_eq!(ops.b.stop(), 0);
+}
+
 /// dnsmasq from Debian as the DNS of the test: authoritative for *.test on a loopback port,
 /// nothing forwarded anywhere.
 struct Dns {

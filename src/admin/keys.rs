@@ -59,7 +59,7 @@ fn use_of(cert: &X509Ref) -> KeyUse {
 }
 
 /// The certificate must name the mailbox when it names any address.
-fn check_address(cert: &X509Ref, account: &Account, file: &str) -> Result<(), CliError> {
+fn check_address(cert: &X509Ref, address: &str, file: &str) -> Result<(), CliError> {
     let emails: Vec<String> = cert
         .subject_alt_names()
         .map(|names| {
@@ -69,13 +69,12 @@ fn check_address(cert: &X509Ref, account: &Account, file: &str) -> Result<(), Cl
                 .collect()
         })
         .unwrap_or_default();
-    if emails.is_empty() || emails.contains(&account.address) {
+    if emails.is_empty() || emails.iter().any(|e| e == address) {
         Ok(())
     } else {
         Err(CliError::new(format!(
-            "{file}: the certificate is for {}, not {}",
-            emails.join(", "),
-            account.address
+            "{file}: the certificate is for {}, not {address}",
+            emails.join(", ")
         )))
     }
 }
@@ -123,7 +122,7 @@ pub async fn import(
             "{name}: the certificate is not the key's"
         )));
     }
-    check_address(&cert, &account, &name)?;
+    check_address(&cert, &account.address, &name)?;
     let usage = usage.unwrap_or_else(|| use_of(&cert));
     let chain: Vec<X509> = parsed
         .ca
@@ -224,7 +223,7 @@ pub async fn install(app: &App, address_text: &str, file: &Path) -> Result<(), C
     let Some((cert, chain)) = certs.split_first() else {
         return Err(CliError::new(format!("{name}: no certificate in the file")));
     };
-    check_address(cert, &account, &name)?;
+    check_address(cert, &account.address, &name)?;
     let public = cert.public_key().map_err(crypto(&name))?;
     let spki = public.public_key_to_der().map_err(crypto(&name))?;
     let installed = app
@@ -435,5 +434,57 @@ pub async fn certificate(app: &App, address_text: &str, usage: KeyUse) -> Result
         .and_then(|c| c.to_pem())
         .map_err(crypto("stored certificate"))?;
     print!("{}", String::from_utf8_lossy(&pem));
+    Ok(())
+}
+
+/// `cert add ADDRESS FILE`: a correspondent's encryption certificate (PEM), for outbound
+/// S/MIME until the national directory provides them.
+pub async fn correspondent_add(app: &App, address_text: &str, file: &Path) -> Result<(), CliError> {
+    let address = address(address_text)?;
+    let name = file.display().to_string();
+    let pem = std::fs::read(file).map_err(|e| CliError::new(format!("{name}: {e}")))?;
+    let cert = X509::from_pem(&pem)
+        .map_err(|_| CliError::new(format!("{name}: not a PEM certificate")))?;
+    let key = cert.public_key().map_err(crypto(&name))?;
+    match key.rsa() {
+        Ok(rsa) if rsa.size() * 8 >= mssante_smime::MIN_RSA_BITS => {}
+        _ => {
+            return Err(CliError::new(format!(
+                "{name}: not an RSA key of at least 2048 bits"
+            )));
+        }
+    }
+    check_address(&cert, &address, &name)?;
+    app.store
+        .db()
+        .put_correspondent(&address, &cert.to_der().map_err(crypto(&name))?)
+        .await?;
+    let subject = crate::pki::subject_line(&cert);
+    audit(app, "cert.add", &format!("{address}: {subject}")).await?;
+    println!("mail to {address} will be encrypted to {subject}");
+    Ok(())
+}
+
+/// `cert list`.
+pub async fn correspondent_list(app: &App) -> Result<(), CliError> {
+    let all = app.store.db().correspondents().await?;
+    if all.is_empty() {
+        println!("no correspondent certificate");
+    }
+    for (address, der) in all {
+        let subject = X509::from_der(&der)
+            .map(|c| crate::pki::subject_line(&c))
+            .unwrap_or_else(|_| "(unreadable)".into());
+        println!("{address:<40} {subject}");
+    }
+    Ok(())
+}
+
+/// `cert remove ADDRESS`.
+pub async fn correspondent_remove(app: &App, address_text: &str) -> Result<(), CliError> {
+    let address = address(address_text)?;
+    app.store.db().remove_correspondent(&address).await?;
+    audit(app, "cert.remove", &address).await?;
+    println!("mail to {address} will no longer be encrypted");
     Ok(())
 }

@@ -182,6 +182,30 @@ fn default_true() -> bool {
     true
 }
 
+/// Whether mail to other operators is signed and encrypted for the sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboundSmime {
+    /// Sent as the client wrote it.
+    Off,
+    /// Signed with the sender's key; encrypted when every remote recipient has a
+    /// certificate.
+    #[default]
+    Prefer,
+    /// Signed and encrypted; a recipient without a certificate is not sent to, and the
+    /// sender gets a failure report naming them.
+    Require,
+}
+
+/// S/MIME on the professional's behalf.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmimePolicy {
+    /// `off`, `prefer` (the default) or `require`.
+    #[serde(default)]
+    pub outbound: OutboundSmime,
+}
+
 /// The whole configuration, as read from the file (or the dev defaults).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -210,6 +234,9 @@ pub struct Config {
     /// Trust-space policy of the MX.
     #[serde(default)]
     pub trust: TrustPolicy,
+    /// S/MIME on the professional's behalf.
+    #[serde(default)]
+    pub smime: SmimePolicy,
     /// How the outbound queue retries and gives up.
     #[serde(default)]
     pub queue: QueuePolicy,

@@ -11,8 +11,10 @@ use tokio::sync::Notify;
 use crate::config::Config;
 use crate::store::{Account, Envelope, EnvelopeRecipient, LocalCopy, Store, StoreError};
 
+mod protect;
 mod smime;
 
+pub use protect::{Protected, SmimeOutbound};
 pub use smime::SmimeInbound;
 
 /// What a recipient address is to this server.
@@ -50,13 +52,16 @@ pub struct Delivery {
     config: Arc<Config>,
     queue_wakeup: Arc<Notify>,
     smime: SmimeInbound,
+    outbound_smime: SmimeOutbound,
 }
 
 impl Delivery {
     /// The pipeline on this store; S/MIME signatures are checked against `trust`.
     pub fn new(store: Store, config: Config, trust: Option<Arc<mssante_smime::Trust>>) -> Delivery {
         let smime = SmimeInbound::new(store.clone(), trust, config.limits.max_message_size);
+        let outbound_smime = SmimeOutbound::new(store.clone(), config.smime.outbound);
         Delivery {
+            outbound_smime,
             store,
             config: Arc::new(config),
             queue_wakeup: Arc::new(Notify::new()),
@@ -134,6 +139,7 @@ impl Delivery {
         local: &[Account],
         outbound: Option<Envelope>,
         message: &[u8],
+        queued_message: Option<Vec<u8>>,
     ) -> Result<Option<i64>, StoreError> {
         let mut copies = Vec::with_capacity(local.len());
         for account in local {
@@ -142,11 +148,27 @@ impl Delivery {
                 opened: self.smime.open_for(account, message).await,
             });
         }
-        let queued = self.store.accept(&copies, outbound, message).await?;
+        let queued = self
+            .store
+            .accept(&copies, outbound, message, queued_message)
+            .await?;
         if queued.is_some() {
             self.queue_wakeup.notify_one();
         }
         Ok(queued)
+    }
+
+    /// Signs and encrypts, per `[smime] outbound`, what `sender` submits for the remote
+    /// `recipients`.
+    pub async fn protect(
+        &self,
+        sender: &Account,
+        recipients: &[String],
+        message: &[u8],
+    ) -> Protected {
+        self.outbound_smime
+            .protect(sender, recipients, message)
+            .await
     }
 
     /// Sends a delivery report (null sender) to `to`: into its mailbox when it is local,
@@ -154,7 +176,7 @@ impl Delivery {
     pub async fn send_report(&self, to: &str, report: &[u8]) -> Result<bool, StoreError> {
         match self.recipient(to).await? {
             Recipient::Local(account) => {
-                self.accept(&[account], None, report).await?;
+                self.accept(&[account], None, report, None).await?;
                 Ok(true)
             }
             Recipient::Relay | Recipient::Remote => {
@@ -169,7 +191,7 @@ impl Delivery {
                         orcpt: None,
                     }],
                 };
-                self.accept(&[], Some(envelope), report).await?;
+                self.accept(&[], Some(envelope), report, None).await?;
                 Ok(true)
             }
             Recipient::Suspended | Recipient::UnknownMailbox | Recipient::Outside => Ok(false),

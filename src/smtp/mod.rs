@@ -6,7 +6,7 @@
 //! relay and the outbound queue are the SMTP issue's.
 
 mod client;
-mod downgrade;
+pub(crate) mod downgrade;
 mod dsn;
 mod message;
 mod queue;

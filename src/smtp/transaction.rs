@@ -353,6 +353,30 @@ impl Session<'_> {
         if let Some(refusal) = self.complete_submission(&mut tx.body, tx.header_len).await {
             return self.reply(&refusal).await;
         }
+        // S/MIME on the professional's behalf for what goes to other operators; recipients
+        // the policy refuses leave the envelope and are reported to the sender.
+        let mut queued_message = None;
+        let mut refused = Vec::new();
+        if let (Role::Submission, Some(user)) = (self.role, &self.user)
+            && !tx.outbound.is_empty()
+        {
+            let signer = match self.ctx.store.db().find_account(&tx.sender).await {
+                Ok(Some(mailbox)) => mailbox,
+                _ => user.clone(),
+            };
+            let addresses: Vec<String> = tx.outbound.iter().map(|r| r.address.clone()).collect();
+            let protected = self
+                .ctx
+                .delivery
+                .protect(&signer, &addresses, &tx.body)
+                .await;
+            queued_message = protected.message;
+            for (address, reason) in protected.refused {
+                if let Some(i) = tx.outbound.iter().position(|r| r.address == address) {
+                    refused.push((tx.outbound.remove(i), reason));
+                }
+            }
+        }
         let outbound = (!tx.outbound.is_empty()).then(|| Envelope {
             sender: tx.sender.clone(),
             envelope_id: tx.envelope_id.clone(),
@@ -364,7 +388,7 @@ impl Session<'_> {
         match self
             .ctx
             .delivery
-            .accept(&tx.local, outbound, &tx.body)
+            .accept(&tx.local, outbound, &tx.body, queued_message)
             .await
         {
             Ok(queued) => {
@@ -375,6 +399,7 @@ impl Session<'_> {
                     "message accepted"
                 );
                 self.report_delivered(&tx).await;
+                self.report_refused(&tx, &refused).await;
                 let text = match queued {
                     Some(id) => format!("250 2.0.0 Message accepted for delivery, queued as {id}"),
                     None => "250 2.0.0 Message accepted for delivery".to_string(),
@@ -392,24 +417,48 @@ impl Session<'_> {
     /// RFC 3461: a success report for the local recipients that asked for one. The message
     /// is committed already, so a report that cannot be sent is only logged.
     async fn report_delivered(&self, tx: &Transaction) {
-        if tx.sender.is_empty() || tx.notify_delivered.is_empty() {
+        let lines: Vec<_> = tx
+            .notify_delivered
+            .iter()
+            .map(|r| (r, "2.0.0", ""))
+            .collect();
+        self.report(tx, super::dsn::Action::Delivered, &lines).await;
+    }
+
+    /// A failure report for the recipients the S/MIME policy did not send to.
+    async fn report_refused(&self, tx: &Transaction, refused: &[(EnvelopeRecipient, String)]) {
+        let lines: Vec<_> = refused
+            .iter()
+            .filter(|(r, _)| r.notify.failure)
+            .map(|(r, reason)| (r, "5.7.1", reason.as_str()))
+            .collect();
+        self.report(tx, super::dsn::Action::Failed, &lines).await;
+    }
+
+    /// Sends `action` reports on `lines` (recipient, status, diagnostic) to the sender.
+    async fn report(
+        &self,
+        tx: &Transaction,
+        action: super::dsn::Action,
+        lines: &[(&EnvelopeRecipient, &str, &str)],
+    ) {
+        if tx.sender.is_empty() || lines.is_empty() {
             return;
         }
         let report = super::dsn::Report {
             reporting_mta: self.host(),
-            action: super::dsn::Action::Delivered,
+            action,
             to: &tx.sender,
             envelope_id: tx.envelope_id.as_deref(),
             arrival: chrono::Utc::now().timestamp(),
             retry_until: None,
-            recipients: tx
-                .notify_delivered
+            recipients: lines
                 .iter()
-                .map(|r| super::dsn::ReportLine {
+                .map(|(r, status, diagnostic)| super::dsn::ReportLine {
                     address: &r.address,
                     orcpt: r.orcpt.as_deref(),
-                    status: "2.0.0".into(),
-                    diagnostic: "",
+                    status: status.to_string(),
+                    diagnostic,
                     remote_mta: "",
                 })
                 .collect(),
@@ -422,9 +471,9 @@ impl Session<'_> {
             .send_report(&tx.sender, &report.build())
             .await
         {
-            Ok(true) => tracing::info!(to = %tx.sender, "success report sent"),
+            Ok(true) => tracing::info!(to = %tx.sender, ?action, "report sent"),
             Ok(false) => tracing::warn!(to = %tx.sender, "sender cannot receive a report"),
-            Err(e) => tracing::error!(error = %e, "success report could not be sent"),
+            Err(e) => tracing::error!(error = %e, "report could not be sent"),
         }
     }
 

@@ -168,4 +168,13 @@ pub trait Backend: Send + Sync {
         certificate: &[u8],
         chain: &[u8],
     ) -> Result<(), StoreError>;
+
+    /// Sets the encryption certificate (DER) of a correspondent at another operator.
+    async fn put_correspondent(&self, address: &str, certificate: &[u8]) -> Result<(), StoreError>;
+    /// The certificate of a correspondent, if known.
+    async fn correspondent(&self, address: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every correspondent certificate, by address.
+    async fn correspondents(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Forgets a correspondent's certificate.
+    async fn remove_correspondent(&self, address: &str) -> Result<(), StoreError>;
 }

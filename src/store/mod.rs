@@ -297,6 +297,7 @@ impl Store {
         local: &[LocalCopy],
         outbound: Option<Envelope>,
         raw: &[u8],
+        queued_message: Option<Vec<u8>>,
     ) -> Result<Option<i64>, StoreError> {
         let now = chrono::Utc::now().timestamp();
         let mut targets = Vec::with_capacity(local.len());
@@ -323,7 +324,7 @@ impl Store {
             .as_ref()
             .filter(|e| !e.recipients.is_empty())
             .map(|_| self.queue_key.clone());
-        let size = raw.len() as u64;
+        let queued_size = queued_message.as_ref().map_or(raw.len(), Vec::len) as u64;
         let raw = raw.to_vec();
         // Sealing a large message is CPU work: off the async executor.
         let (batch, queue_sealed) = blocking(raw.len(), move || {
@@ -345,8 +346,9 @@ impl Store {
                     original,
                 });
             }
+            let for_queue = queued_message.as_deref().unwrap_or(&raw);
             let queue_sealed = queue_key
-                .map(|key| key.seal(QUEUE_CONTEXT, &raw))
+                .map(|key| key.seal(QUEUE_CONTEXT, for_queue))
                 .transpose()?;
             Ok((batch, queue_sealed))
         })
@@ -354,7 +356,7 @@ impl Store {
         let queued = match (outbound, queue_sealed) {
             (Some(envelope), Some(sealed)) => Some(NewQueued {
                 envelope,
-                size,
+                size: queued_size,
                 sealed,
                 now,
             }),

@@ -118,3 +118,64 @@ pub async fn install(
     .map_err(db_err)?;
     tx.commit().await.map_err(db_err)
 }
+
+/// Sets a correspondent's certificate.
+pub async fn put_correspondent(
+    pool: &SqlitePool,
+    address: &str,
+    certificate: &[u8],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO correspondent_certificates (address, certificate, added_at) VALUES (?, ?, ?)
+         ON CONFLICT (address) DO UPDATE SET certificate = excluded.certificate, added_at = excluded.added_at",
+    )
+    .bind(address)
+    .bind(certificate)
+    .bind(chrono::Utc::now().timestamp())
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// A correspondent's certificate.
+pub async fn correspondent(
+    pool: &SqlitePool,
+    address: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    sqlx::query_scalar("SELECT certificate FROM correspondent_certificates WHERE address = ?")
+        .bind(address)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)
+}
+
+/// Every correspondent certificate.
+pub async fn correspondents(pool: &SqlitePool) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let rows =
+        sqlx::query("SELECT address, certificate FROM correspondent_certificates ORDER BY address")
+            .fetch_all(pool)
+            .await
+            .map_err(db_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("address").map_err(db_err)?,
+                r.try_get("certificate").map_err(db_err)?,
+            ))
+        })
+        .collect()
+}
+
+/// Forgets a correspondent's certificate.
+pub async fn remove_correspondent(pool: &SqlitePool, address: &str) -> Result<(), StoreError> {
+    let done = sqlx::query("DELETE FROM correspondent_certificates WHERE address = ?")
+        .bind(address)
+        .execute(pool)
+        .await
+        .map_err(db_err)?;
+    super::changed_one(
+        done.rows_affected(),
+        &format!("a certificate for {address}"),
+    )
+}

@@ -573,4 +573,20 @@ impl Backend for SqliteBackend {
     ) -> Result<(), StoreError> {
         keys::install(&self.pool, account_id, key_id, certificate, chain).await
     }
+
+    async fn put_correspondent(&self, address: &str, certificate: &[u8]) -> Result<(), StoreError> {
+        keys::put_correspondent(&self.pool, address, certificate).await
+    }
+
+    async fn correspondent(&self, address: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        keys::correspondent(&self.pool, address).await
+    }
+
+    async fn correspondents(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        keys::correspondents(&self.pool).await
+    }
+
+    async fn remove_correspondent(&self, address: &str) -> Result<(), StoreError> {
+        keys::remove_correspondent(&self.pool, address).await
+    }
 }

@@ -1,0 +1,213 @@
+//! S/MIME on the way out, on the professional's behalf (`[smime] outbound`): what a user
+//! submits for other operators is signed with their escrowed signature key and encrypted to
+//! the remote recipients' certificates (`mssante cert add`; the national directory later).
+//!
+//! The RFC 5322 header stays outside; the content (its Content-* fields and the body) is
+//! made 7-bit first, so no relay can alter what was signed (RFC 8551 3.1.3), then signed,
+//! then encrypted. A message the client already protected is left as it is.
+
+use mssante_smime::{EncryptOptions, SignatureScheme, mime};
+use openssl::pkey::PKey;
+use openssl::x509::X509;
+
+use crate::config::OutboundSmime;
+use crate::smtp::downgrade;
+use crate::store::{Account, KeyState, KeyUse, Store};
+
+/// Header fields that belong to the MIME entity, not to the message around it.
+const CONTENT_FIELDS: [&str; 6] = [
+    "content-type",
+    "content-transfer-encoding",
+    "content-disposition",
+    "content-description",
+    "content-id",
+    "mime-version",
+];
+
+/// The message for the queue, and the recipients it must not go to.
+#[derive(Debug, Default)]
+pub struct Protected {
+    /// The signed and/or encrypted message; None to send what the client wrote.
+    pub message: Option<Vec<u8>>,
+    /// Recipients refused by the `require` policy, with the reason.
+    pub refused: Vec<(String, String)>,
+}
+
+/// Signs and encrypts outbound mail according to the policy.
+#[derive(Clone)]
+pub struct SmimeOutbound {
+    store: Store,
+    policy: OutboundSmime,
+}
+
+impl SmimeOutbound {
+    /// Outbound S/MIME with `policy`.
+    pub fn new(store: Store, policy: OutboundSmime) -> SmimeOutbound {
+        SmimeOutbound { store, policy }
+    }
+
+    /// Protects `message`, sent by `sender` to the remote `recipients`.
+    pub async fn protect(
+        &self,
+        sender: &Account,
+        recipients: &[String],
+        message: &[u8],
+    ) -> Protected {
+        if self.policy == OutboundSmime::Off {
+            return Protected::default();
+        }
+        let (header, body) = mime::split_entity(message);
+        let content_type = mime::field(header, "content-type").unwrap_or_default();
+        let media = mime::media_type(&content_type);
+        if matches!(
+            media.as_str(),
+            "multipart/signed" | "application/pkcs7-mime" | "application/x-pkcs7-mime"
+        ) {
+            return Protected::default();
+        }
+        let mut certs = Vec::new();
+        let mut refused = Vec::new();
+        let mut missing = false;
+        for address in recipients {
+            match self.store.db().correspondent(address).await {
+                Ok(Some(der)) => match X509::from_der(&der) {
+                    Ok(cert) => certs.push(cert),
+                    Err(_) => missing = true,
+                },
+                _ => {
+                    missing = true;
+                    if self.policy == OutboundSmime::Require {
+                        refused.push((
+                            address.clone(),
+                            "no S/MIME certificate is known for this recipient, and this \
+                             operator sends only encrypted mail (smime.outbound = require)"
+                                .to_string(),
+                        ));
+                    }
+                }
+            }
+        }
+        let entity = content_entity(header, body);
+        let Ok(entity) = downgrade::to_7bit(&entity) else {
+            return Protected {
+                message: None,
+                refused,
+            };
+        };
+        let signed = match self.signature_key(sender).await {
+            Some((key, cert, chain)) => {
+                mssante_smime::sign(&entity, &key, &cert, &chain, SignatureScheme::PssSha256)
+                    .map_err(|e| tracing::warn!(error = %e, "outbound signature failed"))
+                    .unwrap_or(entity)
+            }
+            None => entity,
+        };
+        // Encrypted only when every recipient left can read it.
+        let encrypt = !certs.is_empty() && (!missing || self.policy == OutboundSmime::Require);
+        let content = if encrypt {
+            match mssante_smime::encrypt(&signed, &certs, EncryptOptions::default()) {
+                Ok(sealed) => sealed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbound encryption failed");
+                    signed
+                }
+            }
+        } else {
+            signed
+        };
+        let mut out = outer_header(header);
+        out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+        out.extend_from_slice(&content);
+        Protected {
+            message: Some(out),
+            refused,
+        }
+    }
+
+    /// The sender's current signature key, its certificate and chain.
+    async fn signature_key(
+        &self,
+        sender: &Account,
+    ) -> Option<(PKey<openssl::pkey::Private>, X509, Vec<X509>)> {
+        let keys = self.store.keys(sender).await.ok()?;
+        let key = keys
+            .iter()
+            .find(|k| k.usage == KeyUse::Signature && k.state == KeyState::Current)?;
+        let pkcs8 = self.store.open_key(sender, key).await.ok()?;
+        let private = PKey::private_key_from_pkcs8(&pkcs8).ok()?;
+        let cert = X509::from_der(key.certificate.as_deref()?).ok()?;
+        let mut chain = Vec::new();
+        let mut rest = key.chain.as_slice();
+        while !rest.is_empty() {
+            let (after, _) = x509_parser::parse_x509_certificate(rest).ok()?;
+            chain.push(X509::from_der(&rest[..rest.len() - after.len()]).ok()?);
+            rest = after;
+        }
+        Some((private, cert, chain))
+    }
+}
+
+/// The content fields of a header section (`keep_content`), or all the others;
+/// continuation lines go with their field.
+fn split_fields(header: &[u8], keep_content: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header.len());
+    let mut content = false;
+    for line in header.split_inclusive(|b| *b == b'\n') {
+        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !continuation {
+            content = CONTENT_FIELDS.iter().any(|name| mime::is_field(line, name));
+        }
+        if content == keep_content {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
+/// The message's own header (From, To, Subject...), without its content fields.
+fn outer_header(header: &[u8]) -> Vec<u8> {
+    split_fields(header, false)
+}
+
+/// The MIME entity to protect: the content fields (a plain-text type when there are none)
+/// and the body.
+fn content_entity(header: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut entity: Vec<u8> = split_fields(header, true)
+        .split_inclusive(|b| *b == b'\n')
+        .filter(|line| !mime::is_field(line, "mime-version"))
+        .flatten()
+        .copied()
+        .collect();
+    if mime::field(header, "content-type").is_none() {
+        let charset = if downgrade::needs_8bit(body) {
+            "utf-8"
+        } else {
+            "us-ascii"
+        };
+        entity.extend_from_slice(
+            format!("Content-Type: text/plain; charset={charset}\r\n").as_bytes(),
+        );
+    }
+    entity.extend_from_slice(b"\r\n");
+    entity.extend_from_slice(body);
+    entity
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_entity_takes_the_content_fields_and_the_header_keeps_the_rest() {
+        let header = b"From: a@x\r\nContent-Type: text/plain;\r\n charset=utf-8\r\nSubject: s\r\nMIME-Version: 1.0\r\n";
+        assert_eq!(outer_header(header), b"From: a@x\r\nSubject: s\r\n");
+        assert_eq!(
+            content_entity(header, b"hello\r\n"),
+            b"Content-Type: text/plain;\r\n charset=utf-8\r\n\r\nhello\r\n"
+        );
+        assert_eq!(
+            content_entity(b"From: a@x\r\n", b"caf\xc3\xa9\r\n"),
+            b"Content-Type: text/plain; charset=utf-8\r\n\r\ncaf\xc3\xa9\r\n"
+        );
+    }
+}
