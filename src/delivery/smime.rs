@@ -152,8 +152,8 @@ impl SmimeInbound {
                 "no trust anchors configured".into(),
             ));
         };
-        let size = message.len();
-        crate::blocking::run_sized(size, move || {
+        // Public-key work, however small the message: on the blocking pool.
+        crate::blocking::run(move || {
             Ok::<_, crate::blocking::TaskFailed>(mssante_smime::verify(&message, &trust))
         })
         .await
@@ -164,7 +164,7 @@ impl SmimeInbound {
         let outer = without(header, &OUR_HEADERS);
         let keys = match self.keys(account).await {
             Ok(keys) => keys,
-            Err(reason) => return undecryptable(&outer, raw, &reason),
+            Err(reason) => return self.undecryptable(account, &outer, raw, &reason).await,
         };
         let message = raw.to_vec();
         let max = self.max_size;
@@ -174,8 +174,16 @@ impl SmimeInbound {
         .await;
         let inner = match result {
             Ok(Ok(inner)) => inner,
-            Ok(Err(e)) => return undecryptable(&outer, raw, &e.to_string()),
-            Err(e) => return undecryptable(&outer, raw, &e.to_string()),
+            Ok(Err(e)) => {
+                return self
+                    .undecryptable(account, &outer, raw, &e.to_string())
+                    .await;
+            }
+            Err(e) => {
+                return self
+                    .undecryptable(account, &outer, raw, &e.to_string())
+                    .await;
+            }
         };
         // The outer headers (From, To, Subject...) then the decrypted entity.
         let mut opened = without(&outer, &CONTENT_HEADERS);
@@ -240,9 +248,36 @@ impl SmimeInbound {
     }
 }
 
-/// The message as received, flagged: the reader sees it could not be opened, and why.
-fn undecryptable(outer: &[u8], raw: &[u8], reason: &str) -> Vec<u8> {
-    tracing::warn!(%reason, "S/MIME message delivered undecrypted");
+impl SmimeInbound {
+    /// The message as received, flagged: the reader sees it could not be opened, and why;
+    /// the administrator finds it in the log and the audit trail.
+    async fn undecryptable(
+        &self,
+        account: &Account,
+        outer: &[u8],
+        raw: &[u8],
+        reason: &str,
+    ) -> Vec<u8> {
+        tracing::warn!(mailbox = %account.address, %reason, "S/MIME message delivered undecrypted");
+        let audit = crate::audit::Audit::new(self.store.clone());
+        if let Err(e) = audit
+            .record(
+                "smime.undecryptable",
+                &account.address,
+                "delivery",
+                crate::audit::Outcome::Error,
+                reason,
+            )
+            .await
+        {
+            tracing::error!(error = %e, "audit write failed");
+        }
+        flagged(outer, raw, reason)
+    }
+}
+
+/// The message as received, with the reason it could not be decrypted.
+fn flagged(outer: &[u8], raw: &[u8], reason: &str) -> Vec<u8> {
     let (_, body) = mime::split_entity(raw);
     let mut out = format!(
         "X-MSSante-Encryption: undecryptable; reason={}\r\n",
