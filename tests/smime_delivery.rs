@@ -175,7 +175,10 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
     let forged = with("falsifie");
     assert!(!forged.contains("signer=forged"), "{forged}");
     let trail = server.cli_ok(&["audit", "tail", "-n", "50"]);
-    assert!(trail.contains("smime.undecryptable"), "the administrator is told:\n{trail}");
+    assert!(
+        trail.contains("smime.undecryptable"),
+        "the administrator is told:\n{trail}"
+    );
 
     // Nothing of the clear text is readable at rest.
     for file in files_under(&server.data) {

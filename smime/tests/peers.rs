@@ -621,3 +621,81 @@ fn gpgsm_and_the_crate_read_each_other() {
         String::from_utf8_lossy(&said)
     );
 }
+
+#[test]
+fn expired_and_short_keyed_signers_get_their_own_verdict() {
+    let pki = Pki::new("TEST AC");
+    pki.issue("alice", "alice@hopital.test", 2048);
+    pki.issue("short", "alice@hopital.test", 1024);
+    // Alice's key in a certificate whose validity ended a month ago.
+    let read = |file: &str| std::fs::read(pki.path(file)).expect("read");
+    let key = PKey::private_key_from_pem(&read("alice.key")).expect("key");
+    let ca_key = PKey::private_key_from_pem(&read("ca.key")).expect("ca key");
+    let ca = pki.ca();
+    let mut builder = openssl::x509::X509Builder::new().expect("builder");
+    builder.set_version(2).expect("version");
+    let serial = openssl::bn::BigNum::from_u32(99)
+        .and_then(|b| b.to_asn1_integer())
+        .expect("serial");
+    builder.set_serial_number(&serial).expect("serial");
+    let alice_cert = X509::from_pem(&read("alice.pem")).expect("cert");
+    builder
+        .set_subject_name(alice_cert.subject_name())
+        .expect("subject");
+    builder.set_issuer_name(ca.subject_name()).expect("issuer");
+    builder.set_pubkey(&key).expect("key");
+    let day = 24 * 3600;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let at = |t: i64| openssl::asn1::Asn1Time::from_unix(t).expect("time");
+    builder
+        .set_not_before(&at(now - 400 * day))
+        .expect("not before");
+    builder
+        .set_not_after(&at(now - 35 * day))
+        .expect("not after");
+    let eku = openssl::x509::extension::ExtendedKeyUsage::new()
+        .email_protection()
+        .build()
+        .expect("eku");
+    let san = openssl::x509::extension::SubjectAlternativeName::new()
+        .email("alice@hopital.test")
+        .build(&builder.x509v3_context(Some(&ca), None))
+        .expect("san");
+    builder.append_extension(eku).expect("eku");
+    builder.append_extension(san).expect("san");
+    builder
+        .sign(&ca_key, openssl::hash::MessageDigest::sha256())
+        .expect("sign");
+    let expired = builder.build();
+    let trust = Trust::new(&[ca], &[]).expect("trust");
+    let signed = sign(ENTITY, &key, &expired, &[], SignatureScheme::PssSha256).expect("sign");
+    assert_eq!(verify(&signed, &trust), Verdict::Invalid(Failure::Expired));
+
+    // A 1024-bit signer, as openssl makes it: refused for its key size.
+    let entity = pki.write("entity.txt", ENTITY);
+    let mut short = b"From: alice@hopital.test\r\n".to_vec();
+    short.extend(openssl(
+        pki.dir.path(),
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-crlfeol",
+            "-md",
+            "sha256",
+            "-signer",
+            "short.pem",
+            "-inkey",
+            "short.key",
+            "-in",
+            text(&entity),
+        ],
+    ));
+    assert_eq!(
+        verify(&short, &trust),
+        Verdict::Invalid(Failure::WeakKey(1024))
+    );
+}
