@@ -54,9 +54,28 @@ enum Command {
     /// Correspondents' encryption certificates, for outbound S/MIME.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Stored messages, for the administrator.
+    #[command(subcommand)]
+    Message(MessageCommand),
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum MessageCommand {
+    /// Write the original, as received, of a message decrypted for its reader (legal proof).
+    Original {
+        address: String,
+        /// The message's UID in the INBOX.
+        uid: u32,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+        /// The file to write (readable by its owner only).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -366,6 +385,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             certificate,
         }) => admin::keys::correspondent_add(&app, &address, &certificate).await,
         Command::Cert(CertCommand::List) => admin::keys::correspondent_list(&app).await,
+        Command::Message(MessageCommand::Original {
+            address,
+            uid,
+            reason,
+            out,
+        }) => admin::message::original(&app, &address, uid, &reason, &out).await,
         Command::Cert(CertCommand::Remove { address }) => {
             admin::keys::correspondent_remove(&app, &address).await
         }

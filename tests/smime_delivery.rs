@@ -174,10 +174,33 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
     );
     let forged = with("falsifie");
     assert!(!forged.contains("signer=forged"), "{forged}");
+    // The original as received is kept: the administrator reads it, with a reason. The
+    // encrypted message was the first one delivered: UID 1.
+    let original = dir.join("original.eml");
+    server.cli_ok(&[
+        "message",
+        "original",
+        USER,
+        "1",
+        "--reason",
+        "litige n° 7",
+        "--out",
+        path(&original),
+    ]);
+    let kept = std::fs::read(&original).expect("original");
+    assert!(
+        contains(&kept, b"application/pkcs7-mime"),
+        "{}",
+        String::from_utf8_lossy(&kept)
+    );
     let trail = server.cli_ok(&["audit", "tail", "-n", "50"]);
     assert!(
         trail.contains("smime.undecryptable"),
         "the administrator is told:\n{trail}"
+    );
+    assert!(
+        trail.contains("message.original") && trail.contains("litige n° 7"),
+        "{trail}"
     );
 
     // Nothing of the clear text is readable at rest.

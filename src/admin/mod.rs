@@ -14,6 +14,7 @@ use crate::store::{AccountKind, NewAccount};
 
 pub mod delegation;
 pub mod keys;
+pub mod message;
 pub mod queue;
 
 pub(crate) async fn audit(app: &App, event: &str, detail: &str) -> Result<(), CliError> {

@@ -98,6 +98,12 @@ pub trait Backend: Send + Sync {
         mailbox_id: i64,
         uid: u32,
     ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The sealed original of one message, when one was kept (decrypted S/MIME).
+    async fn message_original(
+        &self,
+        mailbox_id: i64,
+        uid: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// Replaces the flags of a message.
     async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<(), StoreError>;
     /// Removes messages (one transaction).

@@ -396,6 +396,28 @@ impl Store {
         blocking(sealed.len(), move || Ok(key.open(&context, &sealed)?)).await
     }
 
+    /// Opens the original, as received, of a message the server transformed for its reader
+    /// (decrypted S/MIME); None when the message was stored as received.
+    pub async fn read_original(
+        &self,
+        account: &Account,
+        mailbox_id: i64,
+        uid: u32,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        let Some(sealed) = self.backend.message_original(mailbox_id, uid).await? else {
+            return Ok(None);
+        };
+        let key = vault::open_data_key(
+            self.kek.as_ref(),
+            &dek_context(&account.address),
+            &account.dek_wrapped,
+        )?;
+        let context = original_context(&account.address);
+        blocking(sealed.len(), move || Ok(key.open(&context, &sealed)?))
+            .await
+            .map(Some)
+    }
+
     /// Seals and stores a secret (a private key) under the KEK.
     pub async fn put_secret(&self, name: &str, secret: &[u8]) -> Result<(), StoreError> {
         let sealed = self.kek.wrap(&secret_context(name), secret)?;

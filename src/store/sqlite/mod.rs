@@ -405,6 +405,21 @@ impl Backend for SqliteBackend {
             .map_err(db_err)
     }
 
+    async fn message_original(
+        &self,
+        mailbox_id: i64,
+        uid: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let original: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT original FROM messages WHERE mailbox_id = ? AND uid = ?")
+                .bind(mailbox_id)
+                .bind(i64::from(uid))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(original.flatten())
+    }
+
     async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE messages SET flags = ? WHERE mailbox_id = ? AND uid = ?")
             .bind(flags)
