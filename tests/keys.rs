@@ -4,23 +4,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::*;
 
 const P12_PASSWORD: &str = "mot de passe du PKCS#12";
-
-fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    require("openssl");
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(out.status.success(), "openssl {args:?}\n{}", show(&out));
-    out.stdout
-}
 
 /// Issues an S/MIME certificate for alice from the TEST PKI; returns the PKCS#12 path and
 /// the private key file.

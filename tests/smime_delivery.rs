@@ -4,23 +4,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
 use common::*;
 
 const ENTITY: &str = "Content-Type: text/plain; charset=utf-8\r\n\r\nCompte rendu marker-clear: glycemie normale.\r\n";
-
-fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    require("openssl");
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(out.status.success(), "openssl {args:?}\n{}", show(&out));
-    out.stdout
-}
 
 /// Submits `smime` (an entity made by openssl) from alice to herself with `subject`.
 fn submit_smime(server: &TestServer, subject: &str, smime: &[u8]) {

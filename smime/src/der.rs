@@ -67,6 +67,17 @@ fn element(input: &[u8], depth: usize) -> Option<(Element<'_>, &[u8])> {
     ))
 }
 
+/// Splits concatenated DER elements (a certificate chain stored one after the other).
+pub fn split(mut input: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut out = Vec::new();
+    while !input.is_empty() {
+        let (_, rest) = element(input, 0)?;
+        out.push(&input[..input.len() - rest.len()]);
+        input = rest;
+    }
+    Some(out)
+}
+
 /// The children of a constructed element's content.
 fn children(content: &[u8], depth: usize) -> Option<Vec<Element<'_>>> {
     let mut out = Vec::new();

@@ -23,7 +23,7 @@ mod signature;
 
 pub use envelope::{ContentCipher, EncryptOptions, KeyPair, decrypt, encrypt};
 pub use ffi::{KeyTransport, SignatureScheme};
-pub use signature::{Failure, Signer, Trust, Verdict, sign, verify};
+pub use signature::{Failure, Signer, Trust, Verdict, certificate_emails, sign, verify};
 
 use openssl::error::ErrorStack;
 use openssl::x509::X509Ref;
@@ -74,4 +74,12 @@ fn check_key_size(cert: &X509Ref) -> Result<(), SmimeError> {
         Ok(rsa) => Err(SmimeError::WeakKey(rsa.size() * 8)),
         Err(_) => Err(SmimeError::WeakKey(0)),
     }
+}
+
+/// Certificates stored one DER after the other (a chain), parsed; None if any is invalid.
+pub fn certificates_from_der(bytes: &[u8]) -> Option<Vec<openssl::x509::X509>> {
+    der::split(bytes)?
+        .into_iter()
+        .map(|one| openssl::x509::X509::from_der(one).ok())
+        .collect()
 }

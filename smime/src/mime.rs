@@ -26,6 +26,23 @@ pub fn is_field(line: &[u8], name: &str) -> bool {
             .is_some_and(|b| *b == b':')
 }
 
+/// The lines of a header section whose field is one of `names` (`keep`), or all the others
+/// (`!keep`); continuation lines go with their field.
+pub fn fields(header: &[u8], names: &[&str], keep: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(header.len());
+    let mut named = false;
+    for line in header.split_inclusive(|b| *b == b'\n') {
+        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if !continuation {
+            named = names.iter().any(|name| is_field(line, name));
+        }
+        if named == keep {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
 /// The unfolded value of the first field `name` of a header section, if present.
 pub fn field(header: &[u8], name: &str) -> Option<String> {
     let mut value: Option<String> = None;

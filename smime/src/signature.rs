@@ -258,6 +258,17 @@ fn signer_of(cert: &X509Ref) -> Signer {
             .map(|(_, _, t)| t.clone())
             .unwrap_or_default(),
     };
+    let emails = certificate_emails(cert);
+    Signer {
+        idnat,
+        name,
+        emails,
+    }
+}
+
+/// The e-mail addresses a certificate names (SAN rfc822Name, then subject emailAddress),
+/// lower case.
+pub fn certificate_emails(cert: &X509Ref) -> Vec<String> {
     let mut emails: Vec<String> = cert
         .subject_alt_names()
         .map(|names| {
@@ -272,9 +283,5 @@ fn signer_of(cert: &X509Ref) -> Signer {
             .entries_by_nid(Nid::PKCS9_EMAILADDRESS)
             .filter_map(|e| e.data().to_string().ok().map(|s| s.to_ascii_lowercase())),
     );
-    Signer {
-        idnat,
-        name,
-        emails,
-    }
+    emails
 }

@@ -60,15 +60,7 @@ fn use_of(cert: &X509Ref) -> KeyUse {
 
 /// The certificate must name the mailbox when it names any address.
 fn check_address(cert: &X509Ref, address: &str, file: &str) -> Result<(), CliError> {
-    let emails: Vec<String> = cert
-        .subject_alt_names()
-        .map(|names| {
-            names
-                .iter()
-                .filter_map(|n| n.email().map(str::to_ascii_lowercase))
-                .collect()
-        })
-        .unwrap_or_default();
+    let emails = mssante_smime::certificate_emails(cert);
     if emails.is_empty() || emails.iter().any(|e| e == address) {
         Ok(())
     } else {
@@ -315,7 +307,8 @@ pub async fn export(
     let private = PKey::private_key_from_pkcs8(&pkcs8).map_err(crypto("stored key"))?;
     let cert = X509::from_der(key.certificate.as_deref().unwrap_or_default())
         .map_err(crypto("stored certificate"))?;
-    let chain = split_der(&key.chain)?;
+    let chain = mssante_smime::certificates_from_der(&key.chain)
+        .ok_or_else(|| CliError::new("stored chain: invalid certificate"))?;
     let p12 = pkcs12(&account.address, &private, &cert, &chain, &password)?;
     // Audited before the file exists: an export that cannot be traced does not happen.
     audit(
@@ -339,19 +332,6 @@ pub async fn export(
         out.display()
     );
     Ok(())
-}
-
-/// Certificates stored one DER after the other.
-fn split_der(mut bytes: &[u8]) -> Result<Vec<X509>, CliError> {
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        let (rest, _) = x509_parser::parse_x509_certificate(bytes)
-            .map_err(|_| CliError::new("stored chain: invalid certificate"))?;
-        let len = bytes.len() - rest.len();
-        out.push(X509::from_der(&bytes[..len]).map_err(crypto("stored chain"))?);
-        bytes = &bytes[len..];
-    }
-    Ok(out)
 }
 
 /// Dev mode: the TEST PKI issues a new mailbox its encryption and signature keys, escrowed

@@ -136,43 +136,20 @@ impl SmimeOutbound {
         let pkcs8 = self.store.open_key(sender, key).await.ok()?;
         let private = PKey::private_key_from_pkcs8(&pkcs8).ok()?;
         let cert = X509::from_der(key.certificate.as_deref()?).ok()?;
-        let mut chain = Vec::new();
-        let mut rest = key.chain.as_slice();
-        while !rest.is_empty() {
-            let (after, _) = x509_parser::parse_x509_certificate(rest).ok()?;
-            chain.push(X509::from_der(&rest[..rest.len() - after.len()]).ok()?);
-            rest = after;
-        }
+        let chain = mssante_smime::certificates_from_der(&key.chain)?;
         Some((private, cert, chain))
     }
 }
 
-/// The content fields of a header section (`keep_content`), or all the others;
-/// continuation lines go with their field.
-fn split_fields(header: &[u8], keep_content: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(header.len());
-    let mut content = false;
-    for line in header.split_inclusive(|b| *b == b'\n') {
-        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
-        if !continuation {
-            content = CONTENT_FIELDS.iter().any(|name| mime::is_field(line, name));
-        }
-        if content == keep_content {
-            out.extend_from_slice(line);
-        }
-    }
-    out
-}
-
 /// The message's own header (From, To, Subject...), without its content fields.
 fn outer_header(header: &[u8]) -> Vec<u8> {
-    split_fields(header, false)
+    mime::fields(header, &CONTENT_FIELDS, false)
 }
 
 /// The MIME entity to protect: the content fields (a plain-text type when there are none)
 /// and the body.
 fn content_entity(header: &[u8], body: &[u8]) -> Vec<u8> {
-    let mut entity: Vec<u8> = split_fields(header, true)
+    let mut entity: Vec<u8> = mime::fields(header, &CONTENT_FIELDS, true)
         .split_inclusive(|b| *b == b'\n')
         .filter(|line| !mime::is_field(line, "mime-version"))
         .flatten()

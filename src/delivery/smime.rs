@@ -64,20 +64,9 @@ fn kind(header: &[u8]) -> Kind {
     }
 }
 
-/// The header section without the fields named in `drop` (continuation lines included).
+/// The header section without the fields named in `drop`.
 fn without(header: &[u8], drop: &[&str]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(header.len());
-    let mut skipping = false;
-    for line in header.split_inclusive(|b| *b == b'\n') {
-        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
-        if !continuation {
-            skipping = drop.iter().any(|name| mime::is_field(line, name));
-        }
-        if !skipping {
-            out.extend_from_slice(line);
-        }
-    }
-    out
+    mime::fields(header, drop, false)
 }
 
 /// A header value's quoted-string form.

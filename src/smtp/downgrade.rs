@@ -8,7 +8,7 @@
 //! checks, so such a message is returned to its sender instead.
 
 use base64::Engine as _;
-use mssante_smime::mime::{field, is_field, media_type, parameter, split_entity};
+use mssante_smime::mime::{field, fields, media_type, parameter, split_entity};
 
 /// How deep message/rfc822 and multipart may nest before we give up.
 const MAX_DEPTH: usize = 32;
@@ -97,16 +97,7 @@ fn entity(raw: &[u8], top: bool, depth: usize, out: &mut Vec<u8>) -> Result<(), 
 /// The header section without its Content-Transfer-Encoding field, then the new one, the
 /// MIME-Version a top-level entity needs for it to count, and the blank line.
 fn write_header(header: &[u8], top: bool, encoding: &str, out: &mut Vec<u8>) {
-    let mut skipping = false;
-    for line in header.split_inclusive(|b| *b == b'\n') {
-        let continuation = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
-        if !continuation {
-            skipping = is_field(line, "content-transfer-encoding");
-        }
-        if !skipping {
-            out.extend_from_slice(line);
-        }
-    }
+    out.extend(fields(header, &["content-transfer-encoding"], false));
     if top && field(header, "mime-version").is_none() {
         out.extend_from_slice(b"MIME-Version: 1.0\r\n");
     }

@@ -364,6 +364,18 @@ pub fn show(out: &Output) -> String {
     )
 }
 
+/// Runs `openssl` in `dir`; panics with its output when it fails; returns its stdout.
+pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    require("openssl");
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?}\n{}", show(&out));
+    out.stdout
+}
+
 /// Runs a python3 script (with `args` as sys.argv[1:]); returns its output.
 pub fn python(script: &str, args: &[&str]) -> Output {
     require("python3");
