@@ -12,25 +12,7 @@ const P12_PASSWORD: &str = "mot de passe du PKCS#12";
 /// the private key file.
 fn issue(server: &TestServer, usage: &str, email: &str, out: &str) -> (String, String) {
     let dir = server.dir.path().join(out);
-    server.cli_ok(&[
-        "pki",
-        "issue-person",
-        "--idnat",
-        "810001234567",
-        "--surname",
-        "MARTIN",
-        "--given-name",
-        "ALICE",
-        "--use",
-        usage,
-        "--email",
-        email,
-        "--out",
-        path(&dir),
-        "--p12-password",
-        P12_PASSWORD,
-    ]);
-    let stem = dir.join(format!("810001234567-{usage}"));
+    let stem = issue_person(server, usage, email, &dir, Some(P12_PASSWORD));
     (
         format!("{}.p12", stem.display()),
         format!("{}.key", stem.display()),

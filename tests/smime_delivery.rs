@@ -28,22 +28,7 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
     let cert = server.cli_ok(&["key", "cert", USER]);
     std::fs::write(dir.join("alice-enc.pem"), &cert).expect("cert");
     // A signature key pair of alice's on disk, as her own mail client would hold it.
-    server.cli_ok(&[
-        "pki",
-        "issue-person",
-        "--idnat",
-        "810001234567",
-        "--surname",
-        "MARTIN",
-        "--given-name",
-        "ALICE",
-        "--use",
-        "signature",
-        "--email",
-        USER,
-        "--out",
-        path(&dir),
-    ]);
+    issue_person(&server, "signature", USER, &dir, None);
     server.start();
 
     let encrypted = openssl(

@@ -364,6 +364,39 @@ pub fn show(out: &Output) -> String {
     )
 }
 
+/// Has the TEST PKI of `server` issue alice (idNat 810001234567) a person certificate for
+/// `usage` with `email` into `dir` (and a PKCS#12 with `p12_password`); returns the path of
+/// the files without their extension (`.pem`, `.key`, `.p12`).
+pub fn issue_person(
+    server: &TestServer,
+    usage: &str,
+    email: &str,
+    dir: &Path,
+    p12_password: Option<&str>,
+) -> PathBuf {
+    let mut args = vec![
+        "pki",
+        "issue-person",
+        "--idnat",
+        "810001234567",
+        "--surname",
+        "MARTIN",
+        "--given-name",
+        "ALICE",
+        "--use",
+        usage,
+        "--email",
+        email,
+        "--out",
+        path(dir),
+    ];
+    if let Some(p) = p12_password {
+        args.extend(["--p12-password", p]);
+    }
+    server.cli_ok(&args);
+    dir.join(format!("810001234567-{usage}"))
+}
+
 /// Runs `openssl` in `dir`; panics with its output when it fails; returns its stdout.
 pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
     require("openssl");
