@@ -601,6 +601,18 @@ fn the_two_operators_example_sets_up_as_its_readme_says() {
         let out = run_with_stdin(cmd, "");
         assert!(stdout(&out).contains(domain), "{}", show(&out));
     }
+    // Each operator holds the other doctor's encryption certificate.
+    for (config, correspondent) in [
+        ("operateur-a.toml", "dr.durand@operateur-b.test"),
+        ("operateur-b.toml", "dr.martin@operateur-a.test"),
+    ] {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.arg("--config")
+            .arg(dir.path().join(config))
+            .args(["cert", "list"]);
+        let out = run_with_stdin(cmd, "");
+        assert!(stdout(&out).contains(correspondent), "{}", show(&out));
+    }
     // The DNs in the example's whitelist are exactly the ones the PKI issued.
     let whitelist = std::fs::read_to_string(dir.path().join("listeblanche.xml")).expect("read");
     assert_eq!(issued.len(), 2, "{issued:?}");

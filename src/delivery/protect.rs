@@ -94,6 +94,14 @@ impl SmimeOutbound {
                 refused,
             };
         };
+        // The conversion treats the entity as a whole message; MIME-Version belongs outside.
+        let (entity_header, entity_body) = mime::split_entity(&entity);
+        let entity = [
+            &mime::fields(entity_header, &["mime-version"], false)[..],
+            b"\r\n",
+            entity_body,
+        ]
+        .concat();
         let signed = match self.signature_key(sender).await {
             Some((key, cert, chain)) => {
                 mssante_smime::sign(&entity, &key, &cert, &chain, SignatureScheme::PssSha256)
