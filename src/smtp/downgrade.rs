@@ -209,20 +209,20 @@ mod tests {
     use super::*;
 
     fn s(b: &[u8]) -> String {
-        String::from_utf8(b.to_vec()).unwrap()
+        String::from_utf8(b.to_vec()).expect("ASCII output")
     }
 
     #[test]
     fn seven_bit_messages_are_untouched() {
         let m = b"Subject: a\r\n\r\nplain\r\n";
-        assert_eq!(to_7bit(m).unwrap(), m);
+        assert_eq!(to_7bit(m).expect("converts"), m);
     }
 
     #[test]
     fn a_single_text_part_becomes_quoted_printable() {
         let m = "Subject: a\r\nContent-Type: text/plain; charset=utf-8\r\n\
                  Content-Transfer-Encoding: 8bit\r\n\r\nRésultats = prêts \r\n";
-        let out = s(&to_7bit(m.as_bytes()).unwrap());
+        let out = s(&to_7bit(m.as_bytes()).expect("converts"));
         assert_eq!(
             out,
             "Subject: a\r\nContent-Type: text/plain; charset=utf-8\r\nMIME-Version: 1.0\r\n\
@@ -235,8 +235,8 @@ mod tests {
     fn long_lines_get_soft_breaks_under_77_characters() {
         let body = "é".repeat(100);
         let m = format!("Subject: a\r\n\r\n{body}\r\n");
-        let out = s(&to_7bit(m.as_bytes()).unwrap());
-        let (_, encoded) = out.split_once("\r\n\r\n").unwrap();
+        let out = s(&to_7bit(m.as_bytes()).expect("converts"));
+        let (_, encoded) = out.split_once("\r\n\r\n").expect("a body");
         assert!(encoded.lines().all(|l| l.len() <= 76), "{encoded}");
         let joined = encoded.replace("=\r\n", "");
         assert_eq!(joined.trim_end(), "=C3=A9".repeat(100));
@@ -249,7 +249,7 @@ mod tests {
                  --b1\r\nContent-Type: text/plain\r\n\r\nascii\r\n\
                  --b1\r\nContent-Type: application/octet-stream\r\n\
                  Content-Transfer-Encoding: binary\r\n\r\n\u{ff}\u{fe}\r\n--b1--\r\nepilogue\r\n";
-        let out = s(&to_7bit(m.as_bytes()).unwrap());
+        let out = s(&to_7bit(m.as_bytes()).expect("converts"));
         assert!(!needs_8bit(out.as_bytes()));
         assert!(out.starts_with(
             "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\
