@@ -56,72 +56,94 @@ impl SmimeOutbound {
         if self.policy == OutboundSmime::Off {
             return Protected::default();
         }
+        let require = self.policy == OutboundSmime::Require;
         let (header, body) = mime::split_entity(message);
-        let content_type = mime::field(header, "content-type").unwrap_or_default();
-        let media = mime::media_type(&content_type);
+        let media = mime::media_type(&mime::field(header, "content-type").unwrap_or_default());
         if matches!(
             media.as_str(),
-            "multipart/signed" | "application/pkcs7-mime" | "application/x-pkcs7-mime"
+            "application/pkcs7-mime" | "application/x-pkcs7-mime"
         ) {
-            return Protected::default();
+            return Protected::default(); // the client encrypted it itself
         }
+        // Signed by the client: not altered, not signed again, but still encrypted.
+        let already_signed = media == "multipart/signed";
         let mut certs = Vec::new();
         let mut refused = Vec::new();
-        let mut missing = false;
         for address in recipients {
-            match self.store.db().correspondent(address).await {
-                Ok(Some(der)) => match X509::from_der(&der) {
-                    Ok(cert) => certs.push(cert),
-                    Err(_) => missing = true,
-                },
-                _ => {
-                    missing = true;
-                    if self.policy == OutboundSmime::Require {
-                        refused.push((
-                            address.clone(),
-                            "no S/MIME certificate is known for this recipient, and this \
-                             operator sends only encrypted mail (smime.outbound = require)"
-                                .to_string(),
-                        ));
-                    }
-                }
+            let cert = match self.store.db().correspondent(address).await {
+                Ok(Some(der)) => X509::from_der(&der).ok(),
+                _ => None,
+            };
+            match cert {
+                Some(cert) => certs.push(cert),
+                None if require => refused.push((
+                    address.clone(),
+                    "no S/MIME certificate is known for this recipient, and this operator \
+                     sends only encrypted mail (smime.outbound = require)"
+                        .to_string(),
+                )),
+                None => {}
             }
         }
-        let entity = content_entity(header, body);
-        let Ok(entity) = downgrade::to_7bit(&entity) else {
+        // Encrypted only when every recipient left can read it.
+        let encrypt = !certs.is_empty() && (require || certs.len() == recipients.len());
+        if already_signed && !encrypt {
             return Protected {
                 message: None,
                 refused,
             };
+        }
+        // Under `require`, a message that cannot be protected goes to nobody.
+        let failed = |reason: String| Protected {
+            message: None,
+            refused: if require {
+                recipients
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.clone(),
+                            format!("the message could not be encrypted: {reason}"),
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
         };
-        // The conversion treats the entity as a whole message; MIME-Version belongs outside.
-        let (entity_header, entity_body) = mime::split_entity(&entity);
-        let entity = [
-            &mime::fields(entity_header, &["mime-version"], false)[..],
-            b"\r\n",
-            entity_body,
-        ]
-        .concat();
-        let signed = match self.signature_key(sender).await {
-            Some((key, cert, chain)) => {
-                mssante_smime::sign(&entity, &key, &cert, &chain, SignatureScheme::PssSha256)
-                    .map_err(|e| tracing::warn!(error = %e, "outbound signature failed"))
-                    .unwrap_or(entity)
-            }
-            None => entity,
-        };
-        // Encrypted only when every recipient left can read it.
-        let encrypt = !certs.is_empty() && (!missing || self.policy == OutboundSmime::Require);
-        let content = if encrypt {
-            match mssante_smime::encrypt(&signed, &certs, EncryptOptions::default()) {
-                Ok(sealed) => sealed,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbound encryption failed");
-                    signed
-                }
-            }
+        let mut entity = content_entity(header, body);
+        if !already_signed {
+            entity = match downgrade::to_7bit(&entity) {
+                Ok(seven_bit) => without_mime_version(&seven_bit),
+                Err(e) => return failed(e.to_string()),
+            };
+        }
+        let signer = if already_signed {
+            None
         } else {
-            signed
+            self.signature_key(sender).await
+        };
+        // Signing and encrypting are public-key work: on the blocking pool.
+        let content = crate::blocking::run(move || {
+            let signed = match signer {
+                Some((key, cert, chain)) => {
+                    mssante_smime::sign(&entity, &key, &cert, &chain, SignatureScheme::PssSha256)
+                        .map_err(|e| tracing::warn!(error = %e, "outbound signature failed"))
+                        .unwrap_or(entity)
+                }
+                None => entity,
+            };
+            Ok::<_, crate::blocking::TaskFailed>(if encrypt {
+                mssante_smime::encrypt(&signed, &certs, EncryptOptions::default())
+                    .map_err(|e| e.to_string())
+            } else {
+                Ok(signed)
+            })
+        })
+        .await;
+        let content = match content {
+            Ok(Ok(content)) => content,
+            Ok(Err(reason)) => return failed(reason),
+            Err(e) => return failed(e.to_string()),
         };
         let mut out = outer_header(header);
         out.extend_from_slice(b"MIME-Version: 1.0\r\n");
@@ -147,6 +169,18 @@ impl SmimeOutbound {
         let chain = mssante_smime::certificates_from_der(&key.chain)?;
         Some((private, cert, chain))
     }
+}
+
+/// An entity without the MIME-Version the 7-bit conversion gives a whole message: it
+/// belongs to the message around the entity.
+fn without_mime_version(entity: &[u8]) -> Vec<u8> {
+    let (header, body) = mime::split_entity(entity);
+    [
+        &mime::fields(header, &["mime-version"], false)[..],
+        b"\r\n",
+        body,
+    ]
+    .concat()
 }
 
 /// The message's own header (From, To, Subject...), without its content fields.
