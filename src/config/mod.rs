@@ -593,6 +593,7 @@ mod tests {
         assert_eq!(config.queue.lifetime_secs, q.lifetime_secs);
         assert_eq!(config.queue.delay_notice_secs, q.delay_notice_secs);
         assert_eq!(config.queue.max_parallel, q.max_parallel);
+        assert_eq!(config.smime.outbound, OutboundSmime::default());
         let dns = DnsConfig::default();
         assert_eq!(
             (config.dns.nameservers.len(), config.dns.mx_port),
