@@ -88,7 +88,13 @@ pub async fn bootstrap_demo(app: &App) -> Result<Option<String>, CliError> {
         password_hash: Some(hash),
     };
     match app.store.create_account(&account).await {
-        Ok(_) => Ok(Some(secret)),
+        Ok(_) => {
+            // Like every dev mailbox, the demo one gets its S/MIME keys from the TEST PKI.
+            if let Some(created) = app.store.db().find_account(DEMO_ADDRESS).await? {
+                crate::admin::keys::escrow_test_keys(app, &created).await?;
+            }
+            Ok(Some(secret))
+        }
         // Someone made it by hand first: leave it alone.
         Err(StoreError::Conflict(_)) => Ok(None),
         Err(e) => Err(e.into()),
