@@ -96,24 +96,7 @@ fn pkcs12_import_renewal_csr_install_and_audited_export() {
         path(&csr),
     ]);
     assert!(server.cli_ok(&["key", "list", USER]).contains("pending"));
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "3",
-            "-subj",
-            "/CN=OUTSIDE CA",
-        ],
-    );
+    self_signed(dir, "ca", "/CN=OUTSIDE CA");
     std::fs::write(
         dir.join("ext"),
         format!("keyUsage=critical,digitalSignature,nonRepudiation\nsubjectAltName=email:{USER}\n"),

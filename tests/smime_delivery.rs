@@ -71,24 +71,7 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
     let tampered = String::from_utf8_lossy(&signed).replace("normale", "anormale");
     submit_smime(&server, "altere", tampered.as_bytes());
     // Encrypted for a key alice does not hold.
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "other.key",
-            "-out",
-            "other.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=other",
-        ],
-    );
+    self_signed(&dir, "other", "/CN=other");
     let foreign = openssl(
         &dir,
         &[
@@ -159,6 +142,18 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
         path(&original),
     ]);
     let kept = std::fs::read(&original).expect("original");
+    // A signed message (UID 2) is only annotated: nothing more to keep.
+    let none = server.cli(&[
+        "message",
+        "original",
+        USER,
+        "2",
+        "--reason",
+        "litige n° 7",
+        "--out",
+        path(&original),
+    ]);
+    assert!(show(&none).contains("has no original"), "{}", show(&none));
     assert!(
         contains(&kept, b"application/pkcs7-mime"),
         "{}",

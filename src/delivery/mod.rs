@@ -9,7 +9,7 @@ use mssante_directory::whitelist;
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::store::{Account, Envelope, EnvelopeRecipient, LocalCopy, Store, StoreError};
+use crate::store::{Account, Envelope, EnvelopeRecipient, Store, StoreError};
 
 mod protect;
 mod smime;
@@ -141,13 +141,7 @@ impl Delivery {
         message: &[u8],
         queued_message: Option<Vec<u8>>,
     ) -> Result<Option<i64>, StoreError> {
-        let mut copies = Vec::with_capacity(local.len());
-        for account in local {
-            copies.push(LocalCopy {
-                account: account.clone(),
-                opened: self.smime.open_for(account, message).await,
-            });
-        }
+        let copies = self.smime.open(local, message).await;
         let queued = self
             .store
             .accept(&copies, outbound, message, queued_message)
@@ -158,16 +152,22 @@ impl Delivery {
         Ok(queued)
     }
 
-    /// Signs and encrypts, per `[smime] outbound`, what `sender` submits for the remote
+    /// Signs and encrypts, per `[smime] outbound`, what `user` submits from `sender` (their
+    /// own address or a mailbox delegated to them, whose key signs) for the remote
     /// `recipients`.
     pub async fn protect(
         &self,
-        sender: &Account,
+        user: &Account,
+        sender: &str,
         recipients: &[String],
         message: &[u8],
     ) -> Protected {
+        let signer = match self.store.db().find_account(sender).await {
+            Ok(Some(mailbox)) => mailbox,
+            _ => user.clone(),
+        };
         self.outbound_smime
-            .protect(sender, recipients, message)
+            .protect(&signer, recipients, message)
             .await
     }
 

@@ -124,14 +124,9 @@ impl SmimeOutbound {
         };
         // Signing and encrypting are public-key work: on the blocking pool.
         let content = crate::blocking::run(move || {
-            let signed = match signer {
-                Some((key, cert, chain)) => {
-                    mssante_smime::sign(&entity, &key, &cert, &chain, SignatureScheme::PssSha256)
-                        .map_err(|e| tracing::warn!(error = %e, "outbound signature failed"))
-                        .unwrap_or(entity)
-                }
-                None => entity,
-            };
+            let signed = signer
+                .and_then(|material| material.sign(&entity))
+                .unwrap_or(entity);
             Ok::<_, crate::blocking::TaskFailed>(if encrypt {
                 mssante_smime::encrypt(&signed, &certs, EncryptOptions::default())
                     .map_err(|e| e.to_string())
@@ -155,19 +150,37 @@ impl SmimeOutbound {
     }
 
     /// The sender's current signature key, its certificate and chain.
-    async fn signature_key(
-        &self,
-        sender: &Account,
-    ) -> Option<(PKey<openssl::pkey::Private>, X509, Vec<X509>)> {
+    /// The sender's current signature key (PKCS#8, opened), certificate and chain (DER);
+    /// parsed later, on the blocking pool.
+    async fn signature_key(&self, sender: &Account) -> Option<SigningMaterial> {
         let keys = self.store.keys(sender).await.ok()?;
         let key = keys
             .iter()
             .find(|k| k.usage == KeyUse::Signature && k.state == KeyState::Current)?;
-        let pkcs8 = self.store.open_key(sender, key).await.ok()?;
-        let private = PKey::private_key_from_pkcs8(&pkcs8).ok()?;
-        let cert = X509::from_der(key.certificate.as_deref()?).ok()?;
-        let chain = mssante_smime::certificates_from_der(&key.chain)?;
-        Some((private, cert, chain))
+        Some(SigningMaterial {
+            pkcs8: self.store.open_key(sender, key).await.ok()?,
+            certificate: key.certificate.clone()?,
+            chain: key.chain.clone(),
+        })
+    }
+}
+
+/// A signature key as the store gives it.
+struct SigningMaterial {
+    pkcs8: zeroize::Zeroizing<Vec<u8>>,
+    certificate: Vec<u8>,
+    chain: Vec<u8>,
+}
+
+impl SigningMaterial {
+    /// Signs `entity` (RSA-PSS); None when the material does not parse or signing fails.
+    fn sign(&self, entity: &[u8]) -> Option<Vec<u8>> {
+        let key = PKey::private_key_from_pkcs8(&self.pkcs8).ok()?;
+        let cert = X509::from_der(&self.certificate).ok()?;
+        let chain = mssante_smime::certificates_from_der(&self.chain)?;
+        mssante_smime::sign(entity, &key, &cert, &chain, SignatureScheme::PssSha256)
+            .map_err(|e| tracing::warn!(error = %e, "outbound signature failed"))
+            .ok()
     }
 }
 

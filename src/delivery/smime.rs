@@ -19,7 +19,7 @@ use mssante_smime::{KeyPair, Trust, Verdict, mime};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 
-use crate::store::{Account, KeyState, KeyUse, Store};
+use crate::store::{Account, KeyState, KeyUse, LocalCopy, Store};
 
 /// The encryption keys of one mailbox, opened, with the (id, state) list they were opened
 /// from: parsing a private key costs more than the decryption itself, so they are kept in
@@ -113,25 +113,48 @@ impl SmimeInbound {
         }
     }
 
-    /// The message as `account` reads it, when S/MIME changes it; None for a plain message
-    /// (stored exactly as received).
-    pub async fn open_for(&self, account: &Account, raw: &[u8]) -> Option<Vec<u8>> {
+    /// The copy each of `local` receives. A plain message is stored as received (forged
+    /// verdict headers removed); a signed one is verified once and annotated for everyone;
+    /// an encrypted one is decrypted with each mailbox's own keys, its original kept.
+    pub async fn open(&self, local: &[Account], raw: &[u8]) -> Vec<LocalCopy> {
         let (header, body) = mime::split_entity(raw);
+        let same_for_all = |opened: Option<Vec<u8>>| {
+            local
+                .iter()
+                .map(|account| LocalCopy {
+                    account: account.clone(),
+                    opened: opened.clone(),
+                    keep_original: false,
+                })
+                .collect()
+        };
         match kind(header) {
             Kind::Plain => {
-                // Still remove forged verdicts.
                 let clean = without(header, &OUR_HEADERS);
-                (clean.len() != header.len()).then(|| [&clean[..], b"\r\n", body].concat())
+                same_for_all(
+                    (clean.len() != header.len()).then(|| [&clean[..], b"\r\n", body].concat()),
+                )
             }
+            Kind::Signed if local.is_empty() => Vec::new(),
             Kind::Signed => {
                 let verdict = self.verify(raw.to_vec()).await;
                 let mut out = verdict_header(&verdict).into_bytes();
                 out.extend(without(header, &OUR_HEADERS));
                 out.extend_from_slice(b"\r\n");
                 out.extend_from_slice(body);
-                Some(out)
+                same_for_all(Some(out))
             }
-            Kind::Enveloped => Some(self.decrypt(account, header, raw).await),
+            Kind::Enveloped => {
+                let mut copies = Vec::with_capacity(local.len());
+                for account in local {
+                    copies.push(LocalCopy {
+                        account: account.clone(),
+                        opened: Some(self.decrypt(account, header, raw).await),
+                        keep_original: true,
+                    });
+                }
+                copies
+            }
         }
     }
 
@@ -161,18 +184,14 @@ impl SmimeInbound {
             Ok::<_, crate::blocking::TaskFailed>(mssante_smime::decrypt(&message, &keys, max))
         })
         .await;
-        let inner = match result {
+        let inner = match result.map_err(|e| e.to_string()) {
             Ok(Ok(inner)) => inner,
             Ok(Err(e)) => {
                 return self
                     .undecryptable(account, &outer, raw, &e.to_string())
                     .await;
             }
-            Err(e) => {
-                return self
-                    .undecryptable(account, &outer, raw, &e.to_string())
-                    .await;
-            }
+            Err(e) => return self.undecryptable(account, &outer, raw, &e).await,
         };
         // The outer headers (From, To, Subject...) then the decrypted entity.
         let mut opened = without(&outer, &CONTENT_HEADERS);
@@ -204,21 +223,31 @@ impl SmimeInbound {
         if let Some(pairs) = opened(&mut self.opened.lock().unwrap_or_else(|p| p.into_inner())) {
             return Ok(pairs);
         }
-        let mut pairs = Vec::new();
+        let mut sealed = Vec::new();
         for key in usable {
             let pkcs8 = self
                 .store
                 .open_key(account, key)
                 .await
                 .map_err(|e| e.to_string())?;
-            let (Ok(private), Ok(cert)) = (
-                PKey::private_key_from_pkcs8(&pkcs8),
-                X509::from_der(key.certificate.as_deref().unwrap_or_default()),
-            ) else {
-                continue;
-            };
-            pairs.push(KeyPair { key: private, cert });
+            sealed.push((pkcs8, key.certificate.clone().unwrap_or_default()));
         }
+        // Parsing a private key is the costly part (OpenSSL 3 decoders): off the executor.
+        let pairs = crate::blocking::run(move || {
+            Ok::<_, crate::blocking::TaskFailed>(
+                sealed
+                    .iter()
+                    .filter_map(|(pkcs8, cert)| {
+                        Some(KeyPair {
+                            key: PKey::private_key_from_pkcs8(pkcs8).ok()?,
+                            cert: X509::from_der(cert).ok()?,
+                        })
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         if pairs.is_empty() {
             return Err("the mailbox holds no encryption key".into());
         }

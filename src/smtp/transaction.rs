@@ -360,15 +360,11 @@ impl Session<'_> {
         if let (Role::Submission, Some(user)) = (self.role, &self.user)
             && !tx.outbound.is_empty()
         {
-            let signer = match self.ctx.store.db().find_account(&tx.sender).await {
-                Ok(Some(mailbox)) => mailbox,
-                _ => user.clone(),
-            };
             let addresses: Vec<String> = tx.outbound.iter().map(|r| r.address.clone()).collect();
             let protected = self
                 .ctx
                 .delivery
-                .protect(&signer, &addresses, &tx.body)
+                .protect(user, &tx.sender, &addresses, &tx.body)
                 .await;
             queued_message = protected.message;
             for (address, reason) in protected.refused {

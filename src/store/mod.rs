@@ -191,9 +191,11 @@ pub struct NewMessage {
 pub struct LocalCopy {
     /// The mailbox.
     pub account: Account,
-    /// The message as its owner reads it, when it differs from the one received (decrypted
-    /// S/MIME); the received one is then kept as the original.
+    /// The message as its owner reads it, when it differs from the one received (decrypted,
+    /// or annotated with a signature verdict).
     pub opened: Option<Vec<u8>>,
+    /// Keep the message as received beside it (it was decrypted: the original is the proof).
+    pub keep_original: bool,
 }
 
 /// One line of the audit trail.
@@ -301,7 +303,12 @@ impl Store {
     ) -> Result<Option<i64>, StoreError> {
         let now = chrono::Utc::now().timestamp();
         let mut targets = Vec::with_capacity(local.len());
-        for LocalCopy { account, opened } in local {
+        for LocalCopy {
+            account,
+            opened,
+            keep_original,
+        } in local
+        {
             let key = vault::open_data_key(
                 self.kek.as_ref(),
                 &dek_context(&account.address),
@@ -318,7 +325,13 @@ impl Store {
                         StoreError::NotFound(format!("no INBOX for {}", account.address))
                     })?,
             };
-            targets.push((key, account.address.clone(), mailbox.id, opened.clone()));
+            targets.push((
+                key,
+                account.address.clone(),
+                mailbox.id,
+                opened.clone(),
+                *keep_original,
+            ));
         }
         let queue_key = outbound
             .as_ref()
@@ -329,15 +342,12 @@ impl Store {
         // Sealing a large message is CPU work: off the async executor.
         let (batch, queue_sealed) = blocking(raw.len(), move || {
             let mut batch = Vec::with_capacity(targets.len());
-            for (key, address, mailbox_id, opened) in targets {
+            for (key, address, mailbox_id, opened, keep_original) in targets {
                 let context = message_context(&address);
-                let (body, original) = match &opened {
-                    Some(opened) => (
-                        opened.as_slice(),
-                        Some(key.seal(&original_context(&address), &raw)?),
-                    ),
-                    None => (raw.as_slice(), None),
-                };
+                let body = opened.as_deref().unwrap_or(&raw);
+                let original = keep_original
+                    .then(|| key.seal(&original_context(&address), &raw))
+                    .transpose()?;
                 batch.push(NewMessage {
                     mailbox_id,
                     internal_date: now,

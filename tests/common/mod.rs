@@ -397,6 +397,19 @@ pub fn issue_person(
     dir.join(format!("810001234567-{usage}"))
 }
 
+/// A throwaway self-signed RSA-2048 certificate `<stem>.pem` with key `<stem>.key` in `dir`
+/// (an outside CA, a stranger's certificate).
+pub fn self_signed(dir: &Path, stem: &str, subject: &str) {
+    let (key, cert) = (format!("{stem}.key"), format!("{stem}.pem"));
+    openssl(
+        dir,
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &cert,
+            "-days", "3", "-subj", subject,
+        ],
+    );
+}
+
 /// Runs `openssl` in `dir`; panics with its output when it fails; returns its stdout.
 pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
     require("openssl");
