@@ -5,6 +5,15 @@
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/mssante-target}"
 cargo build --release --quiet
 bin="$CARGO_TARGET_DIR/release/mssante"
+# bench_binary NAME: builds benches/NAME.rs with the release profile, prints its path.
+bench_binary() {
+  cargo build --release --quiet --bench "$1" --message-format=json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == sys.argv[1]:
+        print(m["executable"])' "$1"
+}
 
 work="$(mktemp -d /tmp/mssante-bench.XXXXXX)"
 chmod 755 "$work"

@@ -180,6 +180,259 @@ pub fn structure(der: &[u8]) -> Option<Structure> {
     }
 }
 
+/// One element's children with their whole encodings (tag and length included).
+fn children_raw(content: &[u8], depth: usize) -> Option<Vec<(Element<'_>, &[u8])>> {
+    let mut out = Vec::new();
+    let mut cursor = content;
+    while !cursor.is_empty() {
+        let (e, rest) = element(cursor, depth + 1)?;
+        out.push((e, &cursor[..cursor.len() - rest.len()]));
+        cursor = rest;
+    }
+    Some(out)
+}
+
+const INTEGER: u8 = 0x02;
+const OCTET_STRING: u8 = 0x04;
+const NULL: u8 = 0x05;
+
+/// An AuthEnvelopedData whose content is AES-GCM without authenticated attributes, with its
+/// RSA-OAEP-SHA256 recipients: the shape this server and current agents send. It is opened
+/// without OpenSSL's CMS layer, whose per-message set-up costs a fifth of the RSA operation;
+/// every other shape (PKCS#1 v1.5, CBC, key identifiers, attributes) goes to OpenSSL.
+#[derive(Debug)]
+pub struct GcmEnvelope<'a> {
+    /// Recipients by issuer and serial number, with RSA-OAEP-SHA256 key transport.
+    pub recipients: Vec<OaepRecipient<'a>>,
+    /// The AES key length in octets: 16, 24 or 32.
+    pub key_len: usize,
+    /// The GCM nonce.
+    pub nonce: &'a [u8],
+    /// The encrypted content (BER segments joined).
+    pub ciphertext: Vec<u8>,
+    /// The GCM tag (the `mac` field).
+    pub tag: &'a [u8],
+}
+
+/// A key-transport recipient of a [`GcmEnvelope`].
+#[derive(Debug)]
+pub struct OaepRecipient<'a> {
+    /// The issuer Name, whole encoding.
+    pub issuer: &'a [u8],
+    /// The serial number's INTEGER content.
+    pub serial: &'a [u8],
+    /// The content-encryption key, encrypted with RSA-OAEP-SHA256.
+    pub encrypted_key: &'a [u8],
+}
+
+/// Reads `der` as a [`GcmEnvelope`]; None for any other shape.
+pub fn gcm_envelope(der: &[u8]) -> Option<GcmEnvelope<'_>> {
+    let (info, _) = element(der, 0)?;
+    let parts = (info.tag == SEQUENCE).then(|| children(info.content, 1))??;
+    let [content_type, wrapped] = parts.as_slice() else {
+        return None;
+    };
+    if content_type.tag != OID
+        || oid_text(content_type.content) != "1.2.840.113549.1.9.16.1.23"
+        || wrapped.tag != EXPLICIT_0
+    {
+        return None;
+    }
+    let inner = children(wrapped.content, 2)?;
+    let [body] = inner.as_slice() else {
+        return None;
+    };
+    let fields = (body.tag == SEQUENCE).then(|| children(body.content, 3))??;
+    // version, [0] originatorInfo?, recipientInfos, authEncryptedContentInfo, mac.
+    let mut fields = fields.iter().filter(|e| e.tag != EXPLICIT_0).skip(1);
+    let (recipient_set, content, mac) = (fields.next()?, fields.next()?, fields.next()?);
+    if recipient_set.tag != SET || content.tag != SEQUENCE || mac.tag != OCTET_STRING {
+        return None; // authAttrs ([1]) would be authenticated data: OpenSSL's case
+    }
+    let recipients = children(recipient_set.content, 4)?
+        .iter()
+        .filter_map(|ri| oaep_recipient(ri, 5))
+        .collect();
+    let content = children(content.content, 4)?;
+    let [_, algorithm, encrypted] = content.as_slice() else {
+        return None;
+    };
+    let algorithm = children(algorithm.content, 5)?;
+    let [cipher, params] = algorithm.as_slice() else {
+        return None;
+    };
+    let key_len = match oid_text(cipher.content).as_str() {
+        "2.16.840.1.101.3.4.1.6" => 16,
+        "2.16.840.1.101.3.4.1.26" => 24,
+        "2.16.840.1.101.3.4.1.46" => 32,
+        _ => return None,
+    };
+    let params = children(params.content, 6)?;
+    let nonce = params.first().filter(|e| e.tag == OCTET_STRING)?.content;
+    let tag_len = match params.get(1) {
+        Some(e) if e.tag == INTEGER && e.content.len() == 1 => usize::from(e.content[0]),
+        Some(_) => return None,
+        None => 12,
+    };
+    if !(12..=16).contains(&tag_len) || mac.content.len() != tag_len || nonce.is_empty() {
+        return None;
+    }
+    let ciphertext = match encrypted.tag {
+        0x80 => encrypted.content.to_vec(),
+        0xa0 => {
+            let segments = children(encrypted.content, 5)?;
+            if segments.iter().any(|e| e.tag != OCTET_STRING) {
+                return None;
+            }
+            segments.iter().flat_map(|e| e.content).copied().collect()
+        }
+        _ => return None,
+    };
+    Some(GcmEnvelope {
+        recipients,
+        key_len,
+        nonce,
+        ciphertext,
+        tag: mac.content,
+    })
+}
+
+/// A KeyTransRecipientInfo by issuer and serial with RSA-OAEP, SHA-256 and MGF1-SHA-256.
+fn oaep_recipient<'a>(ri: &Element<'a>, depth: usize) -> Option<OaepRecipient<'a>> {
+    if ri.tag != SEQUENCE {
+        return None; // [1]..[4]: key agreement, KEK, password, other
+    }
+    let fields = children(ri.content, depth)?;
+    let [_, rid, algorithm, encrypted_key] = fields.as_slice() else {
+        return None;
+    };
+    if rid.tag != SEQUENCE || algorithm.tag != SEQUENCE || encrypted_key.tag != OCTET_STRING {
+        return None;
+    }
+    let rid = children_raw(rid.content, depth + 1)?;
+    let [(issuer, issuer_raw), (serial, _)] = rid.as_slice() else {
+        return None;
+    };
+    if issuer.tag != SEQUENCE || serial.tag != INTEGER {
+        return None;
+    }
+    let algorithm = children(algorithm.content, depth + 1)?;
+    let [oid, params] = algorithm.as_slice() else {
+        return None;
+    };
+    if oid_text(oid.content) != "1.2.840.113549.1.1.7"
+        || oaep_sha256(params, depth + 2) != Some(true)
+    {
+        return None;
+    }
+    Some(OaepRecipient {
+        issuer: issuer_raw,
+        serial: serial.content,
+        encrypted_key: encrypted_key.content,
+    })
+}
+
+/// Whether RSAES-OAEP-params say SHA-256, MGF1 with SHA-256, and the default label.
+fn oaep_sha256(params: &Element<'_>, depth: usize) -> Option<bool> {
+    let sha256 = |alg: &Element<'_>| -> Option<bool> {
+        let parts = children(alg.content, depth + 2)?;
+        let oid = parts.first().filter(|e| e.tag == OID)?;
+        let params_ok = parts.get(1).is_none_or(|p| p.tag == NULL) && parts.len() <= 2;
+        Some(oid_text(oid.content) == "2.16.840.1.101.3.4.2.1" && params_ok)
+    };
+    let fields = children(params.content, depth)?;
+    let [hash, mask] = fields.as_slice() else {
+        return Some(false); // SHA-1 defaults, or a label: OpenSSL's case
+    };
+    if hash.tag != EXPLICIT_0 || mask.tag != 0xa1 {
+        return Some(false);
+    }
+    let hash = children(hash.content, depth + 1)?;
+    let mask = children(mask.content, depth + 1)?;
+    let (Some(hash), Some(mask)) = (hash.first(), mask.first()) else {
+        return Some(false);
+    };
+    let mgf = children(mask.content, depth + 2)?;
+    let [mgf_oid, mgf_hash] = mgf.as_slice() else {
+        return Some(false);
+    };
+    Some(sha256(hash)? && oid_text(mgf_oid.content) == "1.2.840.113549.1.1.8" && sha256(mgf_hash)?)
+}
+
+/// A SignedData with its certificates taken out: the DER without them, and each
+/// certificate's DER. Parsing a certificate costs OpenSSL 3 more than checking the
+/// signature, so the caller parses each distinct certificate once. None when `der` is not a
+/// SignedData this can rewrite (the caller then hands the whole DER to OpenSSL).
+pub fn split_certificates(der: &[u8]) -> Option<(Vec<u8>, Vec<&[u8]>)> {
+    let (info, _) = element(der, 0)?;
+    let parts = (info.tag == SEQUENCE).then(|| children_raw(info.content, 1))??;
+    let [(content_type, content_type_raw), (wrapped, _)] = parts.as_slice() else {
+        return None;
+    };
+    if content_type.tag != OID
+        || oid_text(content_type.content) != "1.2.840.113549.1.7.2"
+        || wrapped.tag != EXPLICIT_0
+    {
+        return None;
+    }
+    let inner = children(wrapped.content, 2)?;
+    let [body] = inner.as_slice() else {
+        return None;
+    };
+    let fields = (body.tag == SEQUENCE).then(|| children_raw(body.content, 3))??;
+    let mut signed_data = Vec::new();
+    let mut certificates = Vec::new();
+    for (field, raw) in &fields {
+        if field.tag == EXPLICIT_0 {
+            for (cert, cert_raw) in children_raw(field.content, 4)? {
+                if cert.tag != SEQUENCE {
+                    return None; // attribute certificates and the like: OpenSSL's case
+                }
+                certificates.push(cert_raw);
+            }
+        } else {
+            signed_data.extend_from_slice(raw);
+        }
+    }
+    let signed_data = encode(SEQUENCE, &signed_data);
+    let mut content = content_type_raw.to_vec();
+    content.extend(encode(EXPLICIT_0, &signed_data));
+    Some((encode(SEQUENCE, &content), certificates))
+}
+
+/// A definite-length encoding of `content` under `tag`.
+fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
+    let len = content.len();
+    let mut out = vec![tag];
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let octets: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | octets.len() as u8);
+        out.extend(octets);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// The issuer Name (whole encoding) and serial number (INTEGER content) of a certificate.
+pub fn issuer_and_serial(cert: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (certificate, _) = element(cert, 0)?;
+    let parts = children(certificate.content, 1)?;
+    let tbs = parts.first().filter(|e| e.tag == SEQUENCE)?;
+    let fields = children_raw(tbs.content, 2)?;
+    // [0] version?, serialNumber, signature, issuer.
+    let mut fields = fields.iter().filter(|(e, _)| e.tag != EXPLICIT_0);
+    let (serial, _) = fields.next().filter(|(e, _)| e.tag == INTEGER)?;
+    let _signature = fields.next()?;
+    let (_, issuer) = fields.next().filter(|(e, _)| e.tag == SEQUENCE)?;
+    Some((issuer, serial.content))
+}
+
 /// The name of a content-encryption algorithm, and whether it is acceptable (RFC 8551 2.7:
 /// AES-GCM or AES-CBC; RC2, DES and 3DES refused).
 pub fn cipher_name(oid: &str) -> (&'static str, bool) {

@@ -83,3 +83,40 @@ pub fn certificates_from_der(bytes: &[u8]) -> Option<Vec<openssl::x509::X509>> {
         .map(|one| openssl::x509::X509::from_der(one).ok())
         .collect()
 }
+
+/// What the unit tests share: self-signed key pairs made in memory.
+#[cfg(test)]
+mod testing {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::rsa::Rsa;
+    use openssl::x509::{X509Builder, X509NameBuilder};
+
+    use crate::KeyPair;
+
+    /// An RSA-2048 key and a self-signed certificate with this serial number.
+    pub fn pair(serial: u32) -> KeyPair {
+        let key = PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("pkey");
+        let mut name = X509NameBuilder::new().expect("name");
+        name.append_entry_by_text("CN", "Dr Test").expect("cn");
+        let name = name.build();
+        let mut cert = X509Builder::new().expect("builder");
+        let serial = BigNum::from_u32(serial).and_then(|b| b.to_asn1_integer());
+        cert.set_serial_number(&serial.expect("serial"))
+            .expect("set serial");
+        cert.set_subject_name(&name).expect("subject");
+        cert.set_issuer_name(&name).expect("issuer");
+        cert.set_pubkey(&key).expect("pubkey");
+        cert.set_not_before(&Asn1Time::days_from_now(0).expect("time"))
+            .expect("nb");
+        cert.set_not_after(&Asn1Time::days_from_now(30).expect("time"))
+            .expect("na");
+        cert.sign(&key, MessageDigest::sha256()).expect("sign");
+        KeyPair {
+            key,
+            cert: cert.build(),
+        }
+    }
+}

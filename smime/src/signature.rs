@@ -1,10 +1,17 @@
 //! Detached signatures (multipart/signed, RFC 8551 3.5) and their verification against the
 //! configured anchors and CRLs, with a verdict that names the signer or the precise reason.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::nid::Nid;
 use openssl::pkey::PKeyRef;
 use openssl::pkey::Private;
+use openssl::sha::{Sha256, sha256};
+use openssl::stack::{Stack, StackRef};
+use openssl::x509::X509StoreContext;
 use openssl::x509::store::{X509Store, X509StoreBuilder};
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509, X509Crl, X509PurposeId, X509Ref};
@@ -49,10 +56,24 @@ pub fn sign(
     Ok(out)
 }
 
-/// The anchors and CRLs signatures are checked against.
+/// The anchors and CRLs signatures are checked against, with what earlier verifications
+/// learnt: the certificates already parsed and the chains already checked (for
+/// [`CHAIN_CACHE_SECONDS`]), so a correspondent's hundredth message costs one signature
+/// check. Rebuild the `Trust` when the anchors or CRLs change.
 pub struct Trust {
     store: X509Store,
+    certificates: Mutex<HashMap<[u8; 32], X509>>,
+    chains: Mutex<HashMap<[u8; 32], ChainVerdict>>,
 }
+
+/// When a chain was checked, and how it went.
+type ChainVerdict = (Instant, Result<(), Failure>);
+
+/// How long a chain's verdict is reused: a certificate expiring meanwhile is noticed that
+/// much later at most (revocation comes with new CRLs, hence a new `Trust`).
+pub const CHAIN_CACHE_SECONDS: u64 = 60;
+/// Entries each cache holds before it starts afresh (senders cannot make it grow).
+const CACHE_ENTRIES: usize = 4096;
 
 impl Trust {
     /// Trusts `anchors` (and the intermediates among them), checking every certificate of a
@@ -71,8 +92,72 @@ impl Trust {
         builder.set_purpose(X509PurposeId::SMIME_SIGN)?;
         Ok(Trust {
             store: builder.build(),
+            certificates: Mutex::default(),
+            chains: Mutex::default(),
         })
     }
+
+    /// The certificates (DER) parsed, each distinct one once.
+    fn parsed(&self, ders: &[&[u8]]) -> Result<Stack<X509>, Failure> {
+        let mut stack = Stack::new().map_err(|e| Failure::Other(e.to_string()))?;
+        for der in ders {
+            let id = sha256(der);
+            let mut cache = lock(&self.certificates);
+            let cert = match cache.get(&id) {
+                Some(cert) => cert.clone(),
+                None => {
+                    let cert = X509::from_der(der)
+                        .map_err(|_| Failure::Malformed("invalid certificate".into()))?;
+                    if cache.len() >= CACHE_ENTRIES {
+                        cache.clear();
+                    }
+                    cache.insert(id, cert.clone());
+                    cert
+                }
+            };
+            stack
+                .push(cert)
+                .map_err(|e| Failure::Other(e.to_string()))?;
+        }
+        Ok(stack)
+    }
+
+    /// Whether `signer` chains to an anchor through `carried`, unrevoked, valid now and for
+    /// S/MIME signature; the verdict is reused for [`CHAIN_CACHE_SECONDS`].
+    fn chain(&self, signer: &X509Ref, carried: &StackRef<X509>) -> Result<(), Failure> {
+        let mut id = Sha256::new();
+        for cert in std::iter::once(signer).chain(carried.iter()) {
+            id.update(&cert.to_der().map_err(|e| Failure::Other(e.to_string()))?);
+        }
+        let id = id.finish();
+        if let Some((at, verdict)) = lock(&self.chains).get(&id)
+            && at.elapsed() < Duration::from_secs(CHAIN_CACHE_SECONDS)
+        {
+            return verdict.clone();
+        }
+        let mut context = X509StoreContext::new().map_err(|e| Failure::Other(e.to_string()))?;
+        let verdict = context
+            .init(&self.store, signer, carried, |c| {
+                Ok(if c.verify_cert()? {
+                    Ok(())
+                } else {
+                    Err(failure_of(c.error().error_string()))
+                })
+            })
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        let mut cache = lock(&self.chains);
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(id, (Instant::now(), verdict.clone()));
+        verdict
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Who signed, as the certificate says.
@@ -178,19 +263,24 @@ fn check(message: &[u8], trust: &Trust) -> Result<Signer, Failure> {
         }
         _ => return Err(malformed("the signature is not a CMS SignedData")),
     }
-    let mut cms = CmsContentInfo::from_der(&der).map_err(|_| malformed("invalid CMS DER"))?;
+    // The signature with OpenSSL's CMS, the chain apart (and remembered).
+    let (bare, carried) = der::split_certificates(&der)
+        .ok_or_else(|| malformed("a SignedData carrying other than X.509 certificates"))?;
+    let carried = trust.parsed(&carried)?;
+    let mut cms = CmsContentInfo::from_der(&bare).map_err(|_| malformed("invalid CMS DER"))?;
     cms.verify(
-        None,
+        Some(&carried),
         Some(&trust.store),
         Some(signed),
         None,
-        CMSOptions::BINARY,
+        CMSOptions::BINARY | CMSOptions::NO_SIGNER_CERT_VERIFY,
     )
     .map_err(|e| failure_of(&e.to_string()))?;
     let cert = ffi::signers(&cms)
         .ok()
         .and_then(|c| c.into_iter().next())
         .ok_or_else(|| malformed("no signer certificate"))?;
+    trust.chain(&cert, &carried)?;
     if let Err(SmimeError::WeakKey(bits)) = check_key_size(&cert) {
         return Err(Failure::WeakKey(bits));
     }
@@ -213,8 +303,8 @@ fn failure_of(text: &str) -> Failure {
         Failure::Expired
     } else if t.contains("unable to get local issuer")
         || t.contains("unable to get issuer")
-        || t.contains("self-signed certificate in certificate chain")
-        || t.contains("self signed certificate in certificate chain")
+        || t.contains("self-signed certificate")
+        || t.contains("self signed certificate")
     {
         Failure::UnknownCa
     } else if t.contains("unsupported certificate purpose") {
@@ -284,4 +374,69 @@ pub fn certificate_emails(cert: &X509Ref) -> Vec<String> {
             .filter_map(|e| e.data().to_string().ok().map(|s| s.to_ascii_lowercase())),
     );
     emails
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::pair;
+
+    const ENTITY: &[u8] = b"Content-Type: text/plain\r\n\r\nOrdonnance.\r\n";
+
+    #[test]
+    fn certificates_are_carried_apart_and_the_signature_still_verifies() {
+        let signer = pair(7);
+        let signed = sign(
+            ENTITY,
+            &signer.key,
+            &signer.cert,
+            &[],
+            SignatureScheme::PssSha256,
+        )
+        .expect("sign");
+        let trust = Trust::new(std::slice::from_ref(&signer.cert), &[]).expect("trust");
+        // Twice: the second time from the caches, with the same verdict.
+        for _ in 0..2 {
+            let verdict = verify(&signed, &trust);
+            assert!(
+                matches!(verdict, Verdict::Valid(ref s) if s.name == "Dr Test"),
+                "{verdict:?}"
+            );
+        }
+        assert_eq!(lock(&trust.certificates).len(), 1);
+        assert_eq!(lock(&trust.chains).len(), 1);
+
+        let (header, body) = mime::split_entity(&signed);
+        let boundary = mime::parameter(
+            &mime::field(header, "content-type").expect("ct"),
+            "boundary",
+        )
+        .expect("boundary");
+        let (_, signature) = mime::signed_parts(body, &boundary).expect("parts");
+        let der = mime::base64_body(mime::split_entity(signature).1).expect("base64");
+        let (bare, certs) = der::split_certificates(&der).expect("split");
+        assert_eq!(certs, vec![signer.cert.to_der().expect("der").as_slice()]);
+        let bare = CmsContentInfo::from_der(&bare).expect("the bare SignedData is valid DER");
+        assert!(ffi::signers(&bare).map(|s| s.is_empty()).unwrap_or(true));
+    }
+
+    #[test]
+    fn a_failed_chain_is_remembered_as_failed() {
+        let (signer, stranger) = (pair(7), pair(8));
+        let signed = sign(
+            ENTITY,
+            &signer.key,
+            &signer.cert,
+            &[],
+            SignatureScheme::PssSha256,
+        )
+        .expect("sign");
+        let trust = Trust::new(&[stranger.cert], &[]).expect("trust");
+        for _ in 0..2 {
+            assert_eq!(
+                verify(&signed, &trust),
+                Verdict::Invalid(Failure::UnknownCa)
+            );
+        }
+    }
 }

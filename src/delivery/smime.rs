@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use mssante_smime::{KeyPair, Trust, Verdict, mime};
+use mssante_smime::{KeyPair, SmimeError, Trust, Verdict, mime};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 
@@ -28,6 +28,9 @@ struct OpenedKeys {
     version: Vec<(i64, KeyState)>,
     pairs: Arc<Vec<KeyPair>>,
 }
+
+/// How a decryption that no key of the mailbox opens reads, to retry with fresh keys.
+const NO_MATCHING_KEY: &str = "the message is not encrypted for any key of this mailbox";
 
 /// The headers only this server may write.
 const OUR_HEADERS: [&str; 2] = ["x-mssante-signature", "x-mssante-encryption"];
@@ -77,6 +80,16 @@ fn quoted(text: &str) -> String {
         .map(|c| if c == '"' { '\'' } else { c })
         .collect();
     format!("\"{clean}\"")
+}
+
+/// The verdict on a signed message; without anchors, none can be valid.
+fn verify_with(trust: Option<&Trust>, message: &[u8]) -> Verdict {
+    match trust {
+        Some(trust) => mssante_smime::verify(message, trust),
+        None => Verdict::Invalid(mssante_smime::Failure::Other(
+            "no trust anchors configured".into(),
+        )),
+    }
 }
 
 fn verdict_header(verdict: &Verdict) -> String {
@@ -159,14 +172,10 @@ impl SmimeInbound {
     }
 
     async fn verify(&self, message: Vec<u8>) -> Verdict {
-        let Some(trust) = self.trust.clone() else {
-            return Verdict::Invalid(mssante_smime::Failure::Other(
-                "no trust anchors configured".into(),
-            ));
-        };
+        let trust = self.trust.clone();
         // Public-key work, however small the message: on the blocking pool.
         crate::blocking::run(move || {
-            Ok::<_, crate::blocking::TaskFailed>(mssante_smime::verify(&message, &trust))
+            Ok::<_, crate::blocking::TaskFailed>(verify_with(trust.as_deref(), &message))
         })
         .await
         .unwrap_or_else(|e| Verdict::Invalid(mssante_smime::Failure::Other(e.to_string())))
@@ -174,36 +183,62 @@ impl SmimeInbound {
 
     async fn decrypt(&self, account: &Account, header: &[u8], raw: &[u8]) -> Vec<u8> {
         let outer = without(header, &OUR_HEADERS);
-        let keys = match self.keys(account).await {
-            Ok(keys) => keys,
-            Err(reason) => return self.undecryptable(account, &outer, raw, &reason).await,
+        // The keys in memory first; the store's when there are none yet, or when none opens
+        // the message (a key installed since).
+        let remembered = self.remembered(account);
+        let from_memory = remembered.is_some();
+        let mut opened = match remembered {
+            Some(keys) => self.open_envelope(keys, &outer, raw).await,
+            None => Err(SmimeError::NoMatchingKey.to_string()),
         };
-        let message = raw.to_vec();
-        let max = self.max_size;
-        let result = crate::blocking::run(move || {
-            Ok::<_, crate::blocking::TaskFailed>(mssante_smime::decrypt(&message, &keys, max))
-        })
-        .await;
-        let inner = match result.map_err(|e| e.to_string()) {
-            Ok(Ok(inner)) => inner,
-            Ok(Err(e)) => {
-                return self
-                    .undecryptable(account, &outer, raw, &e.to_string())
-                    .await;
-            }
-            Err(e) => return self.undecryptable(account, &outer, raw, &e).await,
-        };
-        // The outer headers (From, To, Subject...) then the decrypted entity.
-        let mut opened = without(&outer, &CONTENT_HEADERS);
-        opened.extend_from_slice(&inner);
-        let (inner_header, _) = mime::split_entity(&inner);
-        let mut out = b"X-MSSante-Encryption: decrypted\r\n".to_vec();
-        if let Kind::Signed = kind(inner_header) {
-            // The From: that counts is the outer one, next to the signed entity.
-            out.extend(verdict_header(&self.verify(opened.clone()).await).as_bytes());
+        if !from_memory || opened.as_ref().is_err_and(|e| *e == NO_MATCHING_KEY) {
+            opened = match self.keys(account).await {
+                Ok(keys) => self.open_envelope(keys, &outer, raw).await,
+                Err(reason) => Err(reason),
+            };
         }
-        out.extend(opened);
-        out
+        match opened {
+            Ok(opened) => opened,
+            Err(reason) => self.undecryptable(account, &outer, raw, &reason).await,
+        }
+    }
+
+    /// Decrypts `raw` with `keys` and, when the content is signed, verifies it: one task on
+    /// the blocking pool. Returns the message the reader gets, or why it cannot be opened.
+    async fn open_envelope(
+        &self,
+        keys: Arc<Vec<KeyPair>>,
+        outer: &[u8],
+        raw: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let (outer, raw) = (outer.to_vec(), raw.to_vec());
+        let (max, trust) = (self.max_size, self.trust.clone());
+        let open = move || -> Result<Vec<u8>, String> {
+            let inner = mssante_smime::decrypt(&raw, &keys, max).map_err(|e| e.to_string())?;
+            // The outer headers (From, To, Subject...) then the decrypted entity.
+            let mut opened = without(&outer, &CONTENT_HEADERS);
+            opened.extend_from_slice(&inner);
+            let (inner_header, _) = mime::split_entity(&inner);
+            let mut out = b"X-MSSante-Encryption: decrypted\r\n".to_vec();
+            if let Kind::Signed = kind(inner_header) {
+                // The From: that counts is the outer one, next to the signed entity.
+                out.extend(verdict_header(&verify_with(trust.as_deref(), &opened)).as_bytes());
+            }
+            out.extend(opened);
+            Ok(out)
+        };
+        crate::blocking::run(move || Ok::<_, crate::blocking::TaskFailed>(open()))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+
+    /// The opened keys in memory for `account`, whatever the store holds now.
+    fn remembered(&self, account: &Account) -> Option<Arc<Vec<KeyPair>>> {
+        self.opened
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&account.id)
+            .map(|o| o.pairs.clone())
     }
 
     /// The mailbox's encryption keys with certificates, current first, opened (or taken from
