@@ -1,10 +1,14 @@
 //! S/MIME on the way into a mailbox, with messages made by `openssl cms`: encrypted to the
 //! mailbox's escrowed key, the doctor reads clear text; signed, the verdict is in a header;
-//! a tampered signature, a key we do not hold and a forged verdict header are each told.
+//! a tampered signature, a key we do not hold and a forged verdict header are each told;
+//! the original as received stays available to the administrator and to its reader.
 
 mod common;
 
 use common::*;
+
+const BOB: &str = "bob.durand@hopital.test";
+const BOB_PASSWORD: &str = "bob's own long password";
 
 const ENTITY: &str = "Content-Type: text/plain; charset=utf-8\r\n\r\nCompte rendu marker-clear: glycemie normale.\r\n";
 
@@ -29,6 +33,9 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
     std::fs::write(dir.join("alice-enc.pem"), &cert).expect("cert");
     // A signature key pair of alice's on disk, as her own mail client would hold it.
     issue_person(&server, "signature", USER, &dir, None);
+    // Bob replaces alice this week: read rights on her mailbox, none of her keys.
+    server.cli_stdin_ok(&["user", "add", BOB, "--password-stdin"], BOB_PASSWORD);
+    server.cli_ok(&["delegation", "add", USER, BOB]);
     server.start();
 
     let encrypted = openssl(
@@ -126,6 +133,13 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
         unreadable.contains("X-MSSante-Encryption: undecryptable; reason=\"the message is not encrypted for any key of this mailbox\""),
         "{unreadable}"
     );
+    let through_bob = inbox(&server, &format!("{BOB}*{USER}"), BOB_PASSWORD);
+    assert!(
+        through_bob
+            .iter()
+            .any(|m| m.contains("Subject: chiffre") && m.contains("marker-clear: glycemie normale")),
+        "the delegate reads the decrypted message: {through_bob:?}"
+    );
     let forged = with("falsifie");
     assert!(!forged.contains("signer=forged"), "{forged}");
     // The original as received is kept: the administrator reads it, with a reason. The
@@ -159,7 +173,32 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
         "{}",
         String::from_utf8_lossy(&kept)
     );
+    // Alice reads her own original over HTTPS with her credentials; nobody else does.
+    let url = |uid: u32| {
+        format!(
+            "https://127.0.0.1:{}/messages/{uid}/original",
+            server.ports.https
+        )
+    };
+    let mine = dir.join("mine.eml");
+    let credentials = format!("{USER}:{PASSWORD}");
+    let out = curl(&["--fail", "-u", &credentials, "-o", path(&mine), &url(1)]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(std::fs::read(&mine).expect("alice's copy"), kept);
+    let status = |args: &[&str]| {
+        let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
+        all.extend_from_slice(args);
+        stdout(&curl(&all))
+    };
+    assert_eq!(status(&[&url(1)]), "401");
+    assert_eq!(status(&["-u", &format!("{USER}:wrong"), &url(1)]), "401");
+    assert_eq!(status(&["-u", &credentials, &url(2)]), "404");
+    assert_eq!(status(&["-u", &credentials, &url(0)]), "400");
     let trail = server.cli_ok(&["audit", "tail", "-n", "50"]);
+    assert!(
+        trail.contains("UID 1, read by its owner"),
+        "alice's read is traced:\n{trail}"
+    );
     assert!(
         trail.contains("smime.undecryptable"),
         "the administrator is told:\n{trail}"

@@ -3,8 +3,13 @@
 //! PKCS#1, SHA-256 and SHA-1), the crate decrypts and verifies or refuses by name. gpgsm
 //! (GnuPG 2.2, no GCM, OAEP or PSS): the legacy options both ways.
 
+#[path = "../../tests/common/gpgsm.rs"]
+mod gpgsm;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use gpgsm::Gpgsm;
 
 use mssante_smime::{
     EncryptOptions, Failure, KeyPair, SignatureScheme, SmimeError, Trust, Verdict, decrypt,
@@ -405,108 +410,15 @@ fn what_openssl_signs_the_crate_verifies_or_refuses_with_the_reason() {
     ));
 }
 
-/// A throwaway GnuPG home for gpgsm, trusting `pki`'s CA, holding `name`'s key; its agent
-/// is stopped on drop.
-struct Gpgsm {
-    home: tempfile::TempDir,
-}
-
-impl Gpgsm {
-    fn new(pki: &Pki, name: &str) -> Gpgsm {
-        let home = tempfile::tempdir().expect("gnupg home");
-        let h = home.path();
-        std::fs::write(h.join("gpg-agent.conf"), "allow-loopback-pinentry\n").expect("conf");
-        std::fs::write(
-            h.join("gpgsm.conf"),
-            "disable-crl-checks\ndisable-policy-checks\n",
-        )
-        .expect("conf");
-        let fingerprint = String::from_utf8_lossy(&openssl(
-            pki.dir.path(),
-            &["x509", "-in", "ca.pem", "-noout", "-fingerprint", "-sha1"],
-        ))
-        .trim()
-        .rsplit('=')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-        std::fs::write(h.join("trustlist.txt"), format!("{fingerprint} S\n")).expect("trust");
-        // gpgsm 2.2 reads only the older PKCS#12 encryption (3DES, SHA-1 MAC).
-        openssl(
-            pki.dir.path(),
-            &[
-                "pkcs12",
-                "-export",
-                "-in",
-                &format!("{name}.pem"),
-                "-inkey",
-                &format!("{name}.key"),
-                "-out",
-                "gpgsm.p12",
-                "-passout",
-                "pass:pw",
-                "-keypbe",
-                "PBE-SHA1-3DES",
-                "-certpbe",
-                "PBE-SHA1-3DES",
-                "-macalg",
-                "sha1",
-            ],
-        );
-        let g = Gpgsm { home };
-        g.run(&["--import", text(&pki.path("ca.pem"))], b"");
-        g.run(
-            &[
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase-fd",
-                "0",
-                "--import",
-                text(&pki.path("gpgsm.p12")),
-            ],
-            b"pw\n",
-        );
-        g
-    }
-
-    fn run(&self, args: &[&str], stdin: &[u8]) -> Vec<u8> {
-        use std::io::Write;
-        let mut child = Command::new("gpgsm")
-            .arg("--batch")
-            .args(args)
-            .env("GNUPGHOME", self.home.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("run gpgsm (apt-get install gpgsm)");
-        if let Some(mut input) = child.stdin.take() {
-            input.write_all(stdin).expect("gpgsm stdin");
-        }
-        let out = child.wait_with_output().expect("gpgsm");
-        assert!(
-            out.status.success(),
-            "gpgsm {args:?}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        [out.stdout, out.stderr].concat()
-    }
-}
-
-impl Drop for Gpgsm {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .args(["--kill", "gpg-agent"])
-            .env("GNUPGHOME", self.home.path())
-            .status();
-    }
-}
-
 #[test]
 fn gpgsm_and_the_crate_read_each_other() {
     let pki = Pki::new("TEST AC");
     let alice = pki.issue("alice", "alice@hopital.test", 2048);
-    let gpgsm = Gpgsm::new(&pki, "alice");
+    let gpgsm = Gpgsm::new(
+        &[&pki.path("ca.pem")],
+        &[],
+        Some((&pki.path("alice.pem"), &pki.path("alice.key"))),
+    );
     let entity = pki.write("entity.txt", ENTITY);
 
     // gpgsm encrypts (AES-256-CBC, PKCS#1 v1.5, BER): the crate decrypts.
@@ -535,22 +447,15 @@ fn gpgsm_and_the_crate_read_each_other() {
 
     // gpgsm signs (detached, SHA-256): the crate verifies.
     let sig_file = pki.path("from-gpgsm.sig");
-    gpgsm.run(
-        &[
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase-fd",
-            "0",
-            "-u",
-            "alice@hopital.test",
-            "-b",
-            "-o",
-            text(&sig_file),
-            "--sign",
-            text(&entity),
-        ],
-        b"pw\n",
-    );
+    gpgsm.run_with_passphrase(&[
+        "-u",
+        "alice@hopital.test",
+        "-b",
+        "-o",
+        text(&sig_file),
+        "--sign",
+        text(&entity),
+    ]);
     let mut signed = b"From: alice@hopital.test\r\nContent-Type: multipart/signed; \
         protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=b\r\n\r\n--b\r\n"
         .to_vec();
@@ -579,19 +484,8 @@ fn gpgsm_and_the_crate_read_each_other() {
     let (_, body) = mime::split_entity(&sealed);
     let der = mime::base64_body(body).expect("base64");
     let ours = pki.write("from-crate.der", &der);
-    let clear = gpgsm.run(
-        &[
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase-fd",
-            "0",
-            "-o",
-            text(&pki.path("clear.txt")),
-            "--decrypt",
-            text(&ours),
-        ],
-        b"pw\n",
-    );
+    let clear =
+        gpgsm.run_with_passphrase(&["-o", text(&pki.path("clear.txt")), "--decrypt", text(&ours)]);
     assert!(!clear.is_empty());
     assert_eq!(std::fs::read(pki.path("clear.txt")).expect("clear"), ENTITY);
 

@@ -435,6 +435,9 @@ pub async fn correspondent_add(app: &App, address_text: &str, file: &Path) -> Re
         }
     }
     check_address(&cert, &address, &name)?;
+    if let Some(reason) = crate::pki::unusable_now(&cert.to_der().map_err(crypto(&name))?) {
+        return Err(CliError::new(format!("{name}: {reason}")));
+    }
     app.store
         .db()
         .put_correspondent(&address, &cert.to_der().map_err(crypto(&name))?)

@@ -204,6 +204,14 @@ pub struct SmimePolicy {
     /// `off`, `prefer` (the default) or `require`.
     #[serde(default)]
     pub outbound: OutboundSmime,
+    /// Mail for every peer in the forms old clients read (gpgsm 2.2, older Outlook):
+    /// AES-256-CBC with RSA PKCS#1 v1.5, signatures in PKCS#1 v1.5. Off by default:
+    /// AES-256-GCM with RSA-OAEP, RSA-PSS signatures.
+    #[serde(default)]
+    pub legacy: bool,
+    /// The same for these recipient domains only.
+    #[serde(default)]
+    pub legacy_domains: Vec<Spanned<String>>,
 }
 
 /// The whole configuration, as read from the file (or the dev defaults).
@@ -594,6 +602,7 @@ mod tests {
         assert_eq!(config.queue.delay_notice_secs, q.delay_notice_secs);
         assert_eq!(config.queue.max_parallel, q.max_parallel);
         assert_eq!(config.smime.outbound, OutboundSmime::default());
+        assert!(!config.smime.legacy && config.smime.legacy_domains.is_empty());
         let dns = DnsConfig::default();
         assert_eq!(
             (config.dns.nameservers.len(), config.dns.mx_port),

@@ -190,6 +190,11 @@ impl Config {
                 )
             })?;
         }
+        for (i, d) in self.smime.legacy_domains.iter().enumerate() {
+            whitelist::a_label(d.get_ref()).map_err(|reason| {
+                self.error_at(&format!("smime.legacy_domains[{i}]"), d, reason)
+            })?;
+        }
         for (i, r) in self.routes.iter().enumerate() {
             domain(&format!("route[{i}].domain"), &r.domain)?;
             host(&format!("route[{i}].host"), &r.host)?;
@@ -278,5 +283,12 @@ mod tests {
             Some("relay_domain[0].certificate_dn"),
             "{err}"
         );
+        let text = "mode = \"dev\"\n[smime]\nlegacy_domains = [\"old.test\", \"not a domain\"]\n";
+        let err = Config::parse(text)
+            .expect("parses")
+            .validate()
+            .expect_err("bad legacy domain");
+        assert_eq!(err.key.as_deref(), Some("smime.legacy_domains[1]"), "{err}");
+        assert_eq!(err.line, Some(3), "{err}");
     }
 }

@@ -59,7 +59,7 @@ impl Delivery {
     /// The pipeline on this store; S/MIME signatures are checked against `trust`.
     pub fn new(store: Store, config: Config, trust: Option<Arc<mssante_smime::Trust>>) -> Delivery {
         let smime = SmimeInbound::new(store.clone(), trust, config.limits.max_message_size);
-        let outbound_smime = SmimeOutbound::new(store.clone(), config.smime.outbound);
+        let outbound_smime = SmimeOutbound::new(store.clone(), &config.smime);
         Delivery {
             outbound_smime,
             store,

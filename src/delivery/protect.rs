@@ -5,12 +5,21 @@
 //! The RFC 5322 header stays outside; the content (its Content-* fields and the body) is
 //! made 7-bit first, so no relay can alter what was signed (RFC 8551 3.1.3), then signed,
 //! then encrypted. A message the client already protected is left as it is.
+//!
+//! A recipient certificate that is not valid now counts as none; an expired signature
+//! certificate of the sender's is not used (a signature it made would only be reported
+//! invalid). Peers listed in `[smime] legacy_domains` (or all, `legacy = true`) get the forms
+//! old clients read: AES-256-CBC, RSA PKCS#1 v1.5, PKCS#1 v1.5 signatures.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use mssante_directory::whitelist;
 use mssante_smime::{EncryptOptions, SignatureScheme, mime};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 
-use crate::config::OutboundSmime;
+use crate::config::{OutboundSmime, SmimePolicy};
 use crate::smtp::downgrade;
 use crate::store::{Account, KeyState, KeyUse, Store};
 
@@ -38,12 +47,37 @@ pub struct Protected {
 pub struct SmimeOutbound {
     store: Store,
     policy: OutboundSmime,
+    legacy_everywhere: bool,
+    /// A-labels.
+    legacy_domains: Arc<HashSet<String>>,
 }
 
 impl SmimeOutbound {
-    /// Outbound S/MIME with `policy`.
-    pub fn new(store: Store, policy: OutboundSmime) -> SmimeOutbound {
-        SmimeOutbound { store, policy }
+    /// Outbound S/MIME as `[smime]` says.
+    pub fn new(store: Store, smime: &SmimePolicy) -> SmimeOutbound {
+        SmimeOutbound {
+            store,
+            policy: smime.outbound,
+            legacy_everywhere: smime.legacy,
+            legacy_domains: Arc::new(
+                smime
+                    .legacy_domains
+                    .iter()
+                    .filter_map(|d| whitelist::a_label(d.get_ref()).ok())
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Whether any of `recipients` is at a peer that needs the legacy forms.
+    fn legacy(&self, recipients: &[String]) -> bool {
+        self.legacy_everywhere
+            || recipients.iter().any(|address| {
+                address
+                    .rsplit_once('@')
+                    .and_then(|(_, d)| whitelist::a_label(d).ok())
+                    .is_some_and(|d| self.legacy_domains.contains(&d))
+            })
     }
 
     /// Protects `message`, sent by `sender` to the remote `recipients`.
@@ -71,20 +105,35 @@ impl SmimeOutbound {
         let mut refused = Vec::new();
         for address in recipients {
             let cert = match self.store.db().correspondent(address).await {
-                Ok(Some(der)) => X509::from_der(&der).ok(),
-                _ => None,
+                Ok(Some(der)) => match crate::pki::unusable_now(&der) {
+                    Some(reason) => Err(format!(
+                        "the S/MIME certificate known for this recipient is unusable: {reason}"
+                    )),
+                    None => X509::from_der(&der).map_err(|e| e.to_string()),
+                },
+                _ => Err("no S/MIME certificate is known for this recipient".to_string()),
             };
             match cert {
-                Some(cert) => certs.push(cert),
-                None if require => refused.push((
-                    address.clone(),
-                    "no S/MIME certificate is known for this recipient, and this operator \
-                     sends only encrypted mail (smime.outbound = require)"
-                        .to_string(),
-                )),
-                None => {}
+                Ok(cert) => certs.push(cert),
+                Err(reason) => {
+                    tracing::warn!(recipient = %address, %reason, "outbound mail not encrypted for this recipient");
+                    if require {
+                        refused.push((
+                            address.clone(),
+                            format!(
+                                "{reason}, and this operator sends only encrypted mail \
+                                 (smime.outbound = require)"
+                            ),
+                        ));
+                    }
+                }
             }
         }
+        let (options, scheme) = if self.legacy(recipients) {
+            (EncryptOptions::legacy(), SignatureScheme::Pkcs1v15Sha256)
+        } else {
+            (EncryptOptions::default(), SignatureScheme::PssSha256)
+        };
         // Encrypted only when every recipient left can read it.
         let encrypt = !certs.is_empty() && (require || certs.len() == recipients.len());
         if already_signed && !encrypt {
@@ -125,11 +174,10 @@ impl SmimeOutbound {
         // Signing and encrypting are public-key work: on the blocking pool.
         let content = crate::blocking::run(move || {
             let signed = signer
-                .and_then(|material| material.sign(&entity))
+                .and_then(|material| material.sign(&entity, scheme))
                 .unwrap_or(entity);
             Ok::<_, crate::blocking::TaskFailed>(if encrypt {
-                mssante_smime::encrypt(&signed, &certs, EncryptOptions::default())
-                    .map_err(|e| e.to_string())
+                mssante_smime::encrypt(&signed, &certs, options).map_err(|e| e.to_string())
             } else {
                 Ok(signed)
             })
@@ -149,14 +197,36 @@ impl SmimeOutbound {
         }
     }
 
-    /// The sender's current signature key, its certificate and chain.
     /// The sender's current signature key (PKCS#8, opened), certificate and chain (DER);
-    /// parsed later, on the blocking pool.
+    /// parsed later, on the blocking pool. None when there is none, or when its certificate
+    /// is not valid now (audited: the mail goes unsigned).
     async fn signature_key(&self, sender: &Account) -> Option<SigningMaterial> {
         let keys = self.store.keys(sender).await.ok()?;
         let key = keys
             .iter()
             .find(|k| k.usage == KeyUse::Signature && k.state == KeyState::Current)?;
+        if let Some(reason) = key
+            .certificate
+            .as_deref()
+            .and_then(crate::pki::unusable_now)
+        {
+            tracing::warn!(mailbox = %sender.address, %reason, "outbound mail sent unsigned");
+            let audit = crate::audit::Audit::new(self.store.clone());
+            let detail = format!("signature certificate not used: {reason}");
+            if let Err(e) = audit
+                .record(
+                    "smime.unsigned",
+                    &sender.address,
+                    "submission",
+                    crate::audit::Outcome::Error,
+                    &detail,
+                )
+                .await
+            {
+                tracing::error!(error = %e, "audit write failed");
+            }
+            return None;
+        }
         Some(SigningMaterial {
             pkcs8: self.store.open_key(sender, key).await.ok()?,
             certificate: key.certificate.clone()?,
@@ -173,12 +243,12 @@ struct SigningMaterial {
 }
 
 impl SigningMaterial {
-    /// Signs `entity` (RSA-PSS); None when the material does not parse or signing fails.
-    fn sign(&self, entity: &[u8]) -> Option<Vec<u8>> {
+    /// Signs `entity`; None when the material does not parse or signing fails.
+    fn sign(&self, entity: &[u8], scheme: SignatureScheme) -> Option<Vec<u8>> {
         let key = PKey::private_key_from_pkcs8(&self.pkcs8).ok()?;
         let cert = X509::from_der(&self.certificate).ok()?;
         let chain = mssante_smime::certificates_from_der(&self.chain)?;
-        mssante_smime::sign(entity, &key, &cert, &chain, SignatureScheme::PssSha256)
+        mssante_smime::sign(entity, &key, &cert, &chain, scheme)
             .map_err(|e| tracing::warn!(error = %e, "outbound signature failed"))
             .ok()
     }

@@ -558,9 +558,72 @@ pub fn subject_line(cert: &X509) -> String {
         .unwrap_or_default()
 }
 
+/// Why a certificate (DER) cannot be used now (unreadable, expired, not yet valid); None
+/// when it can.
+pub fn unusable_now(der: &[u8]) -> Option<String> {
+    match x509_parser::parse_x509_certificate(der) {
+        Err(_) => Some("the certificate cannot be read".into()),
+        Ok((_, cert)) => {
+            let validity = cert.validity();
+            if validity.is_valid() {
+                None
+            } else if validity.not_after < x509_parser::time::ASN1Time::now() {
+                Some(format!("the certificate expired on {}", validity.not_after))
+            } else {
+                Some(format!(
+                    "the certificate is valid only from {}",
+                    validity.not_before
+                ))
+            }
+        }
+    }
+}
+
 /// Writes a file through a temporary name and a rename, so readers never see half of it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use openssl::asn1::Asn1Time;
+    use openssl::x509::X509Builder;
+
+    use super::x509::{name, new_key};
+
+    /// A self-signed certificate valid between these Unix times.
+    fn valid_between(from: i64, to: i64) -> Vec<u8> {
+        let key = new_key().expect("key");
+        let subject = name(&[&[("CN", "Dr Test")]]).expect("name");
+        let mut cert = X509Builder::new().expect("builder");
+        cert.set_subject_name(&subject).expect("subject");
+        cert.set_issuer_name(&subject).expect("issuer");
+        cert.set_pubkey(&key).expect("key");
+        cert.set_not_before(&Asn1Time::from_unix(from).expect("time"))
+            .expect("not before");
+        cert.set_not_after(&Asn1Time::from_unix(to).expect("time"))
+            .expect("not after");
+        cert.sign(&key, openssl::hash::MessageDigest::sha256())
+            .expect("sign");
+        cert.build().to_der().expect("der")
+    }
+
+    #[test]
+    fn a_certificate_is_usable_only_within_its_validity() {
+        let now = chrono::Utc::now().timestamp();
+        assert_eq!(
+            super::unusable_now(&valid_between(now - 60, now + 3600)),
+            None
+        );
+        let expired = super::unusable_now(&valid_between(now - 7200, now - 3600));
+        assert!(expired.is_some_and(|r| r.starts_with("the certificate expired on")));
+        let early = super::unusable_now(&valid_between(now + 3600, now + 7200));
+        assert!(early.is_some_and(|r| r.starts_with("the certificate is valid only from")));
+        assert_eq!(
+            super::unusable_now(b"not DER").as_deref(),
+            Some("the certificate cannot be read")
+        );
+    }
 }

@@ -1,7 +1,10 @@
-//! HTTPS: for now the Thunderbird autoconfiguration file and a health check, answered by a
-//! deliberately small HTTP/1.1 responder (GET only, one request per connection). The portal
+//! HTTPS: for now the Thunderbird autoconfiguration file, a health check and a
+//! professional's originals (`original`), answered by a deliberately small HTTP/1.1
+//! responder (GET only, one request per connection). The portal
 //! and admin API issue moves this onto axum; [`ClientSettings`] stays the one place that
 //! says how clients should connect (also printed by dev mode's first start).
+
+mod original;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -132,40 +135,83 @@ impl Service for HttpsService {
 
     async fn serve(&self, conn: &mut Connection) -> Result<(), ReadError> {
         let request = conn.read_line(MAX_HEADER_LINE).await?;
+        let mut authorization = None;
         for _ in 0..MAX_HEADERS {
             let header = conn.read_line(MAX_HEADER_LINE).await?;
             if header == b"\r\n" || header == b"\n" {
                 break;
+            }
+            let header = String::from_utf8_lossy(&header);
+            if let Some((name, value)) = header.split_once(':')
+                && name.trim().eq_ignore_ascii_case("authorization")
+            {
+                authorization = Some(value.trim().to_string());
             }
         }
         let request = String::from_utf8_lossy(&request);
         let mut parts = request.split_whitespace();
         let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         let path = target.split('?').next().unwrap_or("");
-        let (status, kind, body) = match (method, path) {
-            ("GET", "/health") => ("200 OK", "text/plain", "ok\n".to_string()),
+        let response = match (method, path) {
+            ("GET", "/health") => Response::text("200 OK", "ok\n"),
             ("GET", "/mail/config-v1.1.xml" | "/.well-known/autoconfig/mail/config-v1.1.xml") => {
                 match self.ctx.store.db().list_domains().await {
-                    Ok(domains) => {
-                        let xml =
-                            ClientSettings::from_config(&self.ctx.config).autoconfig_xml(&domains);
-                        ("200 OK", "application/xml", xml)
-                    }
-                    Err(_) => (
-                        "503 Service Unavailable",
-                        "text/plain",
-                        "store unavailable\n".into(),
-                    ),
+                    Ok(domains) => Response {
+                        status: "200 OK",
+                        headers: "Content-Type: application/xml; charset=utf-8\r\n".into(),
+                        body: ClientSettings::from_config(&self.ctx.config)
+                            .autoconfig_xml(&domains)
+                            .into_bytes(),
+                    },
+                    Err(_) => Response::text("503 Service Unavailable", "store unavailable\n"),
                 }
             }
-            ("GET", _) => ("404 Not Found", "text/plain", "not found\n".into()),
-            _ => ("405 Method Not Allowed", "text/plain", "GET only\n".into()),
+            ("GET", _) => match original::uid_of(path) {
+                Some(uid) => {
+                    let source = format!("https {}", conn.peer);
+                    original::serve(&self.ctx, authorization.as_deref(), uid, &source).await
+                }
+                None => Response::text("404 Not Found", "not found\n"),
+            },
+            _ => Response::text("405 Method Not Allowed", "GET only\n"),
         };
-        let response = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: {kind}; charset=utf-8\r\nContent-Length: {}\r\n\
-             Cache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        conn.write(response.as_bytes()).await
+        let mut out = format!(
+            "HTTP/1.1 {}\r\n{}Content-Length: {}\r\nCache-Control: no-store\r\n\
+             Connection: close\r\n\r\n",
+            response.status,
+            response.headers,
+            response.body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&response.body);
+        conn.write(&out).await
+    }
+}
+
+/// One answer: status line, header fields (each ending CRLF), body.
+pub struct Response {
+    status: &'static str,
+    headers: String,
+    body: Vec<u8>,
+}
+
+impl Response {
+    /// A plain-text answer.
+    fn text(status: &'static str, body: &str) -> Response {
+        Response {
+            status,
+            headers: "Content-Type: text/plain; charset=utf-8\r\n".into(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// Credentials missing or refused: the browser asks for them.
+    fn unauthorized() -> Response {
+        Response {
+            headers: "Content-Type: text/plain; charset=utf-8\r\n\
+                      WWW-Authenticate: Basic realm=\"mssante\", charset=\"UTF-8\"\r\n"
+                .into(),
+            ..Response::text("401 Unauthorized", "the mailbox's address and password\n")
+        }
     }
 }

@@ -7,6 +7,9 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod gpgsm;
+pub mod operators;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
