@@ -101,9 +101,30 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
         b"X-MSSante-Signature: valid; signer=forged\r\nContent-Type: text/plain\r\n\r\nforged verdict\r\n",
     );
 
-    let mail = wait_for(30, "the five messages", || {
+    // Opaque signing: the content inside the signature (UID 6).
+    let opaque = openssl(
+        &dir,
+        &[
+            "cms",
+            "-sign",
+            "-nodetach",
+            "-binary",
+            "-crlfeol",
+            "-md",
+            "sha256",
+            "-signer",
+            "810001234567-signature.pem",
+            "-inkey",
+            "810001234567-signature.key",
+            "-in",
+            "entity.txt",
+        ],
+    );
+    submit_smime(&server, "opaque", &opaque);
+
+    let mail = wait_for(30, "the six messages", || {
         let m = inbox(&server, USER, PASSWORD);
-        (m.len() == 5).then_some(m)
+        (m.len() == 6).then_some(m)
     });
     let with = |subject: &str| {
         mail.iter()
@@ -122,6 +143,13 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
     assert!(
         good.contains("X-MSSante-Signature: valid; signer=810001234567; name=\"ALICE MARTIN\""),
         "{good}"
+    );
+    let unwrapped = with("opaque");
+    assert!(
+        unwrapped.contains("X-MSSante-Signature: valid; signer=810001234567")
+            && unwrapped.contains("marker-clear: glycemie normale")
+            && !unwrapped.contains("pkcs7-mime"),
+        "{unwrapped}"
     );
     let bad = with("altere");
     assert!(
@@ -168,6 +196,25 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
         path(&original),
     ]);
     assert!(show(&none).contains("has no original"), "{}", show(&none));
+    // The opaque message was unwrapped for its reader: its signed original is kept.
+    let opaque_original = dir.join("opaque.eml");
+    server.cli_ok(&[
+        "message",
+        "original",
+        USER,
+        "6",
+        "--reason",
+        "litige n° 8",
+        "--out",
+        path(&opaque_original),
+    ]);
+    assert!(
+        contains(
+            &std::fs::read(&opaque_original).expect("original"),
+            b"signed-data"
+        ),
+        "the signature is kept"
+    );
     assert!(
         contains(&kept, b"application/pkcs7-mime"),
         "{}",

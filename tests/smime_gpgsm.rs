@@ -1,6 +1,6 @@
 //! gpgsm (GnuPG's S/MIME, Debian's gpgsm 2.2) as the correspondent's mail client, through
-//! the server both ways: what gpgsm signs and encrypts reaches the doctor clear with a valid
-//! signature; what the server signs and encrypts for a peer listed in `[smime]
+//! the server both ways: what gpgsm signs (detached or opaque) and encrypts reaches the
+//! doctor clear with a valid signature; what the server signs and encrypts for a peer listed in `[smime]
 //! legacy_domains`, as it went on the wire, gpgsm decrypts and verifies.
 
 mod common;
@@ -76,31 +76,68 @@ fn what_gpgsm_signs_and_encrypts_reaches_the_doctor_clear_with_a_valid_signature
         ],
         b"",
     );
-    let enveloped = std::fs::read(dir.join("message.p7m")).expect("gpgsm output");
-    let message = format!(
-        "From: {USER}\r\nTo: {USER}\r\nSubject: gpgsm\r\nMIME-Version: 1.0\r\n\
-         Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=\"smime.p7m\"\r\n\
+    // Signed opaque (the content inside the signature), then encrypted.
+    gpgsm.run_with_passphrase(&[
+        "-u",
+        &fingerprint(&sig_cert),
+        "-o",
+        path(&dir.join("opaque.der")),
+        "--sign",
+        path(&dir.join("entity.txt")),
+    ]);
+    let opaque = format!(
+        "Content-Type: application/pkcs7-mime; smime-type=signed-data; name=\"smime.p7m\"\r\n\
          Content-Transfer-Encoding: base64\r\n\r\n{}",
-        base64_lines(&enveloped)
+        base64_lines(&std::fs::read(dir.join("opaque.der")).expect("gpgsm output"))
     );
-    let file = dir.join("gpgsm.eml");
-    std::fs::write(&file, message).expect("message");
-    let out = submit(
-        &server,
-        PASSWORD,
-        &["--to", USER, "--data", &format!("@{}", path(&file))],
+    std::fs::write(dir.join("opaque.txt"), opaque).expect("opaque");
+    gpgsm.run(
+        &[
+            "--cipher-algo",
+            "AES256",
+            "-r",
+            &fingerprint(&encryption),
+            "-o",
+            path(&dir.join("opaque.p7m")),
+            "--encrypt",
+            path(&dir.join("opaque.txt")),
+        ],
+        b"",
     );
-    assert!(stdout(&out).contains("250 2.0.0"), "{}", show(&out));
+    for (subject, file) in [
+        ("gpgsm-detached", "message.p7m"),
+        ("gpgsm-opaque", "opaque.p7m"),
+    ] {
+        let enveloped = std::fs::read(dir.join(file)).expect("gpgsm output");
+        let message = format!(
+            "From: {USER}\r\nTo: {USER}\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n\
+             Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=\"smime.p7m\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{}",
+            base64_lines(&enveloped)
+        );
+        let eml = dir.join(format!("{subject}.eml"));
+        std::fs::write(&eml, message).expect("message");
+        let out = submit(
+            &server,
+            PASSWORD,
+            &["--to", USER, "--data", &format!("@{}", path(&eml))],
+        );
+        assert!(stdout(&out).contains("250 2.0.0"), "{}", show(&out));
+    }
 
-    let got = wait_for(30, "the gpgsm message", || {
-        inbox(&server, USER, PASSWORD).into_iter().next()
+    let got = wait_for(30, "the two gpgsm messages", || {
+        let mail = inbox(&server, USER, PASSWORD);
+        (mail.len() == 2).then_some(mail)
     });
-    assert!(
-        got.contains("X-MSSante-Encryption: decrypted")
-            && got.contains("X-MSSante-Signature: valid; signer=810001234567")
-            && got.contains("marker-gpgsm: tension normale."),
-        "{got}"
-    );
+    for message in got {
+        assert!(
+            message.contains("X-MSSante-Encryption: decrypted")
+                && message.contains("X-MSSante-Signature: valid; signer=810001234567")
+                && message.contains("marker-gpgsm: tension normale.")
+                && !message.contains("pkcs7-mime"),
+            "{message}"
+        );
+    }
     assert_eq!(server.stop(), 0);
 }
 

@@ -419,6 +419,39 @@ fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The content a SignedData encapsulates (opaque signing), BER segments joined; None when
+/// `der` is not a SignedData with content.
+pub fn encapsulated_content(der: &[u8]) -> Option<Vec<u8>> {
+    let (info, _) = element(der, 0)?;
+    let parts = (info.tag == SEQUENCE).then(|| children(info.content, 1))??;
+    let [content_type, wrapped] = parts.as_slice() else {
+        return None;
+    };
+    if content_type.tag != OID || oid_text(content_type.content) != "1.2.840.113549.1.7.2" {
+        return None;
+    }
+    let inner = children(wrapped.content, 2)?;
+    let body = inner.first().filter(|e| e.tag == SEQUENCE)?;
+    let fields = children(body.content, 3)?;
+    // version, digestAlgorithms, encapContentInfo { eContentType, [0] eContent }.
+    let encap = fields.get(2).filter(|e| e.tag == SEQUENCE)?;
+    let encap = children(encap.content, 4)?;
+    let explicit = encap.get(1).filter(|e| e.tag == EXPLICIT_0)?;
+    let octets = children(explicit.content, 5)?;
+    let octets = octets.first()?;
+    match octets.tag {
+        OCTET_STRING => Some(octets.content.to_vec()),
+        0x24 => {
+            let segments = children(octets.content, 6)?;
+            if segments.iter().any(|e| e.tag != OCTET_STRING) {
+                return None;
+            }
+            Some(segments.iter().flat_map(|e| e.content).copied().collect())
+        }
+        _ => None,
+    }
+}
+
 /// The issuer Name (whole encoding) and serial number (INTEGER content) of a certificate.
 pub fn issuer_and_serial(cert: &[u8]) -> Option<(&[u8], &[u8])> {
     let (certificate, _) = element(cert, 0)?;

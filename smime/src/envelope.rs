@@ -164,7 +164,7 @@ fn open_gcm(envelope: &GcmEnvelope<'_>, pair: &KeyPair) -> Option<Vec<u8>> {
 }
 
 /// The DER inside an application/pkcs7-mime entity (base64 or binary).
-fn pkcs7_body(entity: &[u8]) -> Result<Vec<u8>, SmimeError> {
+pub(crate) fn pkcs7_body(entity: &[u8]) -> Result<Vec<u8>, SmimeError> {
     let (header, body) = mime::split_entity(entity);
     let content_type = mime::field(header, "content-type").unwrap_or_default();
     let media = mime::media_type(&content_type);

@@ -23,7 +23,9 @@ mod signature;
 
 pub use envelope::{ContentCipher, EncryptOptions, KeyPair, decrypt, encrypt};
 pub use ffi::{KeyTransport, SignatureScheme};
-pub use signature::{Failure, Signer, Trust, Verdict, certificate_emails, sign, verify};
+pub use signature::{
+    Failure, Signer, Trust, Verdict, certificate_emails, opaque_content, sign, verify,
+};
 
 use openssl::error::ErrorStack;
 use openssl::x509::X509Ref;

@@ -225,7 +225,8 @@ pub enum Verdict {
     Invalid(Failure),
 }
 
-/// Verifies a multipart/signed message (or entity): the signature over the first part, the
+/// Verifies a signed message (or entity), multipart/signed or opaque
+/// (`application/pkcs7-mime; smime-type=signed-data`): the signature over the content, the
 /// chain to `trust`'s anchors with CRLs, S/MIME signing purpose, key size, digest, and that
 /// the message's From: (when it has one and the certificate has addresses) is the signer's.
 pub fn verify(message: &[u8], trust: &Trust) -> Verdict {
@@ -239,19 +240,33 @@ fn check(message: &[u8], trust: &Trust) -> Result<Signer, Failure> {
     let malformed = |what: &str| Failure::Malformed(what.to_string());
     let (header, body) = mime::split_entity(message);
     let content_type = mime::field(header, "content-type").unwrap_or_default();
-    if mime::media_type(&content_type) != "multipart/signed" {
-        return Err(malformed("not multipart/signed"));
-    }
-    let boundary =
-        mime::parameter(&content_type, "boundary").ok_or_else(|| malformed("no boundary"))?;
-    let (signed, signature) =
-        mime::signed_parts(body, &boundary).ok_or_else(|| malformed("missing parts"))?;
-    let (sig_header, sig_body) = mime::split_entity(signature);
-    let sig_type = mime::media_type(&mime::field(sig_header, "content-type").unwrap_or_default());
-    if sig_type != "application/pkcs7-signature" && sig_type != "application/x-pkcs7-signature" {
-        return Err(malformed("the second part is not a PKCS#7 signature"));
-    }
-    let der = mime::base64_body(sig_body).ok_or_else(|| malformed("invalid base64 signature"))?;
+    // Detached (multipart/signed: the first part, then the signature) or opaque (the
+    // content inside the SignedData).
+    let (der, detached) = match mime::media_type(&content_type).as_str() {
+        "multipart/signed" => {
+            let boundary = mime::parameter(&content_type, "boundary")
+                .ok_or_else(|| malformed("no boundary"))?;
+            let (signed, signature) =
+                mime::signed_parts(body, &boundary).ok_or_else(|| malformed("missing parts"))?;
+            let (sig_header, sig_body) = mime::split_entity(signature);
+            let sig_type =
+                mime::media_type(&mime::field(sig_header, "content-type").unwrap_or_default());
+            if sig_type != "application/pkcs7-signature"
+                && sig_type != "application/x-pkcs7-signature"
+            {
+                return Err(malformed("the second part is not a PKCS#7 signature"));
+            }
+            let der =
+                mime::base64_body(sig_body).ok_or_else(|| malformed("invalid base64 signature"))?;
+            (der, Some(signed))
+        }
+        "application/pkcs7-mime" | "application/x-pkcs7-mime" => {
+            let der = crate::envelope::pkcs7_body(message)
+                .map_err(|e| Failure::Malformed(e.to_string()))?;
+            (der, None)
+        }
+        _ => return Err(malformed("not a signed message")),
+    };
     match der::structure(&der) {
         Some(Structure::Signed { digests }) => {
             for oid in digests {
@@ -271,7 +286,7 @@ fn check(message: &[u8], trust: &Trust) -> Result<Signer, Failure> {
     cms.verify(
         Some(&carried),
         Some(&trust.store),
-        Some(signed),
+        detached,
         None,
         CMSOptions::BINARY | CMSOptions::NO_SIGNER_CERT_VERIFY,
     )
@@ -292,6 +307,12 @@ fn check(message: &[u8], trust: &Trust) -> Result<Signer, Failure> {
         return Err(Failure::FromMismatch { from });
     }
     Ok(signer)
+}
+
+/// The entity an opaque signed message (`application/pkcs7-mime; smime-type=signed-data`)
+/// carries, read without judging the signature ([`verify`] does); None when it is not one.
+pub fn opaque_content(message: &[u8]) -> Option<Vec<u8>> {
+    der::encapsulated_content(&crate::envelope::pkcs7_body(message).ok()?)
 }
 
 /// The verdict for an OpenSSL verification error.

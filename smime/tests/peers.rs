@@ -13,7 +13,7 @@ use gpgsm::Gpgsm;
 
 use mssante_smime::{
     EncryptOptions, Failure, KeyPair, SignatureScheme, SmimeError, Trust, Verdict, decrypt,
-    encrypt, mime, sign, verify,
+    encrypt, mime, opaque_content, sign, verify,
 };
 use openssl::pkey::PKey;
 use openssl::x509::{X509, X509Crl};
@@ -374,6 +374,16 @@ fn what_openssl_signs_the_crate_verifies_or_refuses_with_the_reason() {
     }
     let pkcs1 = sign_with("sha256", &[]);
     assert!(matches!(verify(&pkcs1, &trust), Verdict::Valid(_)));
+    // Opaque signing (the content inside the SignedData), as gpgsm and Outlook may send.
+    let opaque = sign_with("sha256", &["-nodetach"]);
+    assert!(
+        String::from_utf8_lossy(&opaque).contains("smime-type=signed-data"),
+        "{}",
+        String::from_utf8_lossy(&opaque)
+    );
+    assert!(matches!(verify(&opaque, &trust), Verdict::Valid(_)));
+    assert_eq!(opaque_content(&opaque).as_deref(), Some(ENTITY));
+    assert_eq!(opaque_content(&pkcs1), None);
 
     let tampered = String::from_utf8_lossy(&pkcs1).replace("normale", "anormale");
     assert_eq!(

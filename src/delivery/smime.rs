@@ -45,7 +45,10 @@ const CONTENT_HEADERS: [&str; 4] = [
 /// What kind of S/MIME a message is, from its top-level Content-Type.
 enum Kind {
     Enveloped,
+    /// multipart/signed: the signature travels beside the content.
     Signed,
+    /// `smime-type=signed-data`: the content is inside the signature.
+    Opaque,
     Plain,
 }
 
@@ -58,6 +61,8 @@ fn kind(header: &[u8]) -> Kind {
                 .to_ascii_lowercase();
             if smime_type.is_empty() || smime_type.contains("enveloped") {
                 Kind::Enveloped
+            } else if smime_type == "signed-data" {
+                Kind::Opaque
             } else {
                 Kind::Plain
             }
@@ -80,6 +85,33 @@ fn quoted(text: &str) -> String {
         .map(|c| if c == '"' { '\'' } else { c })
         .collect();
     format!("\"{clean}\"")
+}
+
+/// The reader's copy of a signed message: the verdict first, then the message, an opaque
+/// signature unwrapped (the entity it carries replaces it) and a multipart/signed as it is.
+fn annotate_signed(trust: Option<&Trust>, message: &[u8]) -> Vec<u8> {
+    let (header, body) = mime::split_entity(message);
+    let mut out = verdict_header(&verify_with(trust, message)).into_bytes();
+    match kind(header) {
+        Kind::Opaque => match mssante_smime::opaque_content(message) {
+            Some(content) => {
+                let drop: Vec<&str> = OUR_HEADERS
+                    .iter()
+                    .chain(&CONTENT_HEADERS)
+                    .copied()
+                    .collect();
+                out.extend(without(header, &drop));
+                out.extend(content);
+                return out;
+            }
+            None => {}
+        },
+        Kind::Signed | Kind::Enveloped | Kind::Plain => {}
+    }
+    out.extend(without(header, &OUR_HEADERS));
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
 }
 
 /// The verdict on a signed message; without anchors, none can be valid.
@@ -127,17 +159,18 @@ impl SmimeInbound {
     }
 
     /// The copy each of `local` receives. A plain message is stored as received (forged
-    /// verdict headers removed); a signed one is verified once and annotated for everyone;
-    /// an encrypted one is decrypted with each mailbox's own keys, its original kept.
+    /// verdict headers removed); a signed one is verified once and annotated for everyone
+    /// (an opaque one unwrapped, its original kept); an encrypted one is decrypted with each
+    /// mailbox's own keys, its original kept.
     pub async fn open(&self, local: &[Account], raw: &[u8]) -> Vec<LocalCopy> {
         let (header, body) = mime::split_entity(raw);
-        let same_for_all = |opened: Option<Vec<u8>>| {
+        let same_for_all = |opened: Option<Vec<u8>>, keep_original: bool| {
             local
                 .iter()
                 .map(|account| LocalCopy {
                     account: account.clone(),
                     opened: opened.clone(),
-                    keep_original: false,
+                    keep_original,
                 })
                 .collect()
         };
@@ -146,16 +179,30 @@ impl SmimeInbound {
                 let clean = without(header, &OUR_HEADERS);
                 same_for_all(
                     (clean.len() != header.len()).then(|| [&clean[..], b"\r\n", body].concat()),
+                    false,
                 )
             }
-            Kind::Signed if local.is_empty() => Vec::new(),
-            Kind::Signed => {
-                let verdict = self.verify(raw.to_vec()).await;
-                let mut out = verdict_header(&verdict).into_bytes();
-                out.extend(without(header, &OUR_HEADERS));
-                out.extend_from_slice(b"\r\n");
-                out.extend_from_slice(body);
-                same_for_all(Some(out))
+            Kind::Signed | Kind::Opaque if local.is_empty() => Vec::new(),
+            kind @ (Kind::Signed | Kind::Opaque) => {
+                let message = raw.to_vec();
+                let trust = self.trust.clone();
+                // Public-key work, however small the message: on the blocking pool.
+                let annotated = crate::blocking::run(move || {
+                    Ok::<_, crate::blocking::TaskFailed>(annotate_signed(
+                        trust.as_deref(),
+                        &message,
+                    ))
+                })
+                .await;
+                match annotated {
+                    Ok(out) => same_for_all(Some(out), matches!(kind, Kind::Opaque)),
+                    Err(e) => {
+                        let failure = mssante_smime::Failure::Other(e.to_string());
+                        let mut out = verdict_header(&Verdict::Invalid(failure)).into_bytes();
+                        out.extend([&without(header, &OUR_HEADERS)[..], b"\r\n", body].concat());
+                        same_for_all(Some(out), false)
+                    }
+                }
             }
             Kind::Enveloped => {
                 let mut copies = Vec::with_capacity(local.len());
@@ -169,16 +216,6 @@ impl SmimeInbound {
                 copies
             }
         }
-    }
-
-    async fn verify(&self, message: Vec<u8>) -> Verdict {
-        let trust = self.trust.clone();
-        // Public-key work, however small the message: on the blocking pool.
-        crate::blocking::run(move || {
-            Ok::<_, crate::blocking::TaskFailed>(verify_with(trust.as_deref(), &message))
-        })
-        .await
-        .unwrap_or_else(|e| Verdict::Invalid(mssante_smime::Failure::Other(e.to_string())))
     }
 
     async fn decrypt(&self, account: &Account, header: &[u8], raw: &[u8]) -> Vec<u8> {
@@ -215,16 +252,20 @@ impl SmimeInbound {
         let (max, trust) = (self.max_size, self.trust.clone());
         let open = move || -> Result<Vec<u8>, String> {
             let inner = mssante_smime::decrypt(&raw, &keys, max).map_err(|e| e.to_string())?;
-            // The outer headers (From, To, Subject...) then the decrypted entity.
+            // The outer headers (From, To, Subject...) then the decrypted entity, without
+            // any verdict the sender wrote inside.
             let mut opened = without(&outer, &CONTENT_HEADERS);
             opened.extend_from_slice(&inner);
-            let (inner_header, _) = mime::split_entity(&inner);
+            let (header, body) = mime::split_entity(&opened);
+            let opened = [&without(header, &OUR_HEADERS)[..], b"\r\n", body].concat();
             let mut out = b"X-MSSante-Encryption: decrypted\r\n".to_vec();
-            if let Kind::Signed = kind(inner_header) {
+            match kind(mime::split_entity(&inner).0) {
                 // The From: that counts is the outer one, next to the signed entity.
-                out.extend(verdict_header(&verify_with(trust.as_deref(), &opened)).as_bytes());
+                Kind::Signed | Kind::Opaque => {
+                    out.extend(annotate_signed(trust.as_deref(), &opened))
+                }
+                Kind::Enveloped | Kind::Plain => out.extend(opened),
             }
-            out.extend(opened);
             Ok(out)
         };
         crate::blocking::run(move || Ok::<_, crate::blocking::TaskFailed>(open()))
