@@ -92,21 +92,19 @@ fn quoted(text: &str) -> String {
 fn annotate_signed(trust: Option<&Trust>, message: &[u8]) -> Vec<u8> {
     let (header, body) = mime::split_entity(message);
     let mut out = verdict_header(&verify_with(trust, message)).into_bytes();
-    match kind(header) {
-        Kind::Opaque => match mssante_smime::opaque_content(message) {
-            Some(content) => {
-                let drop: Vec<&str> = OUR_HEADERS
-                    .iter()
-                    .chain(&CONTENT_HEADERS)
-                    .copied()
-                    .collect();
-                out.extend(without(header, &drop));
-                out.extend(content);
-                return out;
-            }
-            None => {}
-        },
-        Kind::Signed | Kind::Enveloped | Kind::Plain => {}
+    let opaque = match kind(header) {
+        Kind::Opaque => mssante_smime::opaque_content(message),
+        Kind::Signed | Kind::Enveloped | Kind::Plain => None,
+    };
+    if let Some(content) = opaque {
+        let drop: Vec<&str> = OUR_HEADERS
+            .iter()
+            .chain(&CONTENT_HEADERS)
+            .copied()
+            .collect();
+        out.extend(without(header, &drop));
+        out.extend(content);
+        return out;
     }
     out.extend(without(header, &OUR_HEADERS));
     out.extend_from_slice(b"\r\n");
