@@ -224,6 +224,28 @@ enum UserCommand {
     /// Set how much a mailbox may hold: 500M, 10G, octets, 0 for no limit, or `default`
     /// ([limits] mailbox_quota).
     Quota { address: String, size: String },
+    /// The one-time-code second factor (TOTP): the code is typed after the password.
+    #[command(subcommand)]
+    Otp(OtpCommand),
+}
+
+#[derive(Subcommand)]
+enum OtpCommand {
+    /// New secret: prints the otpauth:// URI and a QR code for an authenticator app.
+    Enroll {
+        address: String,
+        /// Also write the QR code as an SVG image (for a letter or the portal).
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
+    /// Require a code for this mailbox's password logins (--lift: no longer).
+    Require {
+        address: String,
+        #[arg(long)]
+        lift: bool,
+    },
+    /// Forget the mailbox's secret.
+    Remove { address: String },
 }
 
 #[derive(Subcommand)]
@@ -446,6 +468,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Queue(QueueCommand::Show { id }) => admin::queue::show(&app, id).await,
         Command::Queue(QueueCommand::Retry { id, .. }) => admin::queue::retry(&app, id).await,
         Command::Queue(QueueCommand::Delete { id }) => admin::queue::delete(&app, id).await,
+        Command::User(UserCommand::Otp(OtpCommand::Enroll { address, svg })) => {
+            admin::otp::enroll(&app, &address, svg.as_deref()).await
+        }
+        Command::User(UserCommand::Otp(OtpCommand::Require { address, lift })) => {
+            admin::otp::require(&app, &address, lift).await
+        }
+        Command::User(UserCommand::Otp(OtpCommand::Remove { address })) => {
+            admin::otp::remove(&app, &address).await
+        }
         Command::Audit(AuditCommand::Verify) => admin::audit_verify(&app).await,
         Command::Audit(AuditCommand::Tail { count }) => admin::audit_tail(&app, count).await,
     }

@@ -15,6 +15,7 @@ use crate::store::{AccountKind, NewAccount};
 pub mod delegation;
 pub mod keys;
 pub mod message;
+pub mod otp;
 pub mod queue;
 
 pub(crate) async fn audit(app: &App, event: &str, detail: &str) -> Result<(), CliError> {

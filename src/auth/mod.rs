@@ -3,14 +3,22 @@
 //!
 //! Every protocol goes through [`Authenticator::authenticate`], so a policy (lockout, second
 //! factor, certificates) added here applies to SMTP, IMAP and POP3 alike.
+//!
+//! Second factor: a mailbox with a one-time-code secret (`mssante user otp enroll`), one the
+//! administrator requires a code of, or one in `[auth] require_otp_domains`, logs in with
+//! the code typed after its password (`password123456`, see [`totp`]).
 
 mod converse;
 pub mod password;
 pub mod rights;
 pub mod sasl;
+pub mod totp;
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::audit::{Audit, Outcome};
-use crate::store::{Account, Store};
+use crate::store::{Account, OtpState, Store};
 pub use converse::converse;
 pub use rights::Rights;
 pub use sasl::{Credentials, Mechanism};
@@ -28,6 +36,13 @@ pub enum AuthError {
     /// Acting as another mailbox that is not delegated to the user (or lacks a right).
     #[error("not authorized to act as {0}")]
     NotAuthorized(String),
+    /// The mailbox needs a one-time code after the password, and none came, or a wrong one,
+    /// or one already used.
+    #[error("one-time code missing, wrong or already used")]
+    OtpRefused,
+    /// A one-time code is required and the mailbox has none enrolled.
+    #[error("a one-time code is required and none is enrolled (mssante user otp enroll)")]
+    OtpNotEnrolled,
     /// The store or the audit trail failed: try later.
     #[error("temporary failure")]
     Unavailable,
@@ -38,6 +53,8 @@ pub enum AuthError {
 pub struct Authenticator {
     store: Store,
     audit: Audit,
+    /// Domains (A-labels) where every password login needs a one-time code.
+    otp_domains: Arc<HashSet<String>>,
 }
 
 /// Lower-cases and trims an address as typed by a user.
@@ -48,7 +65,24 @@ pub fn normalize_address(address: &str) -> String {
 impl Authenticator {
     /// An authenticator on this store.
     pub fn new(store: Store, audit: Audit) -> Authenticator {
-        Authenticator { store, audit }
+        Authenticator {
+            store,
+            audit,
+            otp_domains: Arc::default(),
+        }
+    }
+
+    /// The same, requiring a one-time code for every password login in `domains`
+    /// (`[auth] require_otp_domains`).
+    pub fn requiring_otp_in(self, domains: &[String]) -> Authenticator {
+        let domains = domains
+            .iter()
+            .filter_map(|d| mssante_directory::whitelist::a_label(d).ok())
+            .collect();
+        Authenticator {
+            otp_domains: Arc::new(domains),
+            ..self
+        }
     }
 
     /// Checks `credentials`; `source` names protocol and peer for the audit trail
@@ -135,11 +169,29 @@ impl Authenticator {
         result
     }
 
-    async fn check_password(&self, username: &str, secret: String) -> Result<Account, AuthError> {
-        let account = self.store.db().find_account(username).await.map_err(|e| {
+    async fn check_password(&self, username: &str, typed: String) -> Result<Account, AuthError> {
+        let unavailable = |e: crate::store::StoreError| {
             tracing::error!(error = %e, "account lookup failed");
             AuthError::Unavailable
-        })?;
+        };
+        let account = self
+            .store
+            .db()
+            .find_account(username)
+            .await
+            .map_err(unavailable)?;
+        let otp = match &account {
+            Some(a) => self.store.otp(a).await.map_err(unavailable)?,
+            None => OtpState::default(),
+        };
+        // With a second factor, the code is typed after the password.
+        let needs_code = account.as_ref().is_some_and(|a| {
+            otp.sealed_secret.is_some() || otp.required || self.domain_requires_otp(a)
+        });
+        let (secret, code) = match needs_code.then(|| totp::split_code(&typed)).flatten() {
+            Some((password, code)) => (password.to_string(), Some(code.to_string())),
+            None => (typed, None),
+        };
         let stored = account
             .as_ref()
             .and_then(|a| a.password_hash.clone())
@@ -148,15 +200,42 @@ impl Authenticator {
         let matches = tokio::task::spawn_blocking(move || password::verify(&stored, &secret))
             .await
             .map_err(|_| AuthError::Unavailable)?;
-        match account {
-            Some(a) if matches && a.password_hash.is_some() => {
-                if a.suspended {
-                    Err(AuthError::Suspended)
-                } else {
-                    Ok(a)
-                }
-            }
-            _ => Err(AuthError::InvalidCredentials),
+        let account = match account {
+            Some(a) if matches && a.password_hash.is_some() => a,
+            _ => return Err(AuthError::InvalidCredentials),
+        };
+        if account.suspended {
+            return Err(AuthError::Suspended);
         }
+        if !needs_code {
+            return Ok(account);
+        }
+        let sealed = otp.sealed_secret.ok_or(AuthError::OtpNotEnrolled)?;
+        let code = code.ok_or(AuthError::OtpRefused)?;
+        let secret = self
+            .store
+            .open_otp_secret(&account, &sealed)
+            .map_err(unavailable)?;
+        let now = chrono::Utc::now().timestamp();
+        match totp::accepted_step(&secret, &code, now, otp.last_step) {
+            // Marked used atomically: of two logins with one code, one wins.
+            Some(step)
+                if self
+                    .store
+                    .use_otp_step(&account, step)
+                    .await
+                    .map_err(unavailable)? =>
+            {
+                Ok(account)
+            }
+            _ => Err(AuthError::OtpRefused),
+        }
+    }
+
+    fn domain_requires_otp(&self, account: &Account) -> bool {
+        account
+            .address
+            .rsplit_once('@')
+            .is_some_and(|(_, domain)| self.otp_domains.contains(domain))
     }
 }

@@ -214,6 +214,16 @@ pub struct SmimePolicy {
     pub legacy_domains: Vec<Spanned<String>>,
 }
 
+/// How people log in.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthPolicy {
+    /// Domains where every password login needs a one-time code after the password
+    /// (`mssante user otp enroll`). Default: none.
+    #[serde(default)]
+    pub require_otp_domains: Vec<Spanned<String>>,
+}
+
 /// The whole configuration, as read from the file (or the dev defaults).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -245,6 +255,9 @@ pub struct Config {
     /// S/MIME on the professional's behalf.
     #[serde(default)]
     pub smime: SmimePolicy,
+    /// How people log in.
+    #[serde(default)]
+    pub auth: AuthPolicy,
     /// How the outbound queue retries and gives up.
     #[serde(default)]
     pub queue: QueuePolicy,
@@ -603,6 +616,7 @@ mod tests {
         assert_eq!(config.queue.max_parallel, q.max_parallel);
         assert_eq!(config.smime.outbound, OutboundSmime::default());
         assert!(!config.smime.legacy && config.smime.legacy_domains.is_empty());
+        assert!(config.auth.require_otp_domains.is_empty());
         let dns = DnsConfig::default();
         assert_eq!(
             (config.dns.nameservers.len(), config.dns.mx_port),

@@ -190,6 +190,11 @@ impl Config {
                 )
             })?;
         }
+        for (i, d) in self.auth.require_otp_domains.iter().enumerate() {
+            whitelist::a_label(d.get_ref()).map_err(|reason| {
+                self.error_at(&format!("auth.require_otp_domains[{i}]"), d, reason)
+            })?;
+        }
         for (i, d) in self.smime.legacy_domains.iter().enumerate() {
             whitelist::a_label(d.get_ref()).map_err(|reason| {
                 self.error_at(&format!("smime.legacy_domains[{i}]"), d, reason)

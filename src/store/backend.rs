@@ -183,4 +183,17 @@ pub trait Backend: Send + Sync {
     async fn correspondents(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// Forgets a correspondent's certificate.
     async fn remove_correspondent(&self, address: &str) -> Result<(), StoreError>;
+
+    /// The second-factor state of `account_id`, if it has any.
+    async fn otp(&self, account_id: i64) -> Result<Option<OtpState>, StoreError>;
+    /// Sets (None: removes) the sealed TOTP secret; a new one starts with no step used.
+    async fn set_otp_secret(
+        &self,
+        account_id: i64,
+        sealed: Option<&[u8]>,
+    ) -> Result<(), StoreError>;
+    /// Sets whether a code is required.
+    async fn set_otp_required(&self, account_id: i64, required: bool) -> Result<(), StoreError>;
+    /// Records `step` as used if later than the last one; false otherwise.
+    async fn use_otp_step(&self, account_id: i64, step: i64) -> Result<bool, StoreError>;
 }

@@ -8,6 +8,7 @@
 
 mod backend;
 mod keys;
+mod otp;
 mod queue;
 mod sqlite;
 mod trust;
@@ -22,6 +23,7 @@ use zeroize::Zeroizing;
 
 pub use backend::{Backend, ChainFn};
 pub use keys::{KeyState, KeyUse, NewKey, StoredKey};
+pub use otp::OtpState;
 pub use queue::{
     AttemptRecord, Envelope, EnvelopeRecipient, NewQueued, Notify, QueuedMessage, QueuedRecipient,
     RecipientState,

@@ -16,13 +16,14 @@ use sqlx::sqlite::{
 mod delegation;
 mod group_commit;
 mod keys;
+mod otp;
 mod queue;
 mod trust;
 
 use super::{
     Account, AccountKind, AttemptRecord, AuditRecord, Backend, ChainFn, Delegation, MailboxInfo,
-    MessageMeta, NewAccount, NewKey, NewMessage, NewQueued, QueuedMessage, StoreError, StoredKey,
-    TrustDiff, TrustEntry,
+    MessageMeta, NewAccount, NewKey, NewMessage, NewQueued, OtpState, QueuedMessage, StoreError,
+    StoredKey, TrustDiff, TrustEntry,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -587,6 +588,26 @@ impl Backend for SqliteBackend {
         chain: &[u8],
     ) -> Result<(), StoreError> {
         keys::install(&self.pool, account_id, key_id, certificate, chain).await
+    }
+
+    async fn otp(&self, account_id: i64) -> Result<Option<OtpState>, StoreError> {
+        otp::get(&self.pool, account_id).await
+    }
+
+    async fn set_otp_secret(
+        &self,
+        account_id: i64,
+        sealed: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        otp::set_secret(&self.pool, account_id, sealed).await
+    }
+
+    async fn set_otp_required(&self, account_id: i64, required: bool) -> Result<(), StoreError> {
+        otp::set_required(&self.pool, account_id, required).await
+    }
+
+    async fn use_otp_step(&self, account_id: i64, step: i64) -> Result<bool, StoreError> {
+        otp::use_step(&self.pool, account_id, step).await
     }
 
     async fn put_correspondent(&self, address: &str, certificate: &[u8]) -> Result<(), StoreError> {
