@@ -42,14 +42,7 @@ impl ServerContext {
     ) -> Arc<ServerContext> {
         let audit = Audit::new(store.clone());
         Arc::new(ServerContext {
-            auth: Authenticator::new(store.clone(), audit.clone()).requiring_otp_in(
-                &config
-                    .auth
-                    .require_otp_domains
-                    .iter()
-                    .map(|d| d.get_ref().clone())
-                    .collect::<Vec<_>>(),
-            ),
+            auth: Authenticator::new(store.clone(), audit.clone()).with_policy(&config.auth),
             delivery: Delivery::new(store.clone(), config.clone(), smime_trust),
             maildrop_locks: MaildropLocks::default(),
             config,

@@ -12,16 +12,30 @@ mod converse;
 pub mod password;
 pub mod rights;
 pub mod sasl;
+mod throttle;
 pub mod totp;
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::audit::{Audit, Outcome};
+use crate::config::AuthPolicy;
 use crate::store::{Account, OtpState, Store};
 pub use converse::converse;
 pub use rights::Rights;
 pub use sasl::{Credentials, Mechanism};
+use throttle::{Gate, Throttle, ThrottlePolicy};
+
+/// The peer address in an audit source (`imap 127.0.0.1:50432`).
+fn source_ip(source: &str) -> Option<IpAddr> {
+    let peer = source.rsplit(' ').next()?;
+    peer.parse::<std::net::SocketAddr>()
+        .map(|a| a.ip())
+        .or_else(|_| peer.parse::<IpAddr>())
+        .ok()
+}
 
 /// Why a login was refused. The client is told only "invalid credentials" or "temporary
 /// failure"; the audit trail gets the precise reason.
@@ -43,6 +57,9 @@ pub enum AuthError {
     /// A one-time code is required and the mailbox has none enrolled.
     #[error("a one-time code is required and none is enrolled (mssante user otp enroll)")]
     OtpNotEnrolled,
+    /// Too many failures from this source address: refused without checking for a while.
+    #[error("source address blocked for {0} s after repeated failures")]
+    SourceBlocked(u64),
     /// The store or the audit trail failed: try later.
     #[error("temporary failure")]
     Unavailable,
@@ -55,6 +72,7 @@ pub struct Authenticator {
     audit: Audit,
     /// Domains (A-labels) where every password login needs a one-time code.
     otp_domains: Arc<HashSet<String>>,
+    throttle: Arc<Throttle>,
 }
 
 /// Lower-cases and trims an address as typed by a user.
@@ -69,18 +87,28 @@ impl Authenticator {
             store,
             audit,
             otp_domains: Arc::default(),
+            throttle: Arc::default(),
         }
     }
 
-    /// The same, requiring a one-time code for every password login in `domains`
-    /// (`[auth] require_otp_domains`).
-    pub fn requiring_otp_in(self, domains: &[String]) -> Authenticator {
-        let domains = domains
+    /// The same, with the `[auth]` policy: one-time codes required in some domains, and
+    /// the brute-force brake.
+    pub fn with_policy(self, policy: &AuthPolicy) -> Authenticator {
+        let domains = policy
+            .require_otp_domains
             .iter()
-            .filter_map(|d| mssante_directory::whitelist::a_label(d).ok())
+            .filter_map(|d| mssante_directory::whitelist::a_label(d.get_ref()).ok())
             .collect();
+        let brake = ThrottlePolicy {
+            delay: Duration::from_millis(policy.failure_delay_ms),
+            max_delay: Duration::from_secs(policy.max_failure_delay_secs),
+            block_after: policy.block_after_failures.max(1),
+            block_for: Duration::from_secs(policy.block_secs),
+            ..ThrottlePolicy::default()
+        };
         Authenticator {
             otp_domains: Arc::new(domains),
+            throttle: Arc::new(Throttle::new(brake)),
             ..self
         }
     }
@@ -98,20 +126,58 @@ impl Authenticator {
             password: secret,
         } = credentials;
         let username = normalize_address(&username);
-        let result = self.check_password(&username, secret).await;
+        // The brute-force brake: per source address and per account (see `throttle`).
+        let ip = source_ip(source);
+        let (gate, waited) = match self.throttle.gate(ip, &username, Instant::now()) {
+            Gate::Blocked(left) => (
+                Err(AuthError::SourceBlocked(left.as_secs().max(1))),
+                Duration::ZERO,
+            ),
+            Gate::Wait(delay) => {
+                if !delay.is_zero() {
+                    tracing::warn!(user = %username, %source, delay_ms = delay.as_millis() as u64, "login slowed after repeated failures");
+                    tokio::time::sleep(delay).await;
+                }
+                (Ok(()), delay)
+            }
+        };
+        let result = match gate {
+            Ok(()) => self.check_password(&username, secret).await,
+            Err(blocked) => Err(blocked),
+        };
+        match &result {
+            Ok(_) => self.throttle.succeeded(ip, &username),
+            Err(
+                AuthError::InvalidCredentials
+                | AuthError::OtpRefused
+                | AuthError::OtpNotEnrolled
+                | AuthError::Suspended,
+            ) => {
+                if let Some(blocked) = self.throttle.failed(ip, &username, Instant::now()) {
+                    tracing::warn!(%source, secs = blocked.as_secs(), "source address blocked after repeated login failures");
+                }
+            }
+            Err(_) => {}
+        }
         let result = match (result, authzid.map(|a| normalize_address(&a))) {
             (Ok(account), Some(authzid)) if authzid != account.address => {
                 Err(AuthError::NotAuthorized(authzid))
             }
             (other, _) => other,
         };
-        let (outcome, detail) = match &result {
+        let (outcome, mut detail) = match &result {
             Ok(_) => (Outcome::Ok, "password".to_string()),
             Err(AuthError::Unavailable) => {
                 (Outcome::Error, "password: store unavailable".to_string())
             }
             Err(e) => (Outcome::Refused, format!("password: {e}")),
         };
+        if !waited.is_zero() {
+            detail.push_str(&format!(
+                " (answered after {} ms: earlier failures)",
+                waited.as_millis()
+            ));
+        }
         if let Err(e) = self
             .audit
             .record("login", &username, source, outcome, &detail)

@@ -215,13 +215,52 @@ pub struct SmimePolicy {
 }
 
 /// How people log in.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthPolicy {
     /// Domains where every password login needs a one-time code after the password
     /// (`mssante user otp enroll`). Default: none.
     #[serde(default)]
     pub require_otp_domains: Vec<Spanned<String>>,
+    /// After 3 failed logins (per account, per source address), the next answer waits this
+    /// many milliseconds, doubling with each failure. Default: 500.
+    #[serde(default = "default_failure_delay_ms")]
+    pub failure_delay_ms: u64,
+    /// The longest wait, in seconds. Default: 15.
+    #[serde(default = "default_max_failure_delay_secs")]
+    pub max_failure_delay_secs: u64,
+    /// Failures from one source address that block it for `block_secs` (an account is
+    /// never blocked, only slowed). Default: 20.
+    #[serde(default = "default_block_after_failures")]
+    pub block_after_failures: u32,
+    /// Default: 900.
+    #[serde(default = "default_block_secs")]
+    pub block_secs: u64,
+}
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        AuthPolicy {
+            require_otp_domains: Vec::new(),
+            failure_delay_ms: default_failure_delay_ms(),
+            max_failure_delay_secs: default_max_failure_delay_secs(),
+            block_after_failures: default_block_after_failures(),
+            block_secs: default_block_secs(),
+        }
+    }
+}
+
+fn default_failure_delay_ms() -> u64 {
+    500
+}
+fn default_max_failure_delay_secs() -> u64 {
+    15
+}
+fn default_block_after_failures() -> u32 {
+    20
+}
+fn default_block_secs() -> u64 {
+    900
 }
 
 /// The whole configuration, as read from the file (or the dev defaults).
@@ -617,6 +656,18 @@ mod tests {
         assert_eq!(config.smime.outbound, OutboundSmime::default());
         assert!(!config.smime.legacy && config.smime.legacy_domains.is_empty());
         assert!(config.auth.require_otp_domains.is_empty());
+        let auth = AuthPolicy::default();
+        assert_eq!(
+            (
+                config.auth.failure_delay_ms,
+                config.auth.max_failure_delay_secs
+            ),
+            (auth.failure_delay_ms, auth.max_failure_delay_secs)
+        );
+        assert_eq!(
+            (config.auth.block_after_failures, config.auth.block_secs),
+            (auth.block_after_failures, auth.block_secs)
+        );
         let dns = DnsConfig::default();
         assert_eq!(
             (config.dns.nameservers.len(), config.dns.mx_port),
