@@ -112,6 +112,48 @@ impl Audit {
     }
 }
 
+/// Which records `mssante audit show` prints.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Records by this address, or about it (an administrator's action on the mailbox).
+    pub user: Option<String>,
+    /// Records at or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Filter {
+    /// Whether `record` passes.
+    pub fn accepts(&self, record: &AuditRecord) -> bool {
+        let by_or_about = |user: &String| {
+            record.actor.eq_ignore_ascii_case(user)
+                || record.detail.to_ascii_lowercase().contains(user.as_str())
+        };
+        let after = |since: &chrono::DateTime<chrono::Utc>| {
+            chrono::DateTime::parse_from_rfc3339(&record.at).is_ok_and(|at| at >= *since)
+        };
+        self.user.as_ref().is_none_or(by_or_about) && self.since.as_ref().is_none_or(after)
+    }
+}
+
+impl Audit {
+    /// The records `filter` accepts, oldest first, with their sequence numbers.
+    pub async fn select(&self, filter: &Filter) -> Result<Vec<(u64, AuditRecord)>, StoreError> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.store.db().audit_records(after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.0;
+            out.extend(
+                page.into_iter()
+                    .filter(|(_, r, _)| filter.accepts(r))
+                    .map(|(seq, r, _)| (seq, r)),
+            );
+        }
+        Ok(out)
+    }
+}
+
 /// SHA-256(previous hash, then each field length-prefixed so fields cannot run together).
 fn chain_hash(previous: &[u8], r: &AuditRecord) -> Vec<u8> {
     let mut ctx = Context::new(&SHA256);

@@ -39,6 +39,9 @@ enum Command {
     /// Who may act for which mailbox.
     #[command(subcommand)]
     Delegation(DelegationCommand),
+    /// Per-device app passwords of a mailbox (Thunderbird, a phone).
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// The TEST PKI of dev mode: issue and revoke certificates for tests and a second operator.
     #[command(subcommand)]
     Pki(PkiCommand),
@@ -230,6 +233,23 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum DeviceCommand {
+    /// Make an app password for a device; printed once.
+    Add { address: String, name: String },
+    /// The devices of a mailbox, with their last use.
+    List { address: String },
+    /// Make a device fail at once, open sessions included (--lift: let it in again).
+    Block {
+        address: String,
+        name: String,
+        #[arg(long)]
+        lift: bool,
+    },
+    /// Forget a device.
+    Remove { address: String, name: String },
+}
+
+#[derive(Subcommand)]
 enum OtpCommand {
     /// New secret: prints the otpauth:// URI and a QR code for an authenticator app.
     Enroll {
@@ -319,6 +339,15 @@ enum AuditCommand {
         #[arg(short = 'n', default_value_t = 20)]
         count: u32,
     },
+    /// Print the records by or about a mailbox, since a date.
+    Show {
+        /// Records by this address, or about it (administrators' actions on the mailbox).
+        #[arg(long)]
+        user: Option<String>,
+        /// YYYY-MM-DD (midnight UTC) or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 fn init_logging() {
@@ -386,6 +415,20 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             admin::delegation::remove(&app, &mailbox, &delegate).await
         }
         Command::Delegation(DelegationCommand::List) => admin::delegation::list(&app).await,
+        Command::Device(DeviceCommand::Add { address, name }) => {
+            admin::devices::add(&app, &address, &name).await
+        }
+        Command::Device(DeviceCommand::List { address }) => {
+            admin::devices::list(&app, &address).await
+        }
+        Command::Device(DeviceCommand::Block {
+            address,
+            name,
+            lift,
+        }) => admin::devices::block(&app, &address, &name, lift).await,
+        Command::Device(DeviceCommand::Remove { address, name }) => {
+            admin::devices::remove(&app, &address, &name).await
+        }
         Command::Key(KeyCommand::Import {
             address,
             pkcs12,
@@ -479,6 +522,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Audit(AuditCommand::Verify) => admin::audit_verify(&app).await,
         Command::Audit(AuditCommand::Tail { count }) => admin::audit_tail(&app, count).await,
+        Command::Audit(AuditCommand::Show { user, since }) => {
+            admin::audit_show(&app, user.as_deref(), since.as_deref()).await
+        }
     }
 }
 

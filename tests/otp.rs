@@ -131,6 +131,28 @@ fn the_code_after_the_password_is_the_second_factor() {
         assert!(trail.contains(expected), "{expected} in:\n{trail}");
     }
 
+    // One professional's records: `audit show --user --since`.
+    let today = stdout(
+        &Command::new("date")
+            .args(["-u", "+%Y-%m-%d"])
+            .output()
+            .expect("date"),
+    );
+    let bobs = server.cli_ok(&["audit", "show", "--user", BOB, "--since", today.trim()]);
+    assert!(
+        bobs.contains("none is enrolled") && bobs.contains("otp.require") && !bobs.contains(USER),
+        "{bobs}"
+    );
+    let future = server.cli_ok(&["audit", "show", "--user", BOB, "--since", "2999-01-01"]);
+    assert!(future.contains("no audit record matches"), "{future}");
+    let out = server.cli(&["audit", "show", "--since", "yesterday"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        show(&out).contains("--since \"yesterday\""),
+        "{}",
+        show(&out)
+    );
+
     // The secret is sealed at rest: neither its base32 form nor its octets are readable.
     let out = python(
         "import base64, sys\ns = sys.argv[1]\nsys.stdout.write(base64.b32decode(s + '=' * (-len(s) % 8)).hex())",

@@ -13,6 +13,7 @@ use crate::pki::{Issued, PersonRequest};
 use crate::store::{AccountKind, NewAccount};
 
 pub mod delegation;
+pub mod devices;
 pub mod keys;
 pub mod message;
 pub mod otp;
@@ -439,12 +440,51 @@ pub async fn audit_verify(app: &App) -> Result<(), CliError> {
 /// `audit tail`.
 pub async fn audit_tail(app: &App, n: u32) -> Result<(), CliError> {
     for (seq, r) in Audit::new(app.store.clone()).tail(n).await? {
-        println!(
-            "{seq:>6} {} {:<14} {:<8} {:<30} {:<28} {}",
-            r.at, r.event, r.outcome, r.actor, r.source, r.detail
-        );
+        print_audit_record(seq, &r);
     }
     Ok(())
+}
+
+/// `audit show [--user ADDRESS] [--since DATE]`.
+pub async fn audit_show(
+    app: &App,
+    user: Option<&str>,
+    since: Option<&str>,
+) -> Result<(), CliError> {
+    let since = since
+        .map(|text| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .or_else(|_| {
+                    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+                })
+                .map_err(|_| {
+                    CliError::new(format!(
+                        "--since {text:?}: not a date (YYYY-MM-DD) nor an RFC 3339 time"
+                    ))
+                })
+        })
+        .transpose()?;
+    let filter = crate::audit::Filter {
+        user: user.map(crate::auth::normalize_address),
+        since,
+    };
+    let records = Audit::new(app.store.clone()).select(&filter).await?;
+    if records.is_empty() {
+        println!("no audit record matches");
+    }
+    for (seq, r) in records {
+        print_audit_record(seq, &r);
+    }
+    Ok(())
+}
+
+fn print_audit_record(seq: u64, r: &crate::store::AuditRecord) {
+    println!(
+        "{seq:>6} {} {:<14} {:<8} {:<30} {:<28} {}",
+        r.at, r.event, r.outcome, r.actor, r.source, r.detail
+    );
 }
 
 /// `trust import`: replaces the trust space with a whitelist file and says what changed.

@@ -9,6 +9,7 @@
 //! the code typed after its password (`password123456`, see [`totp`]).
 
 mod converse;
+pub mod device;
 pub mod password;
 pub mod rights;
 pub mod sasl;
@@ -24,6 +25,7 @@ use crate::audit::{Audit, Outcome};
 use crate::config::AuthPolicy;
 use crate::store::{Account, OtpState, Store};
 pub use converse::converse;
+pub use device::Login;
 pub use rights::Rights;
 pub use sasl::{Credentials, Mechanism};
 use throttle::{Gate, Throttle, ThrottlePolicy};
@@ -57,6 +59,9 @@ pub enum AuthError {
     /// A one-time code is required and the mailbox has none enrolled.
     #[error("a one-time code is required and none is enrolled (mssante user otp enroll)")]
     OtpNotEnrolled,
+    /// An app password of a device the mailbox blocked.
+    #[error("device {0:?} is blocked")]
+    DeviceBlocked(String),
     /// Too many failures from this source address: refused without checking for a while.
     #[error("source address blocked for {0} s after repeated failures")]
     SourceBlocked(u64),
@@ -113,13 +118,14 @@ impl Authenticator {
         }
     }
 
-    /// Checks `credentials`; `source` names protocol and peer for the audit trail
+    /// Checks `credentials` (a password, with its one-time code when the mailbox needs one,
+    /// or a device's app password); `source` names protocol and peer for the audit trail
     /// (`imap 127.0.0.1:50432`).
     pub async fn authenticate(
         &self,
         credentials: Credentials,
         source: &str,
-    ) -> Result<Account, AuthError> {
+    ) -> Result<Login, AuthError> {
         let Credentials::Password {
             authzid,
             username,
@@ -151,6 +157,7 @@ impl Authenticator {
                 AuthError::InvalidCredentials
                 | AuthError::OtpRefused
                 | AuthError::OtpNotEnrolled
+                | AuthError::DeviceBlocked(_)
                 | AuthError::Suspended,
             ) => {
                 if let Some(blocked) = self.throttle.failed(ip, &username, Instant::now()) {
@@ -160,12 +167,27 @@ impl Authenticator {
             Err(_) => {}
         }
         let result = match (result, authzid.map(|a| normalize_address(&a))) {
-            (Ok(account), Some(authzid)) if authzid != account.address => {
+            (Ok(login), Some(authzid)) if authzid != login.account.address => {
                 Err(AuthError::NotAuthorized(authzid))
             }
             (other, _) => other,
         };
+        if let Ok(Login {
+            device: Some((id, _)),
+            ..
+        }) = &result
+        {
+            let from = ip.map(|ip| ip.to_string()).unwrap_or_default();
+            let protocol = source.split(' ').next().unwrap_or_default();
+            if let Err(e) = self.store.db().device_used(*id, &from, protocol).await {
+                tracing::error!(error = %e, "recording a device's use failed");
+            }
+        }
         let (outcome, mut detail) = match &result {
+            Ok(Login {
+                device: Some((_, name)),
+                ..
+            }) => (Outcome::Ok, format!("device {name:?}")),
             Ok(_) => (Outcome::Ok, "password".to_string()),
             Err(AuthError::Unavailable) => {
                 (Outcome::Error, "password: store unavailable".to_string())
@@ -235,7 +257,17 @@ impl Authenticator {
         result
     }
 
-    async fn check_password(&self, username: &str, typed: String) -> Result<Account, AuthError> {
+    /// Whether the device a session logged in with may still be used (checked before each
+    /// command, so a block takes effect on open sessions too). Store trouble: no.
+    pub async fn device_usable(&self, device_id: i64) -> bool {
+        self.store
+            .db()
+            .device_usable(device_id)
+            .await
+            .unwrap_or(false)
+    }
+
+    async fn check_password(&self, username: &str, typed: String) -> Result<Login, AuthError> {
         let unavailable = |e: crate::store::StoreError| {
             tracing::error!(error = %e, "account lookup failed");
             AuthError::Unavailable
@@ -246,6 +278,26 @@ impl Authenticator {
             .find_account(username)
             .await
             .map_err(unavailable)?;
+        // A device's app password stands for the password and the one-time code.
+        if let Some(a) = &account
+            && let Some(found) = self
+                .store
+                .db()
+                .device_by_secret(a.id, &device::hash(&typed))
+                .await
+                .map_err(unavailable)?
+        {
+            if found.blocked {
+                return Err(AuthError::DeviceBlocked(found.name));
+            }
+            if a.suspended {
+                return Err(AuthError::Suspended);
+            }
+            return Ok(Login {
+                account: a.clone(),
+                device: Some((found.id, found.name)),
+            });
+        }
         let otp = match &account {
             Some(a) => self.store.otp(a).await.map_err(unavailable)?,
             None => OtpState::default(),
@@ -274,7 +326,10 @@ impl Authenticator {
             return Err(AuthError::Suspended);
         }
         if !needs_code {
-            return Ok(account);
+            return Ok(Login {
+                account,
+                device: None,
+            });
         }
         let sealed = otp.sealed_secret.ok_or(AuthError::OtpNotEnrolled)?;
         let code = code.ok_or(AuthError::OtpRefused)?;
@@ -292,7 +347,10 @@ impl Authenticator {
                     .await
                     .map_err(unavailable)? =>
             {
-                Ok(account)
+                Ok(Login {
+                    account,
+                    device: None,
+                })
             }
             _ => Err(AuthError::OtpRefused),
         }

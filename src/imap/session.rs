@@ -21,6 +21,8 @@ pub(super) struct Session<'a> {
     ctx: &'a ServerContext,
     conn: &'a mut Connection,
     user: Option<Account>,
+    /// The device credential the user logged in with, re-checked before each command.
+    device: Option<i64>,
     selected: Option<Selected>,
 }
 
@@ -49,6 +51,7 @@ impl<'a> Session<'a> {
             ctx,
             conn,
             user: None,
+            device: None,
             selected: None,
         }
     }
@@ -97,6 +100,11 @@ impl<'a> Session<'a> {
                     continue;
                 }
             };
+            if let Some(device) = self.device
+                && !self.ctx.auth.device_usable(device).await
+            {
+                return self.send("* BYE This device's access was withdrawn").await;
+            }
             if !self.handle(command).await? {
                 return Ok(());
             }
@@ -271,9 +279,10 @@ impl<'a> Session<'a> {
     async fn finish_auth(&mut self, tag: &str, credentials: Credentials) -> Result<(), ReadError> {
         let source = format!("imap {}", self.conn.peer);
         match self.ctx.auth.authenticate(credentials, &source).await {
-            Ok(account) => {
-                tracing::info!(user = %account.address, "authenticated");
-                self.user = Some(account);
+            Ok(login) => {
+                tracing::info!(user = %login.account.address, "authenticated");
+                self.user = Some(login.account);
+                self.device = login.device.map(|(id, _)| id);
                 let text = format!("{tag} OK [CAPABILITY {}] Logged in", self.capabilities());
                 self.send(&text).await
             }

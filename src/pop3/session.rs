@@ -17,6 +17,8 @@ pub struct Session<'a> {
     conn: &'a mut Connection,
     user_name: Option<String>,
     maildrop: Option<Maildrop>,
+    /// The device credential the user logged in with, re-checked before each command.
+    device: Option<i64>,
 }
 
 impl<'a> Session<'a> {
@@ -26,6 +28,7 @@ impl<'a> Session<'a> {
             conn,
             user_name: None,
             maildrop: None,
+            device: None,
         }
     }
 
@@ -58,6 +61,14 @@ impl<'a> Session<'a> {
                     continue;
                 }
             };
+            if let Some(device) = self.device
+                && !self.ctx.auth.device_usable(device).await
+            {
+                // Deletions marked in this session are not applied.
+                return self
+                    .send("-ERR [AUTH] This device's access was withdrawn")
+                    .await;
+            }
             if command == Command::Quit {
                 return self.quit().await;
             }
@@ -218,9 +229,10 @@ impl<'a> Session<'a> {
         let source = format!("pop3 {}", self.conn.peer);
         let auth = &self.ctx.auth;
         let opened = match auth.authenticate(credentials, &source).await {
-            Ok(user) => {
-                let target = mailbox.unwrap_or_else(|| user.address.clone());
-                auth.delegated(&user, &target, &source).await
+            Ok(login) => {
+                self.device = login.device.map(|(id, _)| id);
+                let target = mailbox.unwrap_or_else(|| login.account.address.clone());
+                auth.delegated(&login.account, &target, &source).await
             }
             Err(e) => Err(e),
         };

@@ -22,6 +22,8 @@ pub(super) struct Session<'a> {
     pub(super) conn: &'a mut Connection,
     pub(super) helo: Option<String>,
     pub(super) user: Option<Account>,
+    /// The device credential the user logged in with, re-checked before each command.
+    pub(super) device: Option<i64>,
     pub(super) transaction: Option<Transaction>,
 }
 
@@ -33,6 +35,7 @@ impl<'a> Session<'a> {
             conn,
             helo: None,
             user: None,
+            device: None,
             transaction: None,
         }
     }
@@ -86,6 +89,13 @@ impl<'a> Session<'a> {
                     continue;
                 }
             };
+            if let Some(device) = self.device
+                && !self.ctx.auth.device_usable(device).await
+            {
+                return self
+                    .reply("421 4.7.0 This device's access was withdrawn, closing")
+                    .await;
+            }
             if !self.handle(request).await? {
                 return Ok(());
             }
@@ -175,6 +185,7 @@ impl<'a> Session<'a> {
         // RFC 3207: forget everything learnt before TLS.
         self.helo = None;
         self.user = None;
+        self.device = None;
         self.reset_transaction();
         Ok(())
     }
@@ -215,9 +226,10 @@ impl<'a> Session<'a> {
             };
         let source = self.source();
         match self.ctx.auth.authenticate(credentials, &source).await {
-            Ok(account) => {
-                tracing::info!(user = %account.address, "authenticated");
-                self.user = Some(account);
+            Ok(login) => {
+                tracing::info!(user = %login.account.address, "authenticated");
+                self.user = Some(login.account);
+                self.device = login.device.map(|(id, _)| id);
                 self.reply("235 2.7.0 Authentication successful").await
             }
             Err(AuthError::Unavailable) => {

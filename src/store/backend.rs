@@ -196,4 +196,33 @@ pub trait Backend: Send + Sync {
     async fn set_otp_required(&self, account_id: i64, required: bool) -> Result<(), StoreError>;
     /// Records `step` as used if later than the last one; false otherwise.
     async fn use_otp_step(&self, account_id: i64, step: i64) -> Result<bool, StoreError>;
+
+    /// Adds a device credential (SHA-256 of its app password); a taken name is a Conflict.
+    async fn add_device(
+        &self,
+        account_id: i64,
+        name: &str,
+        secret_hash: &[u8],
+    ) -> Result<i64, StoreError>;
+    /// The devices of `account_id`, by name.
+    async fn devices(&self, account_id: i64) -> Result<Vec<Device>, StoreError>;
+    /// The device of `account_id` with this app-password hash.
+    async fn device_by_secret(
+        &self,
+        account_id: i64,
+        secret_hash: &[u8],
+    ) -> Result<Option<Device>, StoreError>;
+    /// Whether device `id` may still be used (not blocked, not removed).
+    async fn device_usable(&self, id: i64) -> Result<bool, StoreError>;
+    /// Blocks or unblocks a device by name; false when there is none.
+    async fn set_device_blocked(
+        &self,
+        account_id: i64,
+        name: &str,
+        blocked: bool,
+    ) -> Result<bool, StoreError>;
+    /// Removes a device by name; false when there is none.
+    async fn remove_device(&self, account_id: i64, name: &str) -> Result<bool, StoreError>;
+    /// Records a login with device `id` from `from` over `protocol`.
+    async fn device_used(&self, id: i64, from: &str, protocol: &str) -> Result<(), StoreError>;
 }

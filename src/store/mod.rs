@@ -7,6 +7,7 @@
 //! `impl Backend`, with the encryption shared.
 
 mod backend;
+mod devices;
 mod keys;
 mod otp;
 mod queue;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 pub use backend::{Backend, ChainFn};
+pub use devices::Device;
 pub use keys::{KeyState, KeyUse, NewKey, StoredKey};
 pub use otp::OtpState;
 pub use queue::{

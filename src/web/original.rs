@@ -38,9 +38,10 @@ pub async fn serve(
         username,
         password,
     };
-    let Ok(account) = ctx.auth.authenticate(credentials, source).await else {
+    let Ok(login) = ctx.auth.authenticate(credentials, source).await else {
         return Response::unauthorized();
     };
+    let account = login.account;
     let Some(uid) = uid else {
         return Response::text("400 Bad Request", "the UID is a positive number\n");
     };

@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 };
 
 mod delegation;
+mod devices;
 mod group_commit;
 mod keys;
 mod otp;
@@ -21,9 +22,9 @@ mod queue;
 mod trust;
 
 use super::{
-    Account, AccountKind, AttemptRecord, AuditRecord, Backend, ChainFn, Delegation, MailboxInfo,
-    MessageMeta, NewAccount, NewKey, NewMessage, NewQueued, OtpState, QueuedMessage, StoreError,
-    StoredKey, TrustDiff, TrustEntry,
+    Account, AccountKind, AttemptRecord, AuditRecord, Backend, ChainFn, Delegation, Device,
+    MailboxInfo, MessageMeta, NewAccount, NewKey, NewMessage, NewQueued, OtpState, QueuedMessage,
+    StoreError, StoredKey, TrustDiff, TrustEntry,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -608,6 +609,48 @@ impl Backend for SqliteBackend {
 
     async fn use_otp_step(&self, account_id: i64, step: i64) -> Result<bool, StoreError> {
         otp::use_step(&self.pool, account_id, step).await
+    }
+
+    async fn add_device(
+        &self,
+        account_id: i64,
+        name: &str,
+        secret_hash: &[u8],
+    ) -> Result<i64, StoreError> {
+        devices::add(&self.pool, account_id, name, secret_hash).await
+    }
+
+    async fn devices(&self, account_id: i64) -> Result<Vec<Device>, StoreError> {
+        devices::list(&self.pool, account_id).await
+    }
+
+    async fn device_by_secret(
+        &self,
+        account_id: i64,
+        secret_hash: &[u8],
+    ) -> Result<Option<Device>, StoreError> {
+        devices::by_secret(&self.pool, account_id, secret_hash).await
+    }
+
+    async fn device_usable(&self, id: i64) -> Result<bool, StoreError> {
+        devices::usable(&self.pool, id).await
+    }
+
+    async fn set_device_blocked(
+        &self,
+        account_id: i64,
+        name: &str,
+        blocked: bool,
+    ) -> Result<bool, StoreError> {
+        devices::set_blocked(&self.pool, account_id, name, blocked).await
+    }
+
+    async fn remove_device(&self, account_id: i64, name: &str) -> Result<bool, StoreError> {
+        devices::remove(&self.pool, account_id, name).await
+    }
+
+    async fn device_used(&self, id: i64, from: &str, protocol: &str) -> Result<(), StoreError> {
+        devices::used(&self.pool, id, from, protocol).await
     }
 
     async fn put_correspondent(&self, address: &str, certificate: &[u8]) -> Result<(), StoreError> {

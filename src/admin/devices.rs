@@ -1,0 +1,130 @@
+//! `mssante device`: per-device credentials of a mailbox (`auth::device`). `add` prints the
+//! new app password once, to type into Thunderbird or a phone instead of the password and
+//! the one-time code; `list` shows each device's last use; `block` makes it fail at once,
+//! open sessions included; `remove` forgets it.
+
+use super::{address, audit};
+use crate::app::{App, CliError};
+use crate::auth::device;
+use crate::store::{Account, StoreError};
+
+async fn account(app: &App, text: &str) -> Result<Account, CliError> {
+    let address = address(text)?;
+    app.store
+        .db()
+        .find_account(&address)
+        .await?
+        .ok_or_else(|| CliError::new(format!("no mailbox {address}")))
+}
+
+/// `device add ADDRESS NAME`.
+pub async fn add(app: &App, address_text: &str, name: &str) -> Result<(), CliError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().any(char::is_control) {
+        return Err(CliError::new(
+            "a device needs a name (\"Thunderbird cabinet\")",
+        ));
+    }
+    let account = account(app, address_text).await?;
+    let password = device::new_app_password().map_err(|e| CliError::new(format!("random: {e}")))?;
+    match app
+        .store
+        .db()
+        .add_device(account.id, name, &device::hash(&password))
+        .await
+    {
+        Ok(_) => {}
+        Err(StoreError::Conflict(why)) => {
+            return Err(CliError::new(format!("{}: {why}", account.address)));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    audit(app, "device.add", &format!("{} {name:?}", account.address)).await?;
+    println!(
+        "app password for {name:?} of {} (shown once):",
+        account.address
+    );
+    println!("{password}");
+    println!("type it in the mail client instead of the password; no one-time code is needed");
+    Ok(())
+}
+
+/// `device list ADDRESS`.
+pub async fn list(app: &App, address_text: &str) -> Result<(), CliError> {
+    let account = account(app, address_text).await?;
+    let devices = app.store.db().devices(account.id).await?;
+    if devices.is_empty() {
+        println!("{} has no device credential", account.address);
+    }
+    let time = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_default()
+    };
+    for d in devices {
+        let last = match &d.last_used {
+            Some((at, from, protocol)) => {
+                format!("last used {} from {from} ({protocol})", time(*at))
+            }
+            None => "never used".to_string(),
+        };
+        println!(
+            "{:<28} {:<8} made {}  {last}",
+            d.name,
+            if d.blocked { "BLOCKED" } else { "active" },
+            time(d.created_at)
+        );
+    }
+    Ok(())
+}
+
+/// `device block ADDRESS NAME [--lift]`.
+pub async fn block(app: &App, address_text: &str, name: &str, lift: bool) -> Result<(), CliError> {
+    let account = account(app, address_text).await?;
+    if !app
+        .store
+        .db()
+        .set_device_blocked(account.id, name, !lift)
+        .await?
+    {
+        return Err(CliError::new(format!(
+            "{} has no device {name:?}",
+            account.address
+        )));
+    }
+    let event = if lift {
+        "device.unblock"
+    } else {
+        "device.block"
+    };
+    audit(app, event, &format!("{} {name:?}", account.address)).await?;
+    println!(
+        "{name:?} of {} is {}",
+        account.address,
+        if lift {
+            "active again"
+        } else {
+            "blocked (open sessions end at their next command)"
+        }
+    );
+    Ok(())
+}
+
+/// `device remove ADDRESS NAME`.
+pub async fn remove(app: &App, address_text: &str, name: &str) -> Result<(), CliError> {
+    let account = account(app, address_text).await?;
+    if !app.store.db().remove_device(account.id, name).await? {
+        return Err(CliError::new(format!(
+            "{} has no device {name:?}",
+            account.address
+        )));
+    }
+    audit(
+        app,
+        "device.remove",
+        &format!("{} {name:?}", account.address),
+    )
+    .await?;
+    println!("{name:?} of {} removed", account.address);
+    Ok(())
+}
