@@ -236,6 +236,8 @@ enum UserCommand {
 enum DeviceCommand {
     /// Make an app password for a device; printed once.
     Add { address: String, name: String },
+    /// A pairing code for a phone (valid two minutes, once), exchanged at POST /devices/pair.
+    Pair { address: String, name: String },
     /// The devices of a mailbox, with their last use.
     List { address: String },
     /// Make a device fail at once, open sessions included (--lift: let it in again).
@@ -417,6 +419,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Delegation(DelegationCommand::List) => admin::delegation::list(&app).await,
         Command::Device(DeviceCommand::Add { address, name }) => {
             admin::devices::add(&app, &address, &name).await
+        }
+        Command::Device(DeviceCommand::Pair { address, name }) => {
+            admin::devices::pair(&app, &address, &name).await
         }
         Command::Device(DeviceCommand::List { address }) => {
             admin::devices::list(&app, &address).await

@@ -126,3 +126,52 @@ except imaplib.IMAP4.abort as e:
         );
     }
 }
+
+#[test]
+fn a_phone_pairs_with_a_code_that_works_once() {
+    let mut server = TestServer::new("");
+    let said = server.cli_ok(&["device", "pair", USER, "téléphone"]);
+    let code = said
+        .split(": ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_else(|| panic!("no code in:\n{said}"))
+        .trim()
+        .to_string();
+    assert_eq!(code.len(), 11, "{said}");
+    server.start();
+    let url = format!("https://127.0.0.1:{}/devices/pair", server.ports.https);
+    let post = |body: &str| stdout(&curl(&["-w", "\n%{http_code}", "--data", body, &url]));
+    // Typed in lower case without the dash: still the code.
+    let typed = code.replace('-', "").to_lowercase();
+    let answer = post(&format!("code={typed}"));
+    assert!(answer.ends_with("200"), "{answer}");
+    let app_password = answer
+        .split("\"app_password\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no app password in {answer}"))
+        .to_string();
+    assert!(
+        answer.contains(&format!("\"address\":\"{USER}\""))
+            && answer.contains("\"device\":\"téléphone\"")
+            && answer.contains(&format!("\"port\":{}", server.ports.imaps)),
+        "{answer}"
+    );
+    assert_eq!(imap_login(&server, USER, &app_password), "OK");
+    // Once only; a wrong code is refused the same way.
+    assert!(post(&format!("code={code}")).ends_with("403"));
+    assert!(post("code=AAAAA-BBBBB").ends_with("403"));
+    assert!(post("nothing").ends_with("400"));
+    assert!(
+        server
+            .cli_ok(&["device", "list", USER])
+            .contains("téléphone")
+    );
+    let trail = server.cli_ok(&["audit", "tail", "-n", "20"]);
+    assert!(
+        trail.contains("device.pairing") && trail.contains("device.pair "),
+        "{trail}"
+    );
+    assert_eq!(server.stop(), 0);
+}

@@ -49,6 +49,42 @@ pub async fn add(app: &App, address_text: &str, name: &str) -> Result<(), CliErr
     Ok(())
 }
 
+/// `device pair ADDRESS NAME`: a pairing code for a phone, valid two minutes and once.
+pub async fn pair(app: &App, address_text: &str, name: &str) -> Result<(), CliError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().any(char::is_control) {
+        return Err(CliError::new("a device needs a name (\"téléphone\")"));
+    }
+    let account = account(app, address_text).await?;
+    let db = app.store.db();
+    if db.devices(account.id).await?.iter().any(|d| d.name == name) {
+        return Err(CliError::new(format!(
+            "{}: a device named {name:?} exists already",
+            account.address
+        )));
+    }
+    let code = device::new_pairing_code().map_err(|e| CliError::new(format!("random: {e}")))?;
+    let expires = chrono::Utc::now().timestamp() + device::PAIRING_SECONDS;
+    db.add_pairing(account.id, name, &device::pairing_hash(&code), expires)
+        .await?;
+    audit(
+        app,
+        "device.pairing",
+        &format!("{} {name:?}", account.address),
+    )
+    .await?;
+    let settings = crate::web::ClientSettings::from_config(&app.config);
+    println!("pairing code for {name:?} of {}: {code}", account.address);
+    println!(
+        "valid {} seconds, once: the phone posts code={code} to https://{}/devices/pair",
+        device::PAIRING_SECONDS,
+        settings
+            .imap
+            .map_or(app.config.hostname.clone(), |e| e.host)
+    );
+    Ok(())
+}
+
 /// `device list ADDRESS`.
 pub async fn list(app: &App, address_text: &str) -> Result<(), CliError> {
     let account = account(app, address_text).await?;

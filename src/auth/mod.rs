@@ -257,6 +257,24 @@ impl Authenticator {
         result
     }
 
+    /// Records a decision in the audit trail; one that cannot be traced is not granted.
+    async fn trace(
+        &self,
+        event: &str,
+        actor: &str,
+        source: &str,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<(), AuthError> {
+        self.audit
+            .record(event, actor, source, outcome, detail)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "audit write failed; refusing");
+                AuthError::Unavailable
+            })
+    }
+
     /// Whether the device a session logged in with may still be used (checked before each
     /// command, so a block takes effect on open sessions too). Store trouble: no.
     pub async fn device_usable(&self, device_id: i64) -> bool {

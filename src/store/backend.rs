@@ -225,4 +225,19 @@ pub trait Backend: Send + Sync {
     async fn remove_device(&self, account_id: i64, name: &str) -> Result<bool, StoreError>;
     /// Records a login with device `id` from `from` over `protocol`.
     async fn device_used(&self, id: i64, from: &str, protocol: &str) -> Result<(), StoreError>;
+    /// Stores a pairing code (SHA-256) for a future device `name` of `account_id`.
+    async fn add_pairing(
+        &self,
+        account_id: i64,
+        name: &str,
+        code_hash: &[u8],
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// Uses a pairing code at `now` (Unix time): the mailbox's address and device name when it is
+    /// known, unexpired and unused (atomically marked used); None otherwise.
+    async fn redeem_pairing(
+        &self,
+        code_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<(String, String)>, StoreError>;
 }

@@ -1,10 +1,11 @@
-//! HTTPS: for now the Thunderbird autoconfiguration file, a health check and a
-//! professional's originals (`original`), answered by a deliberately small HTTP/1.1
-//! responder (GET only, one request per connection). The portal
+//! HTTPS: for now the Thunderbird autoconfiguration file, a health check, a professional's
+//! originals (`original`) and device pairing (`pairing`), answered by a deliberately small
+//! HTTP/1.1 responder (one request per connection). The portal
 //! and admin API issue moves this onto axum; [`ClientSettings`] stays the one place that
 //! says how clients should connect (also printed by dev mode's first start).
 
 mod original;
+mod pairing;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -136,16 +137,20 @@ impl Service for HttpsService {
     async fn serve(&self, conn: &mut Connection) -> Result<(), ReadError> {
         let request = conn.read_line(MAX_HEADER_LINE).await?;
         let mut authorization = None;
+        let mut content_length = 0usize;
         for _ in 0..MAX_HEADERS {
             let header = conn.read_line(MAX_HEADER_LINE).await?;
             if header == b"\r\n" || header == b"\n" {
                 break;
             }
             let header = String::from_utf8_lossy(&header);
-            if let Some((name, value)) = header.split_once(':')
-                && name.trim().eq_ignore_ascii_case("authorization")
-            {
-                authorization = Some(value.trim().to_string());
+            if let Some((name, value)) = header.split_once(':') {
+                let name = name.trim();
+                if name.eq_ignore_ascii_case("authorization") {
+                    authorization = Some(value.trim().to_string());
+                } else if name.eq_ignore_ascii_case("content-length") {
+                    content_length = value.trim().parse().unwrap_or(usize::MAX);
+                }
             }
         }
         let request = String::from_utf8_lossy(&request);
@@ -173,7 +178,13 @@ impl Service for HttpsService {
                 }
                 None => Response::text("404 Not Found", "not found\n"),
             },
-            _ => Response::text("405 Method Not Allowed", "GET only\n"),
+            ("POST", "/devices/pair") if content_length <= pairing::MAX_BODY => {
+                let body = conn.read_exact(content_length).await?;
+                let source = format!("https {}", conn.peer);
+                pairing::serve(&self.ctx, &body, &source).await
+            }
+            ("POST", "/devices/pair") => Response::text("413 Content Too Large", "too large\n"),
+            _ => Response::text("405 Method Not Allowed", "GET, or POST /devices/pair\n"),
         };
         let mut out = format!(
             "HTTP/1.1 {}\r\n{}Content-Length: {}\r\nCache-Control: no-store\r\n\

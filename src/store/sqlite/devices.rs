@@ -133,3 +133,93 @@ pub async fn used(
     .map_err(db_err)?;
     Ok(())
 }
+
+/// Stores a pairing code (its hash) for a device of `account_id` named `name`.
+pub async fn add_pairing(
+    pool: &SqlitePool,
+    account_id: i64,
+    name: &str,
+    code_hash: &[u8],
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO device_pairings (code_hash, account_id, name, expires_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(code_hash)
+    .bind(account_id)
+    .bind(name)
+    .bind(expires_at)
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Uses a pairing code at `now`: the mailbox's address and the device name when it exists,
+/// has not expired and was not used (it is used from now on); None otherwise.
+pub async fn redeem_pairing(
+    pool: &SqlitePool,
+    code_hash: &[u8],
+    now: i64,
+) -> Result<Option<(String, String)>, StoreError> {
+    let row = sqlx::query(
+        "UPDATE device_pairings SET used = 1
+         WHERE code_hash = ? AND used = 0 AND expires_at > ?
+         RETURNING (SELECT address FROM accounts WHERE id = account_id) AS address, name",
+    )
+    .bind(code_hash)
+    .bind(now)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    row.map(|r| {
+        Ok((
+            r.try_get("address").map_err(db_err)?,
+            r.try_get("name").map_err(db_err)?,
+        ))
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{AccountKind, NewAccount, Store};
+
+    #[tokio::test]
+    async fn a_pairing_code_works_once_and_only_before_it_expires() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path(), None).await.expect("store");
+        store.db().add_domain("h.test").await.expect("domain");
+        let id = store
+            .create_account(&NewAccount {
+                address: "dr@h.test".into(),
+                kind: AccountKind::Per,
+                idnat: None,
+                display_name: None,
+                password_hash: None,
+            })
+            .await
+            .expect("account");
+        let db = store.db();
+        db.add_pairing(id, "phone", b"code-1", 1000)
+            .await
+            .expect("pairing");
+        db.add_pairing(id, "tablet", b"code-2", 1000)
+            .await
+            .expect("pairing");
+        let paired = db.redeem_pairing(b"code-1", 999).await.expect("redeem");
+        assert_eq!(paired, Some(("dr@h.test".into(), "phone".into())));
+        assert_eq!(
+            db.redeem_pairing(b"code-1", 999).await.expect("again"),
+            None
+        );
+        assert_eq!(
+            db.redeem_pairing(b"code-2", 1000).await.expect("late"),
+            None
+        );
+        assert_eq!(
+            db.redeem_pairing(b"nothing", 1).await.expect("unknown"),
+            None
+        );
+    }
+}

@@ -653,6 +653,24 @@ impl Backend for SqliteBackend {
         devices::used(&self.pool, id, from, protocol).await
     }
 
+    async fn add_pairing(
+        &self,
+        account_id: i64,
+        name: &str,
+        code_hash: &[u8],
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        devices::add_pairing(&self.pool, account_id, name, code_hash, expires_at).await
+    }
+
+    async fn redeem_pairing(
+        &self,
+        code_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        devices::redeem_pairing(&self.pool, code_hash, now).await
+    }
+
     async fn put_correspondent(&self, address: &str, certificate: &[u8]) -> Result<(), StoreError> {
         keys::put_correspondent(&self.pool, address, certificate).await
     }

@@ -14,3 +14,13 @@ CREATE TABLE devices (
     last_used_protocol TEXT,
     UNIQUE (account_id, name)
 );
+
+-- Pairing codes: a phone is paired by typing (or scanning) a short code, valid two
+-- minutes and once, instead of an app password. Only the code's SHA-256 is kept.
+CREATE TABLE device_pairings (
+    code_hash  BLOB PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used       INTEGER NOT NULL DEFAULT 0
+);
