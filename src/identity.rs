@@ -86,6 +86,23 @@ pub fn person(der: &[u8]) -> Result<Person, IdentityError> {
     Err(IdentityError::NotAPerson)
 }
 
+/// The UPN (Microsoft otherName 1.3.6.1.4.1.311.20.2.3) of the subject alternative name,
+/// as CPS cards carry `<idNat>@carte-cps.fr`.
+pub fn upn(der: &[u8]) -> Option<String> {
+    let (_, cert) = parse_x509_certificate(der).ok()?;
+    let san = cert.subject_alternative_name().ok()??;
+    san.value.general_names.iter().find_map(|name| match name {
+        GeneralName::OtherName(oid, value) if oid.to_id_string() == "1.3.6.1.4.1.311.20.2.3" => {
+            // [0] EXPLICIT UTF8String: the string is the last TLV inside.
+            let utf8 = value.iter().position(|b| *b == 0x0c)?;
+            let len = usize::from(*value.get(utf8 + 1)?);
+            let text = value.get(utf8 + 2..utf8 + 2 + len)?;
+            String::from_utf8(text.to_vec()).ok()
+        }
+        _ => None,
+    })
+}
+
 /// The ANS product category, when the certificate carries one.
 pub fn product_category(der: &[u8]) -> Option<u8> {
     let (_, cert) = parse_x509_certificate(der).ok()?;
@@ -174,5 +191,21 @@ mod tests {
         assert!(is_test_certificate(&der));
         let der = cert(&[&[("OU", "IGC-SANTE")], &[("CN", "x")]], vec![]);
         assert!(!is_test_certificate(&der));
+    }
+
+    #[test]
+    fn the_upn_of_a_card_is_read() {
+        #[allow(deprecated)] // the openssl crate's one way to write an otherName SAN
+        let san = openssl::x509::X509Extension::new_nid(
+            None,
+            None,
+            openssl::nid::Nid::SUBJECT_ALT_NAME,
+            "otherName:1.3.6.1.4.1.311.20.2.3;UTF8:899700367917@carte-cps.fr",
+        )
+        .unwrap();
+        let der = cert(&[&[("CN", "899700367917"), ("SN", "X")]], vec![san]);
+        assert_eq!(upn(&der).as_deref(), Some("899700367917@carte-cps.fr"));
+        let der = cert(&[&[("CN", "899700367917"), ("SN", "X")]], vec![]);
+        assert_eq!(upn(&der), None);
     }
 }

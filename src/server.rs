@@ -42,7 +42,8 @@ impl ServerContext {
     ) -> Arc<ServerContext> {
         let audit = Audit::new(store.clone());
         Arc::new(ServerContext {
-            auth: Authenticator::new(store.clone(), audit.clone()).with_policy(&config.auth),
+            auth: Authenticator::new(store.clone(), audit.clone())
+                .with_policy(&config.auth, config.mode == crate::config::Mode::Production),
             delivery: Delivery::new(store.clone(), config.clone(), smime_trust),
             maildrop_locks: MaildropLocks::default(),
             config,

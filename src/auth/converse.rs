@@ -22,6 +22,14 @@ pub async fn converse(
         Ok(initial) => initial,
         Err(e) => return Ok(Err(e)),
     };
+    // EXTERNAL stands on the certificate the TLS handshake verified.
+    let leaf = conn
+        .tls()
+        .and_then(|t| t.peer_certificates.first())
+        .map(|c| c.as_ref().to_vec());
+    if mechanism == Mechanism::External && leaf.is_none() {
+        return Ok(Err(SaslError::NoCertificate));
+    }
     let mut step = Exchange::start(mechanism, initial);
     loop {
         let (mut exchange, next) = match step {
@@ -29,6 +37,10 @@ pub async fn converse(
             Err(e) => return Ok(Err(e)),
         };
         match next {
+            Step::Done(Credentials::Certificate { authzid, .. }) => {
+                let leaf = leaf.unwrap_or_default();
+                return Ok(Ok(Credentials::Certificate { authzid, leaf }));
+            }
             Step::Done(credentials) => return Ok(Ok(credentials)),
             Step::Challenge(challenge) => {
                 let line = format!("{prompt}{}\r\n", sasl::encode_challenge(&challenge));

@@ -8,6 +8,7 @@
 //! administrator requires a code of, or one in `[auth] require_otp_domains`, logs in with
 //! the code typed after its password (`password123456`, see [`totp`]).
 
+mod card;
 mod converse;
 pub mod device;
 pub mod password;
@@ -59,6 +60,9 @@ pub enum AuthError {
     /// A one-time code is required and the mailbox has none enrolled.
     #[error("a one-time code is required and none is enrolled (mssante user otp enroll)")]
     OtpNotEnrolled,
+    /// A client certificate that cannot log in, and why.
+    #[error("{0}")]
+    Certificate(String),
     /// An app password of a device the mailbox blocked.
     #[error("device {0:?} is blocked")]
     DeviceBlocked(String),
@@ -78,6 +82,8 @@ pub struct Authenticator {
     /// Domains (A-labels) where every password login needs a one-time code.
     otp_domains: Arc<HashSet<String>>,
     throttle: Arc<Throttle>,
+    /// Production mode: TEST cards are refused.
+    production: bool,
 }
 
 /// Lower-cases and trims an address as typed by a user.
@@ -93,12 +99,13 @@ impl Authenticator {
             audit,
             otp_domains: Arc::default(),
             throttle: Arc::default(),
+            production: false,
         }
     }
 
-    /// The same, with the `[auth]` policy: one-time codes required in some domains, and
-    /// the brute-force brake.
-    pub fn with_policy(self, policy: &AuthPolicy) -> Authenticator {
+    /// The same, with the `[auth]` policy (one-time codes required in some domains, the
+    /// brute-force brake), and TEST cards refused when `production`.
+    pub fn with_policy(self, policy: &AuthPolicy, production: bool) -> Authenticator {
         let domains = policy
             .require_otp_domains
             .iter()
@@ -114,6 +121,7 @@ impl Authenticator {
         Authenticator {
             otp_domains: Arc::new(domains),
             throttle: Arc::new(Throttle::new(brake)),
+            production,
             ..self
         }
     }
@@ -126,11 +134,16 @@ impl Authenticator {
         credentials: Credentials,
         source: &str,
     ) -> Result<Login, AuthError> {
-        let Credentials::Password {
-            authzid,
-            username,
-            password: secret,
-        } = credentials;
+        let (authzid, username, secret) = match credentials {
+            Credentials::Certificate { authzid, leaf } => {
+                return self.card_login(authzid, &leaf, source).await;
+            }
+            Credentials::Password {
+                authzid,
+                username,
+                password,
+            } => (authzid, username, password),
+        };
         let username = normalize_address(&username);
         // The brute-force brake: per source address and per account (see `throttle`).
         let ip = source_ip(source);

@@ -1,8 +1,9 @@
 //! SASL, without I/O: the mechanisms' exchanges as a small state machine that SMTP, IMAP and
 //! POP3 drive with their own framing (`334`, `+`, base64 lines).
 //!
-//! PLAIN (RFC 4616) and LOGIN are here now; EXTERNAL, XOAUTH2 and OAUTHBEARER plug into the
-//! same [`Mechanism`] and [`Credentials`] when the authentication issue adds them.
+//! PLAIN (RFC 4616), LOGIN, and EXTERNAL (RFC 4422 appendix A: the TLS client certificate,
+//! a CPS card, with an optional authorization identity) are here; XOAUTH2 and OAUTHBEARER
+//! plug into the same [`Mechanism`] and [`Credentials`].
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -14,17 +15,28 @@ pub enum Mechanism {
     Plain,
     /// The de-facto LOGIN: username, then password, each prompted.
     Login,
+    /// RFC 4422 appendix A: the identity the TLS client certificate proved.
+    External,
 }
 
 impl Mechanism {
-    /// The mechanisms offered, in the order advertised.
-    pub const OFFERED: [Mechanism; 2] = [Mechanism::Plain, Mechanism::Login];
+    /// The mechanisms offered, in the order advertised: EXTERNAL first when the client
+    /// presented a certificate the handshake verified (a card user is never asked for a
+    /// password).
+    pub fn offered(with_certificate: bool) -> Vec<Mechanism> {
+        let mut all = vec![Mechanism::Plain, Mechanism::Login];
+        if with_certificate {
+            all.insert(0, Mechanism::External);
+        }
+        all
+    }
 
     /// Parses a mechanism name (case-insensitive).
     pub fn parse(name: &str) -> Option<Mechanism> {
         match name.to_ascii_uppercase().as_str() {
             "PLAIN" => Some(Mechanism::Plain),
             "LOGIN" => Some(Mechanism::Login),
+            "EXTERNAL" => Some(Mechanism::External),
             _ => None,
         }
     }
@@ -34,6 +46,7 @@ impl Mechanism {
         match self {
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
+            Mechanism::External => "EXTERNAL",
         }
     }
 }
@@ -49,6 +62,13 @@ pub enum Credentials {
         username: String,
         /// The password.
         password: String,
+    },
+    /// The TLS client certificate (a CPS card, an APP's software certificate).
+    Certificate {
+        /// The mailbox to act as, if the client named one.
+        authzid: Option<String>,
+        /// The leaf certificate (DER) the handshake verified.
+        leaf: Vec<u8>,
     },
 }
 
@@ -70,6 +90,9 @@ pub enum SaslError {
     /// Not base64, not UTF-8, or not the mechanism's format.
     #[error("malformed SASL message")]
     Malformed,
+    /// EXTERNAL without a client certificate.
+    #[error("EXTERNAL needs a TLS client certificate (a CPS card)")]
+    NoCertificate,
 }
 
 /// One authentication exchange in progress.
@@ -83,6 +106,7 @@ enum State {
     PlainWaiting,
     LoginUser,
     LoginPassword(String),
+    External,
 }
 
 /// Decodes one client response line: base64, `=` for empty, `*` to cancel.
@@ -110,12 +134,14 @@ impl Exchange {
             state: match mechanism {
                 Mechanism::Plain => State::PlainWaiting,
                 Mechanism::Login => State::LoginUser,
+                Mechanism::External => State::External,
             },
         };
         let step = match (mechanism, initial) {
             (_, Some(data)) => exchange.respond(&data)?,
             (Mechanism::Plain, None) => Step::Challenge(Vec::new()),
             (Mechanism::Login, None) => Step::Challenge(b"Username:".to_vec()),
+            (Mechanism::External, None) => Step::Challenge(Vec::new()),
         };
         Ok((exchange, step))
     }
@@ -149,6 +175,11 @@ impl Exchange {
                 username,
                 password: text.to_string(),
             })),
+            // The certificate itself comes from the connection (see `converse`).
+            State::External => Ok(Step::Done(Credentials::Certificate {
+                authzid: (!text.is_empty()).then(|| text.to_string()),
+                leaf: Vec::new(),
+            })),
         }
     }
 }
@@ -181,6 +212,30 @@ mod tests {
         assert_eq!(step, Step::Challenge(vec![]));
         let step = ex.respond(b"boss@x.fr\0alice@x.fr\0pw").unwrap();
         assert_eq!(password(step).0.as_deref(), Some("boss@x.fr"));
+    }
+
+    #[test]
+    fn external_takes_an_optional_authorization_identity() {
+        let (mut ex, step) = Exchange::start(Mechanism::External, None).unwrap();
+        assert_eq!(step, Step::Challenge(vec![]));
+        assert_eq!(
+            ex.respond(b"").unwrap(),
+            Step::Done(Credentials::Certificate {
+                authzid: None,
+                leaf: vec![]
+            })
+        );
+        let (_, step) =
+            Exchange::start(Mechanism::External, Some(b"secretariat@x.fr".to_vec())).unwrap();
+        assert_eq!(
+            step,
+            Step::Done(Credentials::Certificate {
+                authzid: Some("secretariat@x.fr".into()),
+                leaf: vec![]
+            })
+        );
+        assert_eq!(Mechanism::offered(true)[0], Mechanism::External);
+        assert!(!Mechanism::offered(false).contains(&Mechanism::External));
     }
 
     #[test]

@@ -68,6 +68,13 @@ impl<'a> Session<'a> {
         if self.conn.tls().is_none() {
             caps.push("LOGINDISABLED");
         } else if self.user.is_none() {
+            if self
+                .conn
+                .tls()
+                .is_some_and(|t| !t.peer_certificates.is_empty())
+            {
+                caps.push("AUTH=EXTERNAL");
+            }
             caps.extend(["AUTH=PLAIN", "AUTH=LOGIN"]);
         }
         caps.join(" ")

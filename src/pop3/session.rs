@@ -90,7 +90,16 @@ impl<'a> Session<'a> {
             caps.push("STLS");
         }
         if self.conn.tls().is_some() && self.maildrop.is_none() {
-            caps.extend(["USER", "SASL PLAIN LOGIN"]);
+            let card = self
+                .conn
+                .tls()
+                .is_some_and(|t| !t.peer_certificates.is_empty());
+            caps.push("USER");
+            caps.push(if card {
+                "SASL EXTERNAL PLAIN LOGIN"
+            } else {
+                "SASL PLAIN LOGIN"
+            });
         }
         caps
     }
@@ -195,7 +204,17 @@ impl<'a> Session<'a> {
             return self.send("-ERR [AUTH] Use STLS first").await;
         }
         let Some(mechanism) = mechanism else {
-            return self.send("+OK\r\nPLAIN\r\nLOGIN\r\n.").await;
+            let with_certificate = self
+                .conn
+                .tls()
+                .is_some_and(|t| !t.peer_certificates.is_empty());
+            let names: Vec<&str> = Mechanism::offered(with_certificate)
+                .iter()
+                .map(|m| m.name())
+                .collect();
+            return self
+                .send(&format!("+OK\r\n{}\r\n.", names.join("\r\n")))
+                .await;
         };
         let Some(mechanism) = Mechanism::parse(&mechanism) else {
             return self.send("-ERR Unsupported mechanism").await;
@@ -206,15 +225,26 @@ impl<'a> Session<'a> {
                 Err(e) => return self.send(&format!("-ERR {e}")).await,
             };
         // The SASL authorization identity names the mailbox to open (RFC 5034 4).
-        let Credentials::Password {
-            authzid,
-            username,
-            password,
-        } = credentials;
-        let credentials = Credentials::Password {
-            authzid: None,
-            username,
-            password,
+        let (credentials, authzid) = match credentials {
+            Credentials::Password {
+                authzid,
+                username,
+                password,
+            } => (
+                Credentials::Password {
+                    authzid: None,
+                    username,
+                    password,
+                },
+                authzid,
+            ),
+            Credentials::Certificate { authzid, leaf } => (
+                Credentials::Certificate {
+                    authzid: None,
+                    leaf,
+                },
+                authzid,
+            ),
         };
         self.login(credentials, authzid).await
     }

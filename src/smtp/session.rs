@@ -3,7 +3,7 @@
 //!
 //! The mail transaction itself (MAIL, RCPT, DATA, BDAT) is in `transaction.rs`.
 
-use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN, Error as ParseError, Request};
+use smtp_proto::{AUTH_EXTERNAL, AUTH_LOGIN, AUTH_PLAIN, Error as ParseError, Request};
 
 use super::Role;
 use super::transaction::Transaction;
@@ -160,7 +160,11 @@ impl<'a> Session<'a> {
             lines.push("STARTTLS".into());
         }
         if self.role == Role::Submission && self.conn.tls().is_some() && self.user.is_none() {
-            let names: Vec<&str> = Mechanism::OFFERED.iter().map(|m| m.name()).collect();
+            let card = self
+                .conn
+                .tls()
+                .is_some_and(|t| !t.peer_certificates.is_empty());
+            let names: Vec<&str> = Mechanism::offered(card).iter().map(|m| m.name()).collect();
             lines.push(format!("AUTH {}", names.join(" ")));
         }
         self.helo = Some(host);
@@ -212,6 +216,7 @@ impl<'a> Session<'a> {
         let mechanism = match mechanism {
             AUTH_PLAIN => Mechanism::Plain,
             AUTH_LOGIN => Mechanism::Login,
+            AUTH_EXTERNAL => Mechanism::External,
             _ => {
                 return self
                     .reply("504 5.5.4 Unrecognized authentication mechanism")
@@ -262,5 +267,8 @@ fn sasl_error_reply(e: &SaslError) -> String {
     match e {
         SaslError::Cancelled => "501 5.0.0 Authentication cancelled".into(),
         SaslError::Malformed => "501 5.5.2 Malformed authentication data".into(),
+        SaslError::NoCertificate => {
+            "535 5.7.8 EXTERNAL needs a TLS client certificate (a CPS card)".into()
+        }
     }
 }

@@ -46,6 +46,8 @@ pub trait Backend: Send + Sync {
     ) -> Result<i64, StoreError>;
     /// The account of this address.
     async fn find_account(&self, address: &str) -> Result<Option<Account>, StoreError>;
+    /// The mailboxes whose owner has this national identifier, by address.
+    async fn accounts_by_idnat(&self, idnat: &str) -> Result<Vec<Account>, StoreError>;
     /// Every account, sorted by address.
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError>;
     /// Replaces (or clears) the password hash.

@@ -245,6 +245,15 @@ impl Backend for SqliteBackend {
         row.as_ref().map(account_from_row).transpose()
     }
 
+    async fn accounts_by_idnat(&self, idnat: &str) -> Result<Vec<Account>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM accounts WHERE idnat = ? ORDER BY address")
+            .bind(idnat)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(account_from_row).collect()
+    }
+
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
         let rows = sqlx::query("SELECT * FROM accounts ORDER BY address")
             .fetch_all(&self.pool)

@@ -1,0 +1,92 @@
+//! Logging in with a card: SASL EXTERNAL over the TLS client certificate the handshake
+//! verified (chain to the IGC-Santé anchors, CRLs; see `tls`). The holder is the idNat of
+//! the certificate's multi-valued RDN (`identity::person`), cross-checked with the UPN
+//! `<idNat>@carte-cps.fr` when the card carries one; the mailbox is the one the holder owns,
+//! or the one the authorization identity names among them. TEST cards are refused in
+//! production. A card user is never asked for a password or a one-time code.
+
+use super::{AuthError, Authenticator, Login, normalize_address};
+use crate::audit::Outcome;
+use crate::identity;
+
+impl Authenticator {
+    /// Logs the certificate holder in; every outcome is audited.
+    pub(super) async fn card_login(
+        &self,
+        authzid: Option<String>,
+        leaf: &[u8],
+        source: &str,
+    ) -> Result<Login, AuthError> {
+        let holder = identity::person(leaf).map(|p| p.idnat).ok();
+        let result = self.check_card(authzid, leaf, holder.as_deref()).await;
+        let actor = match &result {
+            Ok(login) => login.account.address.clone(),
+            Err(_) => holder.clone().unwrap_or_else(|| "-".into()),
+        };
+        let idnat = holder.as_deref().unwrap_or("none");
+        let (outcome, detail) = match &result {
+            Ok(_) => (Outcome::Ok, format!("certificate: idNat {idnat}")),
+            Err(AuthError::Unavailable) => (
+                Outcome::Error,
+                format!("certificate: idNat {idnat}: store unavailable"),
+            ),
+            Err(e) => (Outcome::Refused, format!("certificate: idNat {idnat}: {e}")),
+        };
+        self.trace("login", &actor, source, outcome, &detail)
+            .await?;
+        result
+    }
+
+    async fn check_card(
+        &self,
+        authzid: Option<String>,
+        leaf: &[u8],
+        holder: Option<&str>,
+    ) -> Result<Login, AuthError> {
+        let refused = |why: &str| AuthError::Certificate(why.to_string());
+        if self.production && identity::is_test_certificate(leaf) {
+            return Err(refused("a TEST certificate is refused in production"));
+        }
+        let idnat = holder.ok_or_else(|| refused("not a person certificate"))?;
+        if let Some(upn) = identity::upn(leaf)
+            && !upn.eq_ignore_ascii_case(&format!("{idnat}@carte-cps.fr"))
+        {
+            return Err(refused("the card's UPN does not match its idNat"));
+        }
+        let owned = self
+            .store
+            .db()
+            .accounts_by_idnat(idnat)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "account lookup failed");
+                AuthError::Unavailable
+            })?;
+        let account = match authzid.map(|a| normalize_address(&a)) {
+            Some(wanted) => owned
+                .into_iter()
+                .find(|a| a.address == wanted)
+                .ok_or(AuthError::NotAuthorized(wanted))?,
+            None => {
+                let mut owned = owned.into_iter();
+                match (owned.next(), owned.next()) {
+                    (Some(only), None) => only,
+                    (None, _) => return Err(refused("no mailbox belongs to this idNat")),
+                    (Some(_), Some(_)) => {
+                        return Err(refused(
+                            "several mailboxes belong to this idNat: name one as the \
+                             authorization identity",
+                        ));
+                    }
+                }
+            }
+        };
+        if account.suspended {
+            return Err(AuthError::Suspended);
+        }
+        Ok(Login {
+            account,
+            device: None,
+        })
+    }
+}

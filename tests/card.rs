@@ -1,0 +1,157 @@
+//! Logging in with a CPS card: the TLS client certificate (here from the TEST PKI's
+//! PERSONNES branch, as a card would present it) and SASL EXTERNAL over IMAP (python's
+//! imaplib), SMTP submission (smtplib) and POP3; the idNat of the certificate's multi-valued
+//! RDN picks the mailbox, the authorization identity picks among several; no password is
+//! ever asked; every decision is audited.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+const CARD_USER: &str = "dr.carte@hopital.test";
+const CABINET: &str = "cabinet.carte@hopital.test";
+
+/// Runs `protocol`'s EXTERNAL login with the card `cert`/`key` (and `authzid`): "OK ..."
+/// or "NO ...".
+fn external(server: &TestServer, protocol: &str, cert: &Path, key: &Path, authzid: &str) -> String {
+    let script = r#"
+import imaplib, poplib, smtplib, ssl, sys, base64
+protocol, port, cert, key, authzid = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+ctx = ssl._create_unverified_context()
+ctx.load_cert_chain(cert, key)
+try:
+    if protocol == "imap":
+        m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx, timeout=20)
+        caps = m.capabilities
+        m.authenticate('EXTERNAL', lambda _: authzid.encode())
+        print("OK", " ".join(caps))
+    elif protocol == "smtp":
+        s = smtplib.SMTP('127.0.0.1', port, timeout=20)
+        s.starttls(context=ctx)
+        s.ehlo()
+        s.auth('EXTERNAL', lambda challenge=None: authzid)
+        print("OK", s.esmtp_features.get('auth', ''))
+    else:
+        m = poplib.POP3_SSL('127.0.0.1', port, context=ctx, timeout=20)
+        ir = base64.b64encode(authzid.encode()).decode() or '='
+        print("OK", m._shortcmd('AUTH EXTERNAL ' + ir).decode())
+except Exception as e:
+    print("NO", e)
+"#;
+    let port = match protocol {
+        "imap" => server.ports.imaps,
+        "smtp" => server.ports.submission,
+        _ => server.ports.pop3s,
+    };
+    let out = python(
+        script,
+        &[protocol, &port.to_string(), path(cert), path(key), authzid],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    stdout(&out).trim().to_string()
+}
+
+#[test]
+fn a_card_opens_its_holders_mailbox_without_a_password() {
+    let mut server = TestServer::new("");
+    let dir = server.dir.path().to_path_buf();
+    server.cli_ok(&[
+        "user",
+        "add",
+        CARD_USER,
+        "--idnat",
+        "810001234567",
+        "--no-password",
+    ]);
+    let card = issue_person(&server, "auth", CARD_USER, &dir, None);
+    let (cert, key) = (card.with_extension("pem"), card.with_extension("key"));
+    // A card whose holder has no mailbox here.
+    let stranger_dir = dir.join("stranger");
+    std::fs::create_dir_all(&stranger_dir).expect("dir");
+    server.cli_ok(&[
+        "pki",
+        "issue-person",
+        "--idnat",
+        "810009999999",
+        "--surname",
+        "INCONNU",
+        "--given-name",
+        "PAUL",
+        "--use",
+        "auth",
+        "--out",
+        path(&stranger_dir),
+    ]);
+    let (stranger_cert, stranger_key) = (
+        stranger_dir.join("810009999999-auth.pem"),
+        stranger_dir.join("810009999999-auth.key"),
+    );
+    server.start();
+
+    let imap = external(&server, "imap", &cert, &key, "");
+    assert!(
+        imap.starts_with("OK") && imap.contains("AUTH=EXTERNAL"),
+        "{imap}"
+    );
+    let smtp = external(&server, "smtp", &cert, &key, "");
+    assert!(
+        smtp.starts_with("OK") && smtp.contains("EXTERNAL"),
+        "{smtp}"
+    );
+    let pop3 = external(&server, "pop3", &cert, &key, "");
+    assert!(pop3.starts_with("OK +OK"), "{pop3}");
+    assert!(external(&server, "imap", &stranger_cert, &stranger_key, "").starts_with("NO"));
+
+    // A second mailbox of the same professional: the authorization identity chooses.
+    server.cli_ok(&[
+        "user",
+        "add",
+        CABINET,
+        "--idnat",
+        "810001234567",
+        "--no-password",
+    ]);
+    assert!(external(&server, "imap", &cert, &key, "").starts_with("NO"));
+    assert!(external(&server, "imap", &cert, &key, CABINET).starts_with("OK"));
+    assert!(external(&server, "imap", &cert, &key, USER).starts_with("NO"));
+
+    let trail = server.cli_ok(&["audit", "tail", "-n", "40"]);
+    for expected in [
+        "certificate: idNat 810001234567",
+        "no mailbox belongs to this idNat",
+        "several mailboxes belong to this idNat",
+        &format!("not authorized to act as {USER}"),
+    ] {
+        assert!(trail.contains(expected), "{expected} in:\n{trail}");
+    }
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn external_without_a_card_is_refused_and_not_offered() {
+    let mut server = TestServer::new("");
+    server.start();
+    let script = r#"
+import imaplib, ssl, sys
+m = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ssl._create_unverified_context(), timeout=20)
+print(" ".join(m.capabilities))
+try:
+    m.authenticate('EXTERNAL', lambda _: b'')
+    print("OK")
+except imaplib.IMAP4.error as e:
+    print("NO", e)
+"#;
+    let out = python(script, &[&server.ports.imaps.to_string()]);
+    let said = stdout(&out);
+    assert!(
+        !said.contains("AUTH=EXTERNAL") && said.contains("AUTH=PLAIN"),
+        "{said}"
+    );
+    assert!(
+        said.contains("NO") && said.contains("client certificate"),
+        "{said}"
+    );
+    assert_eq!(server.stop(), 0);
+}
