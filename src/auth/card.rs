@@ -43,7 +43,7 @@ impl Authenticator {
         leaf: &[u8],
         holder: Option<&str>,
     ) -> Result<Login, AuthError> {
-        let refused = |why: &str| AuthError::Certificate(why.to_string());
+        let refused = |why: &str| AuthError::Refused(why.to_string());
         if self.production && identity::is_test_certificate(leaf) {
             return Err(refused("a TEST certificate is refused in production"));
         }
@@ -53,6 +53,17 @@ impl Authenticator {
         {
             return Err(refused("the card's UPN does not match its idNat"));
         }
+        self.holder_mailbox(idnat, authzid).await
+    }
+
+    /// The mailbox of the professional `idnat` logs in to: the one they own, or the one
+    /// `authzid` names among theirs (card and Pro Santé Connect alike).
+    pub(super) async fn holder_mailbox(
+        &self,
+        idnat: &str,
+        authzid: Option<String>,
+    ) -> Result<Login, AuthError> {
+        let refused = |why: &str| AuthError::Refused(why.to_string());
         let owned = self
             .store
             .db()

@@ -53,3 +53,17 @@ pub async fn converse(
         }
     }
 }
+
+/// RFC 7628 3.2.2: a bearer token was refused. The error JSON goes as a last challenge (so
+/// the client knows to get a new token), and the client's dummy response is read, before the
+/// protocol's failure reply.
+pub async fn bearer_refused(
+    conn: &mut Connection,
+    prompt: &str,
+    max_line: usize,
+) -> Result<(), ReadError> {
+    let challenge = sasl::encode_challenge(&super::bearer::error_challenge());
+    conn.write(format!("{prompt}{challenge}\r\n").as_bytes())
+        .await?;
+    conn.read_line(max_line).await.map(drop)
+}

@@ -8,6 +8,7 @@
 //! administrator requires a code of, or one in `[auth] require_otp_domains`, logs in with
 //! the code typed after its password (`password123456`, see [`totp`]).
 
+pub mod bearer;
 mod card;
 mod converse;
 pub mod device;
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 use crate::audit::{Audit, Outcome};
 use crate::config::AuthPolicy;
 use crate::store::{Account, OtpState, Store};
-pub use converse::converse;
+pub use converse::{bearer_refused, converse};
 pub use device::Login;
 pub use rights::Rights;
 pub use sasl::{Credentials, Mechanism};
@@ -60,9 +61,9 @@ pub enum AuthError {
     /// A one-time code is required and the mailbox has none enrolled.
     #[error("a one-time code is required and none is enrolled (mssante user otp enroll)")]
     OtpNotEnrolled,
-    /// A client certificate that cannot log in, and why.
+    /// A card or a token that cannot log in, and why.
     #[error("{0}")]
-    Certificate(String),
+    Refused(String),
     /// An app password of a device the mailbox blocked.
     #[error("device {0:?} is blocked")]
     DeviceBlocked(String),
@@ -84,6 +85,8 @@ pub struct Authenticator {
     throttle: Arc<Throttle>,
     /// Production mode: TEST cards are refused.
     production: bool,
+    /// Pro Santé Connect tokens, when `[auth.psc]` is configured.
+    bearer: Option<Arc<bearer::BearerVerifier>>,
 }
 
 /// Lower-cases and trims an address as typed by a user.
@@ -100,6 +103,7 @@ impl Authenticator {
             otp_domains: Arc::default(),
             throttle: Arc::default(),
             production: false,
+            bearer: None,
         }
     }
 
@@ -118,10 +122,19 @@ impl Authenticator {
             block_for: Duration::from_secs(policy.block_secs),
             ..ThrottlePolicy::default()
         };
+        let bearer = policy.psc.as_ref().map(|psc| {
+            Arc::new(bearer::BearerVerifier::new(bearer::BearerPolicy {
+                issuer: psc.issuer.clone(),
+                audience: psc.audience.clone(),
+                jwks_file: psc.jwks_file.get_ref().clone(),
+                min_acr: psc.min_acr.clone(),
+            }))
+        });
         Authenticator {
             otp_domains: Arc::new(domains),
             throttle: Arc::new(Throttle::new(brake)),
             production,
+            bearer,
             ..self
         }
     }
@@ -137,6 +150,9 @@ impl Authenticator {
         let (authzid, username, secret) = match credentials {
             Credentials::Certificate { authzid, leaf } => {
                 return self.card_login(authzid, &leaf, source).await;
+            }
+            Credentials::Bearer { authzid, token } => {
+                return self.bearer_login(authzid, &token, source).await;
             }
             Credentials::Password {
                 authzid,
@@ -286,6 +302,11 @@ impl Authenticator {
                 tracing::error!(error = %e, "audit write failed; refusing");
                 AuthError::Unavailable
             })
+    }
+
+    /// Whether Pro Santé Connect tokens are accepted (OAUTHBEARER and XOAUTH2 offered).
+    pub fn offers_bearer(&self) -> bool {
+        self.bearer.is_some()
     }
 
     /// Whether the device a session logged in with may still be used (checked before each

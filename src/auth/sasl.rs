@@ -17,14 +17,22 @@ pub enum Mechanism {
     Login,
     /// RFC 4422 appendix A: the identity the TLS client certificate proved.
     External,
+    /// Google's XOAUTH2: `user=...^Aauth=Bearer TOKEN^A^A`.
+    XOAuth2,
+    /// RFC 7628: a GS2 header, then `auth=Bearer TOKEN` among `^A`-separated pairs.
+    OAuthBearer,
 }
 
 impl Mechanism {
     /// The mechanisms offered, in the order advertised: EXTERNAL first when the client
     /// presented a certificate the handshake verified (a card user is never asked for a
     /// password).
-    pub fn offered(with_certificate: bool) -> Vec<Mechanism> {
+    /// OAUTHBEARER and XOAUTH2 when Pro Santé Connect is configured.
+    pub fn offered(with_certificate: bool, with_bearer: bool) -> Vec<Mechanism> {
         let mut all = vec![Mechanism::Plain, Mechanism::Login];
+        if with_bearer {
+            all.splice(0..0, [Mechanism::OAuthBearer, Mechanism::XOAuth2]);
+        }
         if with_certificate {
             all.insert(0, Mechanism::External);
         }
@@ -37,6 +45,8 @@ impl Mechanism {
             "PLAIN" => Some(Mechanism::Plain),
             "LOGIN" => Some(Mechanism::Login),
             "EXTERNAL" => Some(Mechanism::External),
+            "XOAUTH2" => Some(Mechanism::XOAuth2),
+            "OAUTHBEARER" => Some(Mechanism::OAuthBearer),
             _ => None,
         }
     }
@@ -47,6 +57,8 @@ impl Mechanism {
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
             Mechanism::External => "EXTERNAL",
+            Mechanism::XOAuth2 => "XOAUTH2",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 }
@@ -69,6 +81,13 @@ pub enum Credentials {
         authzid: Option<String>,
         /// The leaf certificate (DER) the handshake verified.
         leaf: Vec<u8>,
+    },
+    /// An OAuth 2.0 bearer token (a Pro Santé Connect access token).
+    Bearer {
+        /// The mailbox to act as, if the client named one.
+        authzid: Option<String>,
+        /// The token.
+        token: String,
     },
 }
 
@@ -107,6 +126,15 @@ enum State {
     LoginUser,
     LoginPassword(String),
     External,
+    XOAuth2,
+    OAuthBearer,
+}
+
+/// The token of an `auth=` value: `Bearer TOKEN` (scheme case-insensitive).
+fn bearer_token(value: &str) -> Option<String> {
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_string())
 }
 
 /// Decodes one client response line: base64, `=` for empty, `*` to cancel.
@@ -135,13 +163,17 @@ impl Exchange {
                 Mechanism::Plain => State::PlainWaiting,
                 Mechanism::Login => State::LoginUser,
                 Mechanism::External => State::External,
+                Mechanism::XOAuth2 => State::XOAuth2,
+                Mechanism::OAuthBearer => State::OAuthBearer,
             },
         };
         let step = match (mechanism, initial) {
             (_, Some(data)) => exchange.respond(&data)?,
             (Mechanism::Plain, None) => Step::Challenge(Vec::new()),
             (Mechanism::Login, None) => Step::Challenge(b"Username:".to_vec()),
-            (Mechanism::External, None) => Step::Challenge(Vec::new()),
+            (Mechanism::External | Mechanism::XOAuth2 | Mechanism::OAuthBearer, None) => {
+                Step::Challenge(Vec::new())
+            }
         };
         Ok((exchange, step))
     }
@@ -175,6 +207,43 @@ impl Exchange {
                 username,
                 password: text.to_string(),
             })),
+            State::XOAuth2 => {
+                let mut user = None;
+                let mut token = None;
+                for pair in text.split('\u{1}') {
+                    if let Some(u) = pair.strip_prefix("user=") {
+                        user = Some(u.to_string());
+                    } else if let Some(t) = pair.strip_prefix("auth=") {
+                        token = bearer_token(t);
+                    }
+                }
+                let token = token.ok_or(SaslError::Malformed)?;
+                Ok(Step::Done(Credentials::Bearer {
+                    authzid: user.filter(|u| !u.is_empty()),
+                    token,
+                }))
+            }
+            State::OAuthBearer => {
+                // gs2-header: "n," (no channel binding), "a=authzid," or ",", then ^A pairs.
+                let (gs2, pairs) = text.split_once('\u{1}').ok_or(SaslError::Malformed)?;
+                let mut gs2 = gs2.splitn(3, ',');
+                let (Some(flag), Some(authzid)) = (gs2.next(), gs2.next()) else {
+                    return Err(SaslError::Malformed);
+                };
+                if flag != "n" && flag != "y" {
+                    return Err(SaslError::Malformed); // channel binding is not offered
+                }
+                let authzid = match authzid.strip_prefix("a=") {
+                    Some(a) => Some(a.replace("=2C", ",").replace("=3D", "=")),
+                    None if authzid.is_empty() => None,
+                    None => return Err(SaslError::Malformed),
+                };
+                let token = pairs
+                    .split('\u{1}')
+                    .find_map(|p| p.strip_prefix("auth=").and_then(bearer_token))
+                    .ok_or(SaslError::Malformed)?;
+                Ok(Step::Done(Credentials::Bearer { authzid, token }))
+            }
             // The certificate itself comes from the connection (see `converse`).
             State::External => Ok(Step::Done(Credentials::Certificate {
                 authzid: (!text.is_empty()).then(|| text.to_string()),
@@ -234,8 +303,45 @@ mod tests {
                 leaf: vec![]
             })
         );
-        assert_eq!(Mechanism::offered(true)[0], Mechanism::External);
-        assert!(!Mechanism::offered(false).contains(&Mechanism::External));
+        assert_eq!(Mechanism::offered(true, false)[0], Mechanism::External);
+        assert!(!Mechanism::offered(false, false).contains(&Mechanism::External));
+    }
+
+    #[test]
+    fn bearer_tokens_in_both_formats() {
+        let (_, step) = Exchange::start(
+            Mechanism::XOAuth2,
+            Some(b"user=dr@x.fr\x01auth=Bearer abc.def.ghi\x01\x01".to_vec()),
+        )
+        .unwrap();
+        assert_eq!(
+            step,
+            Step::Done(Credentials::Bearer {
+                authzid: Some("dr@x.fr".into()),
+                token: "abc.def.ghi".into()
+            })
+        );
+        let (_, step) = Exchange::start(
+            Mechanism::OAuthBearer,
+            Some(b"n,a=dr@x.fr,\x01host=h\x01port=993\x01auth=Bearer t.o.k\x01\x01".to_vec()),
+        )
+        .unwrap();
+        assert_eq!(
+            step,
+            Step::Done(Credentials::Bearer {
+                authzid: Some("dr@x.fr".into()),
+                token: "t.o.k".into()
+            })
+        );
+        assert!(
+            Exchange::start(
+                Mechanism::OAuthBearer,
+                Some(b"p=tls-unique,,\x01auth=Bearer x\x01\x01".to_vec())
+            )
+            .is_err()
+        );
+        assert!(Exchange::start(Mechanism::XOAuth2, Some(b"user=a\x01\x01".to_vec())).is_err());
+        assert_eq!(Mechanism::offered(false, true)[0], Mechanism::OAuthBearer);
     }
 
     #[test]

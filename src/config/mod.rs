@@ -236,6 +236,24 @@ pub struct AuthPolicy {
     /// Default: 900.
     #[serde(default = "default_block_secs")]
     pub block_secs: u64,
+    /// Pro Santé Connect (SASL OAUTHBEARER and XOAUTH2); absent: not offered.
+    #[serde(default)]
+    pub psc: Option<PscConfig>,
+}
+
+/// `[auth.psc]`: how Pro Santé Connect access tokens are checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PscConfig {
+    /// The expected `iss` (the PSC realm URL).
+    pub issuer: String,
+    /// This operator's client id: in the token's `aud`, or its `azp`.
+    pub audience: String,
+    /// The issuer's signing keys (JWKS, JSON), re-read when the file changes.
+    pub jwks_file: Spanned<PathBuf>,
+    /// The lowest `acr` accepted (`eidas1`, `eidas2`...); none by default.
+    #[serde(default)]
+    pub min_acr: Option<String>,
 }
 
 impl Default for AuthPolicy {
@@ -246,6 +264,7 @@ impl Default for AuthPolicy {
             max_failure_delay_secs: default_max_failure_delay_secs(),
             block_after_failures: default_block_after_failures(),
             block_secs: default_block_secs(),
+            psc: None,
         }
     }
 }

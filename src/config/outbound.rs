@@ -190,6 +190,18 @@ impl Config {
                 )
             })?;
         }
+        if let Some(psc) = &self.auth.psc
+            && !psc.jwks_file.get_ref().is_file()
+        {
+            return Err(self.error_at(
+                "auth.psc.jwks_file",
+                &psc.jwks_file,
+                format!(
+                    "{} is not a readable file",
+                    psc.jwks_file.get_ref().display()
+                ),
+            ));
+        }
         for (i, d) in self.auth.require_otp_domains.iter().enumerate() {
             whitelist::a_label(d.get_ref()).map_err(|reason| {
                 self.error_at(&format!("auth.require_otp_domains[{i}]"), d, reason)

@@ -75,6 +75,9 @@ impl<'a> Session<'a> {
             {
                 caps.push("AUTH=EXTERNAL");
             }
+            if self.ctx.auth.offers_bearer() {
+                caps.extend(["AUTH=OAUTHBEARER", "AUTH=XOAUTH2"]);
+            }
             caps.extend(["AUTH=PLAIN", "AUTH=LOGIN"]);
         }
         caps.join(" ")
@@ -285,6 +288,7 @@ impl<'a> Session<'a> {
 
     async fn finish_auth(&mut self, tag: &str, credentials: Credentials) -> Result<(), ReadError> {
         let source = format!("imap {}", self.conn.peer);
+        let bearer = matches!(credentials, Credentials::Bearer { .. });
         match self.ctx.auth.authenticate(credentials, &source).await {
             Ok(login) => {
                 tracing::info!(user = %login.account.address, "authenticated");
@@ -300,6 +304,9 @@ impl<'a> Session<'a> {
                 .await
             }
             Err(_) => {
+                if bearer {
+                    crate::auth::bearer_refused(self.conn, "+ ", MAX_LINE).await?;
+                }
                 self.send(&format!(
                     "{tag} NO [AUTHENTICATIONFAILED] Authentication failed"
                 ))

@@ -76,8 +76,8 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn capabilities(&self) -> Vec<&'static str> {
-        let mut caps = vec![
+    fn capabilities(&self) -> Vec<String> {
+        let mut caps: Vec<String> = [
             "TOP",
             "UIDL",
             "RESP-CODES",
@@ -85,23 +85,29 @@ impl<'a> Session<'a> {
             "PIPELINING",
             "EXPIRE NEVER",
             "IMPLEMENTATION mssante",
-        ];
+        ]
+        .map(String::from)
+        .to_vec();
         if self.conn.can_start_tls() {
-            caps.push("STLS");
+            caps.push("STLS".into());
         }
         if self.conn.tls().is_some() && self.maildrop.is_none() {
-            let card = self
-                .conn
-                .tls()
-                .is_some_and(|t| !t.peer_certificates.is_empty());
-            caps.push("USER");
-            caps.push(if card {
-                "SASL EXTERNAL PLAIN LOGIN"
-            } else {
-                "SASL PLAIN LOGIN"
-            });
+            caps.push("USER".into());
+            caps.push(format!("SASL {}", self.mechanisms().join(" ")));
         }
         caps
+    }
+
+    /// The SASL mechanisms this connection is offered.
+    fn mechanisms(&self) -> Vec<&'static str> {
+        let card = self
+            .conn
+            .tls()
+            .is_some_and(|t| !t.peer_certificates.is_empty());
+        Mechanism::offered(card, self.ctx.auth.offers_bearer())
+            .iter()
+            .map(|m| m.name())
+            .collect()
     }
 
     async fn handle(&mut self, command: Command) -> Result<(), ReadError> {
@@ -147,7 +153,7 @@ impl<'a> Session<'a> {
     async fn capa(&mut self) -> Result<(), ReadError> {
         let mut text = "+OK Capability list follows\r\n".to_string();
         for c in self.capabilities() {
-            text.push_str(c);
+            text.push_str(&c);
             text.push_str("\r\n");
         }
         text.push('.');
@@ -204,14 +210,7 @@ impl<'a> Session<'a> {
             return self.send("-ERR [AUTH] Use STLS first").await;
         }
         let Some(mechanism) = mechanism else {
-            let with_certificate = self
-                .conn
-                .tls()
-                .is_some_and(|t| !t.peer_certificates.is_empty());
-            let names: Vec<&str> = Mechanism::offered(with_certificate)
-                .iter()
-                .map(|m| m.name())
-                .collect();
+            let names = self.mechanisms();
             return self
                 .send(&format!("+OK\r\n{}\r\n.", names.join("\r\n")))
                 .await;
@@ -245,6 +244,13 @@ impl<'a> Session<'a> {
                 },
                 authzid,
             ),
+            Credentials::Bearer { authzid, token } => (
+                Credentials::Bearer {
+                    authzid: None,
+                    token,
+                },
+                authzid,
+            ),
         };
         self.login(credentials, authzid).await
     }
@@ -257,6 +263,7 @@ impl<'a> Session<'a> {
         mailbox: Option<String>,
     ) -> Result<(), ReadError> {
         let source = format!("pop3 {}", self.conn.peer);
+        let bearer = matches!(credentials, Credentials::Bearer { .. });
         let auth = &self.ctx.auth;
         let opened = match auth.authenticate(credentials, &source).await {
             Ok(login) => {
@@ -276,7 +283,12 @@ impl<'a> Session<'a> {
                     .send("-ERR [SYS/TEMP] Temporary failure, try again")
                     .await;
             }
-            Err(_) => return self.send("-ERR [AUTH] Authentication failed").await,
+            Err(_) => {
+                if bearer {
+                    crate::auth::bearer_refused(self.conn, "+ ", MAX_LINE).await?;
+                }
+                return self.send("-ERR [AUTH] Authentication failed").await;
+            }
         };
         let store = self.ctx.store.db();
         let folder = match store.mailbox(account.id, "INBOX", true).await {

@@ -3,7 +3,10 @@
 //!
 //! The mail transaction itself (MAIL, RCPT, DATA, BDAT) is in `transaction.rs`.
 
-use smtp_proto::{AUTH_EXTERNAL, AUTH_LOGIN, AUTH_PLAIN, Error as ParseError, Request};
+use smtp_proto::{
+    AUTH_EXTERNAL, AUTH_LOGIN, AUTH_OAUTHBEARER, AUTH_PLAIN, AUTH_XOAUTH2, Error as ParseError,
+    Request,
+};
 
 use super::Role;
 use super::transaction::Transaction;
@@ -164,7 +167,10 @@ impl<'a> Session<'a> {
                 .conn
                 .tls()
                 .is_some_and(|t| !t.peer_certificates.is_empty());
-            let names: Vec<&str> = Mechanism::offered(card).iter().map(|m| m.name()).collect();
+            let names: Vec<&str> = Mechanism::offered(card, self.ctx.auth.offers_bearer())
+                .iter()
+                .map(|m| m.name())
+                .collect();
             lines.push(format!("AUTH {}", names.join(" ")));
         }
         self.helo = Some(host);
@@ -217,6 +223,8 @@ impl<'a> Session<'a> {
             AUTH_PLAIN => Mechanism::Plain,
             AUTH_LOGIN => Mechanism::Login,
             AUTH_EXTERNAL => Mechanism::External,
+            AUTH_XOAUTH2 => Mechanism::XOAuth2,
+            AUTH_OAUTHBEARER => Mechanism::OAuthBearer,
             _ => {
                 return self
                     .reply("504 5.5.4 Unrecognized authentication mechanism")
@@ -230,6 +238,7 @@ impl<'a> Session<'a> {
                 Err(e) => return self.reply(&sasl_error_reply(&e)).await,
             };
         let source = self.source();
+        let bearer = matches!(credentials, crate::auth::Credentials::Bearer { .. });
         match self.ctx.auth.authenticate(credentials, &source).await {
             Ok(login) => {
                 tracing::info!(user = %login.account.address, "authenticated");
@@ -242,6 +251,9 @@ impl<'a> Session<'a> {
                     .await
             }
             Err(_) => {
+                if bearer {
+                    crate::auth::bearer_refused(self.conn, "334 ", MAX_COMMAND_LINE).await?;
+                }
                 self.reply("535 5.7.8 Authentication credentials invalid")
                     .await
             }

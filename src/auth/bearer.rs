@@ -1,0 +1,297 @@
+//! Pro Santé Connect: SASL XOAUTH2 and OAUTHBEARER (RFC 7628) with the JWT access token PSC
+//! issued. The token's RS256 signature is checked against the issuer's keys (a JWKS file,
+//! re-read when it changes), then `iss`, `exp`, `nbf`, the audience (`aud` or `azp`) and the
+//! minimum `acr`; the holder is the `SubjectNameID` claim (the idNat). Parsing and checking
+//! are here; `Authenticator::bearer_login` (at the end) maps the holder to a mailbox.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+
+/// Seconds of clock difference tolerated on `exp` and `nbf`.
+const LEEWAY: i64 = 60;
+
+/// What `[auth.psc]` says.
+#[derive(Debug, Clone)]
+pub struct BearerPolicy {
+    /// The expected `iss`.
+    pub issuer: String,
+    /// This server's client id: in `aud`, or as `azp`.
+    pub audience: String,
+    /// The issuer's keys, as a JWKS document.
+    pub jwks_file: PathBuf,
+    /// The lowest `acr` accepted (`eidas1`, `eidas2`...), if any.
+    pub min_acr: Option<String>,
+}
+
+/// Why a token is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not three base64url parts of JSON.
+    #[error("malformed token")]
+    Malformed,
+    /// An algorithm other than RS256.
+    #[error("unsupported signature algorithm {0}")]
+    Algorithm(String),
+    /// No key of the issuer has this `kid`.
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// `exp` is past.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` is in the future.
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// Another issuer.
+    #[error("wrong issuer")]
+    WrongIssuer,
+    /// Issued for another client.
+    #[error("wrong audience")]
+    WrongAudience,
+    /// A required claim is absent.
+    #[error("missing claim {0}")]
+    MissingClaim(&'static str),
+    /// Authenticated at a lower level than required.
+    #[error("authentication level {0} below the minimum")]
+    WeakAcr(String),
+    /// The issuer's keys cannot be read.
+    #[error("the issuer's keys cannot be read: {0}")]
+    Keys(String),
+}
+
+/// What a valid token says of its holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    /// `SubjectNameID`: the idNat.
+    pub idnat: String,
+}
+
+/// RSA public keys (modulus, exponent; big-endian octets) by `kid`.
+type Jwks = HashMap<String, (Vec<u8>, Vec<u8>)>;
+
+/// Checks tokens against one issuer; its keys are cached and re-read when the file changes.
+#[derive(Debug)]
+pub struct BearerVerifier {
+    policy: BearerPolicy,
+    /// The keys by `kid`, and the file's modification time they were read at.
+    keys: Mutex<Option<(SystemTime, Jwks)>>,
+}
+
+impl BearerVerifier {
+    /// A verifier for `policy`.
+    pub fn new(policy: BearerPolicy) -> BearerVerifier {
+        BearerVerifier {
+            policy,
+            keys: Mutex::default(),
+        }
+    }
+
+    /// Verifies `token` at Unix time `now`.
+    pub fn verify(&self, token: &str, now: i64) -> Result<Holder, TokenError> {
+        let mut parts = token.trim().split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Malformed);
+        };
+        let json = |part: &str| -> Result<Value, TokenError> {
+            let bytes = URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|_| TokenError::Malformed)?;
+            serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
+        };
+        let (header_json, claims) = (json(header)?, json(payload)?);
+        let alg = header_json["alg"].as_str().unwrap_or_default();
+        if alg != "RS256" {
+            return Err(TokenError::Algorithm(alg.to_string()));
+        }
+        let kid = header_json["kid"].as_str().unwrap_or_default();
+        let (n, e) = self.key(kid)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| TokenError::Malformed)?;
+        let signed = format!("{header}.{payload}");
+        RsaPublicKeyComponents { n: &n, e: &e }
+            .verify(&RSA_PKCS1_2048_8192_SHA256, signed.as_bytes(), &signature)
+            .map_err(|_| TokenError::BadSignature)?;
+        self.check_claims(&claims, now)
+    }
+
+    fn check_claims(&self, claims: &Value, now: i64) -> Result<Holder, TokenError> {
+        if claims["iss"].as_str() != Some(self.policy.issuer.as_str()) {
+            return Err(TokenError::WrongIssuer);
+        }
+        let exp = claims["exp"]
+            .as_i64()
+            .ok_or(TokenError::MissingClaim("exp"))?;
+        if exp + LEEWAY <= now {
+            return Err(TokenError::Expired);
+        }
+        if claims["nbf"].as_i64().is_some_and(|nbf| nbf - LEEWAY > now) {
+            return Err(TokenError::NotYetValid);
+        }
+        let audience = self.policy.audience.as_str();
+        let in_aud = match &claims["aud"] {
+            Value::String(one) => one == audience,
+            Value::Array(many) => many.iter().any(|a| a.as_str() == Some(audience)),
+            _ => false,
+        };
+        if !in_aud && claims["azp"].as_str() != Some(audience) {
+            return Err(TokenError::WrongAudience);
+        }
+        if let Some(min) = &self.policy.min_acr {
+            let acr = claims["acr"]
+                .as_str()
+                .ok_or(TokenError::MissingClaim("acr"))?;
+            if level(acr) < level(min) {
+                return Err(TokenError::WeakAcr(acr.to_string()));
+            }
+        }
+        let idnat = claims["SubjectNameID"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or(TokenError::MissingClaim("SubjectNameID"))?;
+        Ok(Holder {
+            idnat: idnat.to_string(),
+        })
+    }
+
+    /// The RSA key (modulus, exponent) with this `kid`, from the JWKS file (re-read when it
+    /// changed since it was last read).
+    fn key(&self, kid: &str) -> Result<(Vec<u8>, Vec<u8>), TokenError> {
+        let file = &self.policy.jwks_file;
+        let keys_error = |e: String| TokenError::Keys(format!("{}: {e}", file.display()));
+        let modified = std::fs::metadata(file)
+            .and_then(|m| m.modified())
+            .map_err(|e| keys_error(e.to_string()))?;
+        let mut cache = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.as_ref().is_none_or(|(at, _)| *at != modified) {
+            let text = std::fs::read(file).map_err(|e| keys_error(e.to_string()))?;
+            let keys = parse_jwks(&text).map_err(keys_error)?;
+            *cache = Some((modified, keys));
+        }
+        cache
+            .as_ref()
+            .and_then(|(_, keys)| {
+                keys.get(kid)
+                    .or_else(|| (keys.len() == 1).then(|| keys.values().next()).flatten())
+            })
+            .cloned()
+            .ok_or(TokenError::UnknownKey)
+    }
+}
+
+/// The RSA keys of a JWKS document by `kid`.
+fn parse_jwks(text: &[u8]) -> Result<Jwks, String> {
+    let doc: Value = serde_json::from_slice(text).map_err(|e| format!("not JSON: {e}"))?;
+    let keys = doc["keys"].as_array().ok_or("no \"keys\" array")?;
+    let mut out = HashMap::new();
+    for key in keys.iter().filter(|k| k["kty"] == "RSA") {
+        let part = |name: &str| {
+            key[name]
+                .as_str()
+                .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+                .ok_or(format!("RSA key without a valid {name:?}"))
+        };
+        let kid = key["kid"].as_str().unwrap_or_default().to_string();
+        out.insert(kid, (part("n")?, part("e")?));
+    }
+    if out.is_empty() {
+        return Err("no RSA key".into());
+    }
+    Ok(out)
+}
+
+/// The level of an `acr` value: its trailing number (`eidas2` is 2), 0 without one.
+fn level(acr: &str) -> u32 {
+    let digits: String = acr
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    digits.parse().unwrap_or(0)
+}
+
+/// The JSON an RFC 7628 server sends, as a last challenge, when a token fails, so clients
+/// know to get a new one.
+pub fn error_challenge() -> Vec<u8> {
+    br#"{"status":"invalid_token","schemes":"bearer","scope":"openid"}"#.to_vec()
+}
+
+impl super::Authenticator {
+    /// Logs the token's holder in; every outcome is audited.
+    pub(super) async fn bearer_login(
+        &self,
+        authzid: Option<String>,
+        token: &str,
+        source: &str,
+    ) -> Result<super::Login, super::AuthError> {
+        use super::AuthError;
+        let holder = match &self.bearer {
+            Some(verifier) => verifier
+                .verify(token, chrono::Utc::now().timestamp())
+                .map_err(|e| AuthError::Refused(format!("Pro Santé Connect token: {e}"))),
+            None => Err(AuthError::Refused(
+                "Pro Santé Connect is not configured here".into(),
+            )),
+        };
+        let result = match &holder {
+            Ok(holder) => self.holder_mailbox(&holder.idnat, authzid).await,
+            Err(e) => Err(e.clone()),
+        };
+        let idnat = holder.as_ref().map_or("none", |h| h.idnat.as_str());
+        let actor = match &result {
+            Ok(login) => login.account.address.clone(),
+            Err(_) => idnat.to_string(),
+        };
+        let (outcome, detail) = match &result {
+            Ok(_) => (
+                crate::audit::Outcome::Ok,
+                format!("Pro Santé Connect: idNat {idnat}"),
+            ),
+            Err(AuthError::Unavailable) => (
+                crate::audit::Outcome::Error,
+                "Pro Santé Connect: store unavailable".to_string(),
+            ),
+            Err(e) => (
+                crate::audit::Outcome::Refused,
+                format!("Pro Santé Connect: idNat {idnat}: {e}"),
+            ),
+        };
+        self.trace("login", &actor, source, outcome, &detail)
+            .await?;
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acr_levels_compare_by_their_number() {
+        assert!(level("eidas2") > level("eidas1"));
+        assert_eq!(level("x"), 0);
+    }
+
+    #[test]
+    fn a_jwks_needs_rsa_keys() {
+        assert!(parse_jwks(br#"{"keys":[]}"#).is_err());
+        assert!(parse_jwks(b"nope").is_err());
+        let keys = parse_jwks(br#"{"keys":[{"kty":"RSA","kid":"k1","n":"AQAB","e":"AQAB"}]}"#)
+            .expect("one key");
+        assert_eq!(keys["k1"], (vec![1, 0, 1], vec![1, 0, 1]));
+    }
+}
