@@ -230,6 +230,17 @@ enum UserCommand {
     /// The one-time-code second factor (TOTP): the code is typed after the password.
     #[command(subcommand)]
     Otp(OtpCommand),
+    /// Software certificates an APP mailbox logs in with (SASL EXTERNAL).
+    #[command(subcommand)]
+    Cert(UserCertCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCertCommand {
+    /// Bind a certificate (PEM) to the mailbox, by fingerprint.
+    Bind { address: String, file: PathBuf },
+    /// Unbind every certificate of the mailbox.
+    Unbind { address: String },
 }
 
 #[derive(Subcommand)]
@@ -521,6 +532,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::User(UserCommand::Otp(OtpCommand::Require { address, lift })) => {
             admin::otp::require(&app, &address, lift).await
+        }
+        Command::User(UserCommand::Cert(UserCertCommand::Bind { address, file })) => {
+            admin::devices::bind_certificate(&app, &address, &file).await
+        }
+        Command::User(UserCommand::Cert(UserCertCommand::Unbind { address })) => {
+            admin::devices::unbind_certificates(&app, &address).await
         }
         Command::User(UserCommand::Otp(OtpCommand::Remove { address })) => {
             admin::otp::remove(&app, &address).await

@@ -155,3 +155,87 @@ except imaplib.IMAP4.error as e:
     );
     assert_eq!(server.stop(), 0);
 }
+
+#[test]
+fn an_app_logs_in_with_its_bound_certificate_and_bad_cards_fail_at_the_handshake() {
+    const APP: &str = "logiciel.cabinet@hopital.test";
+    let mut server = TestServer::new("");
+    let dir = server.dir.path().to_path_buf();
+    server.cli_ok(&["user", "add", APP, "--type", "APP", "--no-password"]);
+    server.cli_ok(&[
+        "user",
+        "add",
+        CARD_USER,
+        "--idnat",
+        "810001234567",
+        "--no-password",
+    ]);
+    let software = dir.join("software");
+    server.cli_ok(&[
+        "pki",
+        "issue-server",
+        "logiciel.cabinet.test",
+        "--organisation",
+        "CABINET",
+        "--out",
+        path(&software),
+    ]);
+    let (app_cert, app_key) = (
+        software.join("logiciel.cabinet.test.pem"),
+        software.join("logiciel.cabinet.test.key"),
+    );
+    // A card revoked before the server reads its CRLs, and a card from an unknown CA.
+    let revoked = dir.join("revoked");
+    let issued = server.cli_ok(&[
+        "pki",
+        "issue-person",
+        "--idnat",
+        "810001234567",
+        "--surname",
+        "MARTIN",
+        "--given-name",
+        "ALICE",
+        "--use",
+        "auth",
+        "--out",
+        path(&revoked),
+    ]);
+    let serial = issued
+        .lines()
+        .find_map(|l| l.strip_prefix("serial:"))
+        .map(|s| s.trim().to_string())
+        .expect("serial printed");
+    server.cli_ok(&["pki", "revoke", &serial]);
+    self_signed(&dir, "stranger", "/C=FR/CN=810001234567+SN=MARTIN+GN=ALICE");
+    server.start();
+
+    // The software certificate names no person: refused until bound to the APP mailbox.
+    let unbound = external(&server, "imap", &app_cert, &app_key, "");
+    assert!(unbound.starts_with("NO"), "{unbound}");
+    server.cli_ok(&["user", "cert", "bind", APP, path(&app_cert)]);
+    assert!(external(&server, "imap", &app_cert, &app_key, "").starts_with("OK"));
+    assert!(external(&server, "smtp", &app_cert, &app_key, APP).starts_with("OK"));
+    assert!(external(&server, "imap", &app_cert, &app_key, USER).starts_with("NO"));
+    server.cli_ok(&["user", "cert", "unbind", APP]);
+    assert!(external(&server, "imap", &app_cert, &app_key, "").starts_with("NO"));
+
+    // Revoked and unknown-CA cards never get past the handshake.
+    let (revoked_cert, revoked_key) = (
+        revoked.join("810001234567-auth.pem"),
+        revoked.join("810001234567-auth.key"),
+    );
+    assert!(external(&server, "imap", &revoked_cert, &revoked_key, "").starts_with("NO"));
+    let (stranger_cert, stranger_key) = (dir.join("stranger.pem"), dir.join("stranger.key"));
+    assert!(external(&server, "imap", &stranger_cert, &stranger_key, "").starts_with("NO"));
+
+    let trail = server.cli_ok(&["audit", "tail", "-n", "40"]);
+    for expected in [
+        "not a person certificate, and bound to no mailbox",
+        "cert.bind",
+        "tls.refused",
+    ] {
+        assert!(trail.contains(expected), "{expected} in:\n{trail}");
+    }
+    assert!(trail.matches("tls.refused").count() >= 2, "{trail}");
+    assert_eq!(server.stop(), 0);
+}

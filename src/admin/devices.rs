@@ -1,7 +1,10 @@
 //! `mssante device`: per-device credentials of a mailbox (`auth::device`). `add` prints the
 //! new app password once, to type into Thunderbird or a phone instead of the password and
 //! the one-time code; `list` shows each device's last use; `block` makes it fail at once,
-//! open sessions included; `remove` forgets it.
+//! open sessions included; `remove` forgets it. `user cert bind` ties an APP mailbox's
+//! software certificate to it.
+
+use std::path::Path;
 
 use super::{address, audit};
 use crate::app::{App, CliError};
@@ -162,5 +165,48 @@ pub async fn remove(app: &App, address_text: &str, name: &str) -> Result<(), Cli
     )
     .await?;
     println!("{name:?} of {} removed", account.address);
+    Ok(())
+}
+
+/// `user cert bind ADDRESS CERT.pem`: an APP mailbox's software certificate, for SASL
+/// EXTERNAL (bound by its SHA-256 fingerprint; it names no person).
+pub async fn bind_certificate(app: &App, address_text: &str, file: &Path) -> Result<(), CliError> {
+    let account = account(app, address_text).await?;
+    let name = file.display().to_string();
+    let pem = std::fs::read(file).map_err(|e| CliError::new(format!("{name}: {e}")))?;
+    let cert = openssl::x509::X509::from_pem(&pem)
+        .map_err(|_| CliError::new(format!("{name}: not a PEM certificate")))?;
+    let der = cert
+        .to_der()
+        .map_err(|e| CliError::new(format!("{name}: {e}")))?;
+    if let Some(reason) = crate::pki::unusable_now(&der) {
+        return Err(CliError::new(format!("{name}: {reason}")));
+    }
+    let subject = crate::pki::subject_line(&cert);
+    let fingerprint = device::hash_bytes(&der);
+    app.store
+        .db()
+        .bind_certificate(account.id, &fingerprint, &subject)
+        .await?;
+    let hex: String = fingerprint.iter().map(|b| format!("{b:02X}")).collect();
+    audit(
+        app,
+        "cert.bind",
+        &format!("{} {subject} SHA-256 {hex}", account.address),
+    )
+    .await?;
+    println!(
+        "{} logs in with SASL EXTERNAL over {subject} (SHA-256 {hex})",
+        account.address
+    );
+    Ok(())
+}
+
+/// `user cert unbind ADDRESS`.
+pub async fn unbind_certificates(app: &App, address_text: &str) -> Result<(), CliError> {
+    let account = account(app, address_text).await?;
+    let n = app.store.db().unbind_certificates(account.id).await?;
+    audit(app, "cert.unbind", &format!("{} ({n})", account.address)).await?;
+    println!("{}: {n} certificate(s) unbound", account.address);
     Ok(())
 }

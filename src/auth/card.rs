@@ -3,7 +3,9 @@
 //! the certificate's multi-valued RDN (`identity::person`), cross-checked with the UPN
 //! `<idNat>@carte-cps.fr` when the card carries one; the mailbox is the one the holder owns,
 //! or the one the authorization identity names among them. TEST cards are refused in
-//! production. A card user is never asked for a password or a one-time code.
+//! production. A card user is never asked for a password or a one-time code. An APP
+//! mailbox's software certificate, which names no person, is bound to its mailbox by
+//! fingerprint (`mssante user cert bind`).
 
 use super::{AuthError, Authenticator, Login, normalize_address};
 use crate::audit::Outcome;
@@ -47,13 +49,51 @@ impl Authenticator {
         if self.production && identity::is_test_certificate(leaf) {
             return Err(refused("a TEST certificate is refused in production"));
         }
-        let idnat = holder.ok_or_else(|| refused("not a person certificate"))?;
+        let fingerprint = super::device::hash_bytes(leaf);
+        let bound = self
+            .store
+            .db()
+            .bound_account(&fingerprint)
+            .await
+            .map_err(|_| AuthError::Unavailable)?;
+        if let Some(address) = bound {
+            return self.bound_mailbox(&address, authzid).await;
+        }
+        let idnat =
+            holder.ok_or_else(|| refused("not a person certificate, and bound to no mailbox"))?;
         if let Some(upn) = identity::upn(leaf)
             && !upn.eq_ignore_ascii_case(&format!("{idnat}@carte-cps.fr"))
         {
             return Err(refused("the card's UPN does not match its idNat"));
         }
         self.holder_mailbox(idnat, authzid).await
+    }
+
+    /// The mailbox a software certificate is bound to; an authorization identity must name it.
+    async fn bound_mailbox(
+        &self,
+        address: &str,
+        authzid: Option<String>,
+    ) -> Result<Login, AuthError> {
+        if let Some(wanted) = authzid.map(|a| normalize_address(&a))
+            && wanted != address
+        {
+            return Err(AuthError::NotAuthorized(wanted));
+        }
+        let account = self
+            .store
+            .db()
+            .find_account(address)
+            .await
+            .map_err(|_| AuthError::Unavailable)?
+            .ok_or(AuthError::InvalidCredentials)?;
+        if account.suspended {
+            return Err(AuthError::Suspended);
+        }
+        Ok(Login {
+            account,
+            device: None,
+        })
     }
 
     /// The mailbox of the professional `idnat` logs in to: the one they own, or the one

@@ -128,7 +128,12 @@ impl Authenticator {
 
 /// What the store keeps of an app password.
 pub fn hash(app_password: &str) -> Vec<u8> {
-    digest(&SHA256, app_password.as_bytes()).as_ref().to_vec()
+    hash_bytes(app_password.as_bytes())
+}
+
+/// SHA-256 of `bytes` (also a certificate's fingerprint).
+pub fn hash_bytes(bytes: &[u8]) -> Vec<u8> {
+    digest(&SHA256, bytes).as_ref().to_vec()
 }
 
 #[cfg(test)]

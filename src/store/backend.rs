@@ -227,6 +227,17 @@ pub trait Backend: Send + Sync {
     async fn remove_device(&self, account_id: i64, name: &str) -> Result<bool, StoreError>;
     /// Records a login with device `id` from `from` over `protocol`.
     async fn device_used(&self, id: i64, from: &str, protocol: &str) -> Result<(), StoreError>;
+    /// Binds a software certificate (SHA-256 fingerprint of its DER) to `account_id`.
+    async fn bind_certificate(
+        &self,
+        account_id: i64,
+        fingerprint: &[u8],
+        subject: &str,
+    ) -> Result<(), StoreError>;
+    /// Unbinds every certificate of `account_id`; returns how many there were.
+    async fn unbind_certificates(&self, account_id: i64) -> Result<u64, StoreError>;
+    /// The address of the mailbox this certificate fingerprint is bound to.
+    async fn bound_account(&self, fingerprint: &[u8]) -> Result<Option<String>, StoreError>;
     /// Stores a pairing code (SHA-256) for a future device `name` of `account_id`.
     async fn add_pairing(
         &self,

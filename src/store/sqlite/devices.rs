@@ -223,3 +223,50 @@ mod tests {
         );
     }
 }
+
+/// Binds a certificate (SHA-256 fingerprint) to `account_id`; one already bound is moved.
+pub async fn bind_certificate(
+    pool: &SqlitePool,
+    account_id: i64,
+    fingerprint: &[u8],
+    subject: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO bound_certificates (fingerprint, account_id, subject, bound_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (fingerprint) DO UPDATE SET account_id = excluded.account_id,
+         subject = excluded.subject, bound_at = excluded.bound_at",
+    )
+    .bind(fingerprint)
+    .bind(account_id)
+    .bind(subject)
+    .bind(chrono::Utc::now().timestamp())
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Unbinds every certificate of `account_id`; how many there were.
+pub async fn unbind_certificates(pool: &SqlitePool, account_id: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM bound_certificates WHERE account_id = ?")
+        .bind(account_id)
+        .execute(pool)
+        .await
+        .map_err(db_err)?;
+    Ok(done.rows_affected())
+}
+
+/// The address of the mailbox a certificate fingerprint is bound to.
+pub async fn bound_account(
+    pool: &SqlitePool,
+    fingerprint: &[u8],
+) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT a.address FROM bound_certificates b JOIN accounts a ON a.id = b.account_id
+         WHERE b.fingerprint = ?",
+    )
+    .bind(fingerprint)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)
+}

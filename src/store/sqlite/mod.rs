@@ -662,6 +662,23 @@ impl Backend for SqliteBackend {
         devices::used(&self.pool, id, from, protocol).await
     }
 
+    async fn bind_certificate(
+        &self,
+        account_id: i64,
+        fingerprint: &[u8],
+        subject: &str,
+    ) -> Result<(), StoreError> {
+        devices::bind_certificate(&self.pool, account_id, fingerprint, subject).await
+    }
+
+    async fn unbind_certificates(&self, account_id: i64) -> Result<u64, StoreError> {
+        devices::unbind_certificates(&self.pool, account_id).await
+    }
+
+    async fn bound_account(&self, fingerprint: &[u8]) -> Result<Option<String>, StoreError> {
+        devices::bound_account(&self.pool, fingerprint).await
+    }
+
     async fn add_pairing(
         &self,
         account_id: i64,
