@@ -181,49 +181,6 @@ pub async fn redeem_pairing(
     .transpose()
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::store::{AccountKind, NewAccount, Store};
-
-    #[tokio::test]
-    async fn a_pairing_code_works_once_and_only_before_it_expires() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path(), None).await.expect("store");
-        store.db().add_domain("h.test").await.expect("domain");
-        let id = store
-            .create_account(&NewAccount {
-                address: "dr@h.test".into(),
-                kind: AccountKind::Per,
-                idnat: None,
-                display_name: None,
-                password_hash: None,
-            })
-            .await
-            .expect("account");
-        let db = store.db();
-        db.add_pairing(id, "phone", b"code-1", 1000)
-            .await
-            .expect("pairing");
-        db.add_pairing(id, "tablet", b"code-2", 1000)
-            .await
-            .expect("pairing");
-        let paired = db.redeem_pairing(b"code-1", 999).await.expect("redeem");
-        assert_eq!(paired, Some(("dr@h.test".into(), "phone".into())));
-        assert_eq!(
-            db.redeem_pairing(b"code-1", 999).await.expect("again"),
-            None
-        );
-        assert_eq!(
-            db.redeem_pairing(b"code-2", 1000).await.expect("late"),
-            None
-        );
-        assert_eq!(
-            db.redeem_pairing(b"nothing", 1).await.expect("unknown"),
-            None
-        );
-    }
-}
-
 /// Binds a certificate (SHA-256 fingerprint) to `account_id`; one already bound is moved.
 pub async fn bind_certificate(
     pool: &SqlitePool,
@@ -269,4 +226,47 @@ pub async fn bound_account(
     .fetch_optional(pool)
     .await
     .map_err(db_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{AccountKind, NewAccount, Store};
+
+    #[tokio::test]
+    async fn a_pairing_code_works_once_and_only_before_it_expires() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path(), None).await.expect("store");
+        store.db().add_domain("h.test").await.expect("domain");
+        let id = store
+            .create_account(&NewAccount {
+                address: "dr@h.test".into(),
+                kind: AccountKind::Per,
+                idnat: None,
+                display_name: None,
+                password_hash: None,
+            })
+            .await
+            .expect("account");
+        let db = store.db();
+        db.add_pairing(id, "phone", b"code-1", 1000)
+            .await
+            .expect("pairing");
+        db.add_pairing(id, "tablet", b"code-2", 1000)
+            .await
+            .expect("pairing");
+        let paired = db.redeem_pairing(b"code-1", 999).await.expect("redeem");
+        assert_eq!(paired, Some(("dr@h.test".into(), "phone".into())));
+        assert_eq!(
+            db.redeem_pairing(b"code-1", 999).await.expect("again"),
+            None
+        );
+        assert_eq!(
+            db.redeem_pairing(b"code-2", 1000).await.expect("late"),
+            None
+        );
+        assert_eq!(
+            db.redeem_pairing(b"nothing", 1).await.expect("unknown"),
+            None
+        );
+    }
 }
