@@ -56,6 +56,7 @@ pub async fn tls_material(app: &App, pki: &TestPki) -> Result<TlsMaterial, CliEr
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
         client_anchors,
         crls,
+        crl_files: Vec::new(),
     })
 }
 

@@ -193,10 +193,11 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
         status: 2,
     })?;
     // A key that does not match its certificate is a configuration error too.
-    let acceptor = TlsAcceptor::from(material.server_config().map_err(|e| CliError {
+    let (server_config, client_verifier) = material.server_config().map_err(|e| CliError {
         message: e.to_string(),
         status: 2,
-    })?);
+    })?;
+    let acceptor = TlsAcceptor::from(server_config);
     let ctx = ServerContext::new(
         app.config.clone(),
         app.store.clone(),
@@ -217,6 +218,12 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
         let _ = std::io::Write::write_all(&mut std::io::stdout(), format!("{banner}\n").as_bytes());
     }
     tokio::spawn(crate::smtp::QueueRunner::new(ctx.clone(), client_tls).run());
+    if let Some(verifier) = client_verifier
+        && !material.crl_files.is_empty()
+    {
+        let every = Duration::from_secs(app.config.tls.crl_refresh_secs.max(1));
+        tokio::spawn(verifier.keep_fresh(material.crl_files.clone(), every, ctx.audit.clone()));
+    }
     let _ = ctx
         .audit
         .record(

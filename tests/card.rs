@@ -239,3 +239,98 @@ fn an_app_logs_in_with_its_bound_certificate_and_bad_cards_fail_at_the_handshake
     assert!(trail.matches("tls.refused").count() >= 2, "{trail}");
     assert_eq!(server.stop(), 0);
 }
+
+#[test]
+fn a_card_revoked_while_the_server_runs_is_refused_after_the_next_crl_refresh() {
+    let mut server = TestServer::new("");
+    let dir = server.dir.path().to_path_buf();
+    server.cli_ok(&[
+        "user",
+        "add",
+        CARD_USER,
+        "--idnat",
+        "810001234567",
+        "--no-password",
+    ]);
+    // TLS from files, so that the CRLs are files the server reads again every second.
+    let certs = dir.join("certs");
+    server.cli_ok(&[
+        "pki",
+        "issue-server",
+        "localhost",
+        "--organisation",
+        "OPERATEUR",
+        "--out",
+        path(&certs),
+    ]);
+    let pki = server.data.join("pki");
+    server.add_config(&format!(
+        "[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\nclient_trust_anchors = [\"{}\"]\ncrls = [\"{}\", \"{}\", \"{}\"]\ncrl_refresh_secs = 1\n",
+        path(&certs.join("localhost.pem")),
+        path(&certs.join("localhost.key")),
+        path(&pki.join("ca-bundle.pem")),
+        path(&pki.join("root.crl")),
+        path(&pki.join("organisations.crl")),
+        path(&pki.join("personnes.crl")),
+    ));
+    let issue = |out: &Path| {
+        server.cli_ok(&[
+            "pki",
+            "issue-person",
+            "--idnat",
+            "810001234567",
+            "--surname",
+            "MARTIN",
+            "--given-name",
+            "ALICE",
+            "--use",
+            "auth",
+            "--out",
+            path(out),
+        ])
+    };
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    let issued = issue(&first);
+    issue(&second);
+    let card = |d: &Path| {
+        (
+            d.join("810001234567-auth.pem"),
+            d.join("810001234567-auth.key"),
+        )
+    };
+    let ((cert, key), (other_cert, other_key)) = (card(&first), card(&second));
+    server.start();
+    assert!(external(&server, "imap", &cert, &key, "").starts_with("OK"));
+
+    // Revoked while the server runs: refused once the CRLs are read again.
+    let serial = issued
+        .lines()
+        .find_map(|l| l.strip_prefix("serial:"))
+        .map(|s| s.trim().to_string())
+        .expect("serial printed");
+    server.cli_ok(&["pki", "revoke", &serial]);
+    wait_for(15, "the revocation to take effect", || {
+        external(&server, "imap", &cert, &key, "")
+            .starts_with("NO")
+            .then_some(())
+    });
+    assert!(external(&server, "imap", &other_cert, &other_key, "").starts_with("OK"));
+
+    // A CRL file that cannot be read: the last valid CRLs stay in force, the admin is told.
+    let good = std::fs::read(pki.join("personnes.crl")).expect("CRL");
+    std::fs::write(pki.join("personnes.crl"), "not a CRL").expect("spoil the CRL");
+    wait_for(15, "the failed refresh in the log", || {
+        server.log().contains("CRL refresh failed").then_some(())
+    });
+    assert!(external(&server, "imap", &cert, &key, "").starts_with("NO"));
+    assert!(external(&server, "imap", &other_cert, &other_key, "").starts_with("OK"));
+    // (The CLI, like `serve`, refuses a configuration whose CRL cannot be read.)
+    std::fs::write(pki.join("personnes.crl"), good).expect("restore the CRL");
+    assert_eq!(server.stop(), 0);
+    let trail = server.cli_ok(&["audit", "tail", "-n", "30"]);
+    assert!(
+        trail.contains("CRLs refreshed")
+            && trail.contains("refresh failed, the last valid CRLs stay in force"),
+        "{trail}"
+    );
+}

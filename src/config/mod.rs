@@ -110,7 +110,7 @@ fn default_max_connections() -> usize {
 }
 
 /// TLS material. In dev mode every key may be left out: the TEST PKI provides it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM file: the server certificate followed by its chain.
@@ -123,6 +123,26 @@ pub struct TlsConfig {
     /// DER or PEM files: the CRLs of those CAs.
     #[serde(default)]
     pub crls: Vec<Spanned<PathBuf>>,
+    /// Seconds between two readings of the CRL files while the server runs; a file that
+    /// cannot be read leaves the last valid CRLs in force. Default: 3600.
+    #[serde(default = "default_crl_refresh_secs")]
+    pub crl_refresh_secs: u64,
+}
+
+fn default_crl_refresh_secs() -> u64 {
+    3600
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            certificate: None,
+            private_key: None,
+            client_trust_anchors: Vec::new(),
+            crls: Vec::new(),
+            crl_refresh_secs: default_crl_refresh_secs(),
+        }
+    }
 }
 
 /// Sizes and counts that protect the server.
@@ -660,6 +680,10 @@ mod tests {
         assert_eq!(config.limits.max_recipients, default_max_recipients());
         assert_eq!(config.shutdown_grace_secs, default_shutdown_grace());
         assert_eq!(config.tls.client_trust_anchors.len(), 3);
+        assert_eq!(
+            config.tls.crl_refresh_secs,
+            TlsConfig::default().crl_refresh_secs
+        );
         assert_eq!(config.listeners.len(), 7);
         assert!(config.trust.require_operator_dn);
         assert!(config.listeners.iter().all(|l| l.max_connections == 500));

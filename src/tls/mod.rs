@@ -4,19 +4,20 @@
 //! anchors and CRLs, so one port serves card users (certificate) and password users (none).
 //! Which protocol accepts which certificate is the session's decision, not the handshake's.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
 
 use crate::identity::is_test_certificate;
 
 mod client;
+mod crl_refresh;
 
 pub use client::TrustSpaceVerifier;
+pub use crl_refresh::RefreshingVerifier;
 
 /// What TLS material could not be used, naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,9 @@ pub struct TlsMaterial {
     pub client_anchors: Vec<CertificateDer<'static>>,
     /// CRLs of those CAs.
     pub crls: Vec<CertificateRevocationListDer<'static>>,
+    /// The files they were read from, re-read while the server runs (none in dev mode,
+    /// whose TEST PKI is in the store).
+    pub crl_files: Vec<PathBuf>,
 }
 
 fn file_err(path: &Path, reason: impl ToString) -> TlsError {
@@ -110,6 +114,7 @@ impl TlsMaterial {
             key: read_private_key(key.get_ref())?,
             client_anchors,
             crls,
+            crl_files: tls.crls.iter().map(|p| p.get_ref().clone()).collect(),
         }))
     }
 
@@ -151,32 +156,32 @@ impl TlsMaterial {
         Ok(())
     }
 
-    /// The rustls server configuration for this material.
-    pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
+    /// The rustls server configuration for this material, and the client-certificate
+    /// verifier whose CRLs [`RefreshingVerifier::keep_fresh`] can refresh (None when no
+    /// client certificates are asked).
+    pub fn server_config(
+        &self,
+    ) -> Result<(Arc<ServerConfig>, Option<Arc<RefreshingVerifier>>), TlsError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = ServerConfig::builder_with_provider(provider.clone())
+        let builder = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| TlsError::Rustls(e.to_string()))?;
-        let builder = if self.client_anchors.is_empty() {
-            builder.with_no_client_auth()
+        let (builder, verifier) = if self.client_anchors.is_empty() {
+            (builder.with_no_client_auth(), None)
         } else {
-            let mut roots = RootCertStore::empty();
-            for anchor in &self.client_anchors {
-                roots
-                    .add(anchor.clone())
-                    .map_err(|e| TlsError::Rustls(format!("trust anchor: {e}")))?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .with_crls(self.crls.iter().cloned())
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| TlsError::Rustls(format!("client certificate verifier: {e}")))?;
-            builder.with_client_cert_verifier(verifier)
+            let verifier = Arc::new(RefreshingVerifier::new(
+                self.client_anchors.clone(),
+                self.crls.clone(),
+            )?);
+            (
+                builder.with_client_cert_verifier(verifier.clone()),
+                Some(verifier),
+            )
         };
         let config = builder
             .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| TlsError::Rustls(format!("server certificate and key: {e}")))?;
-        Ok(Arc::new(config))
+        Ok((Arc::new(config), verifier))
     }
 }
 

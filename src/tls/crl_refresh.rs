@@ -1,0 +1,162 @@
+//! CRLs kept fresh while the server runs: the client-certificate verifier (CPS cards, other
+//! operators' MX) is swapped for one built from the CRL files as they are now, every
+//! `[tls] crl_refresh_secs`. A file that cannot be read or parsed leaves the last valid CRLs
+//! in force, and the administrator is told (log and audit trail); nothing else changes.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, Error, RootCertStore, SignatureScheme};
+
+use super::{TlsError, read_crl};
+use crate::audit::{Audit, Outcome};
+
+/// A client-certificate verifier whose CRLs can be replaced while connections come in.
+#[derive(Debug)]
+pub struct RefreshingVerifier {
+    anchors: Vec<CertificateDer<'static>>,
+    /// The CA names sent to clients: they depend on the anchors only.
+    hints: Vec<DistinguishedName>,
+    current: RwLock<(
+        Vec<CertificateRevocationListDer<'static>>,
+        Arc<dyn ClientCertVerifier>,
+    )>,
+}
+
+impl RefreshingVerifier {
+    /// A verifier for `anchors` with `crls` (clients without a certificate are let through
+    /// to the protocol, which then asks for a password or refuses).
+    pub fn new(
+        anchors: Vec<CertificateDer<'static>>,
+        crls: Vec<CertificateRevocationListDer<'static>>,
+    ) -> Result<RefreshingVerifier, TlsError> {
+        let verifier = build(&anchors, &crls)?;
+        let hints = verifier.root_hint_subjects().to_vec();
+        Ok(RefreshingVerifier {
+            anchors,
+            hints,
+            current: RwLock::new((crls, verifier)),
+        })
+    }
+
+    fn verifier(&self) -> Arc<dyn ClientCertVerifier> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone()
+    }
+
+    /// Re-reads `files`; Ok(true) when the CRLs changed and are now in force, Ok(false) when
+    /// they did not change, Err (the last valid ones staying in force) when one is unusable.
+    pub fn refresh(&self, files: &[PathBuf]) -> Result<bool, TlsError> {
+        let crls = files
+            .iter()
+            .map(|f| read_crl(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.current.read().unwrap_or_else(|p| p.into_inner()).0 == crls {
+            return Ok(false);
+        }
+        let verifier = build(&self.anchors, &crls)?;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = (crls, verifier);
+        Ok(true)
+    }
+
+    /// Refreshes from `files` every `every`, for as long as the server runs.
+    pub async fn keep_fresh(self: Arc<Self>, files: Vec<PathBuf>, every: Duration, audit: Audit) {
+        let mut ticks = tokio::time::interval(every);
+        ticks.tick().await; // the first tick is now: the CRLs were just read
+        loop {
+            ticks.tick().await;
+            let (outcome, detail) = match self.refresh(&files) {
+                Ok(false) => continue,
+                Ok(true) => {
+                    tracing::info!("CRLs refreshed");
+                    (Outcome::Ok, "CRLs refreshed".to_string())
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "CRL refresh failed; the last valid CRLs stay in force");
+                    (
+                        Outcome::Error,
+                        format!("refresh failed, the last valid CRLs stay in force: {e}"),
+                    )
+                }
+            };
+            if let Err(e) = audit
+                .record("tls.crl", "server", "tls", outcome, &detail)
+                .await
+            {
+                tracing::error!(error = %e, "audit write failed");
+            }
+        }
+    }
+}
+
+fn build(
+    anchors: &[CertificateDer<'static>],
+    crls: &[CertificateRevocationListDer<'static>],
+) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for anchor in anchors {
+        roots
+            .add(anchor.clone())
+            .map_err(|e| TlsError::Rustls(format!("trust anchor: {e}")))?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .with_crls(crls.iter().cloned())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| TlsError::Rustls(format!("client certificate verifier: {e}")))
+}
+
+impl ClientCertVerifier for RefreshingVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.verifier().offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.verifier().client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
+        self.verifier()
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.verifier().verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        self.verifier().verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.verifier().supported_verify_schemes()
+    }
+}
