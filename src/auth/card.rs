@@ -141,3 +141,79 @@ impl Authenticator {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::audit::Audit;
+    use crate::auth::{AuthError, Authenticator};
+    use crate::config::AuthPolicy;
+    use crate::pki::x509::{self, CertSpec, Profile};
+    use crate::store::{AccountKind, NewAccount, Store};
+
+    /// A card certificate of idNat 810001234567, TEST product category or not.
+    fn card(test: bool) -> Vec<u8> {
+        let key = x509::new_key().expect("key");
+        let subject = x509::name(&[
+            &[("C", "FR")],
+            &[("CN", "810001234567"), ("SN", "MARTIN"), ("GN", "ALICE")],
+        ])
+        .expect("name");
+        let extra = if test {
+            vec![
+                x509::ans_extension(x509::OID_PRODUCT_CATEGORY, x509::CATEGORY_TEST_CARD)
+                    .expect("extension"),
+            ]
+        } else {
+            vec![]
+        };
+        let spec = CertSpec {
+            subject: &subject,
+            days: 1,
+            dns: vec![],
+            ips: vec![],
+            emails: vec![],
+            extra,
+        };
+        x509::certificate(&spec, &key, Profile::CardAuth, None)
+            .and_then(|c| c.to_der())
+            .expect("certificate")
+    }
+
+    #[tokio::test]
+    async fn a_test_card_is_refused_in_production_only() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path(), None).await.expect("store");
+        store.db().add_domain("h.test").await.expect("domain");
+        store
+            .create_account(&NewAccount {
+                address: "dr@h.test".into(),
+                kind: AccountKind::Per,
+                idnat: Some("810001234567".into()),
+                display_name: None,
+                password_hash: None,
+            })
+            .await
+            .expect("account");
+        let auth = |production| {
+            Authenticator::new(store.clone(), Audit::new(store.clone()))
+                .with_policy(&AuthPolicy::default(), production)
+        };
+        let source = "imap 192.0.2.1:1";
+        let dev = auth(false).card_login(None, &card(true), source).await;
+        assert_eq!(
+            dev.map(|l| l.account.address).ok().as_deref(),
+            Some("dr@h.test")
+        );
+        let production = auth(true);
+        assert!(matches!(
+            production.card_login(None, &card(true), source).await,
+            Err(AuthError::Refused(why)) if why.contains("TEST certificate")
+        ));
+        assert!(
+            production
+                .card_login(None, &card(false), source)
+                .await
+                .is_ok()
+        );
+    }
+}
