@@ -53,10 +53,8 @@ except Exception as e:
     stdout(&out).trim().to_string()
 }
 
-#[test]
-fn a_card_opens_its_holders_mailbox_without_a_password() {
-    let mut server = TestServer::new("");
-    let dir = server.dir.path().to_path_buf();
+/// Dr Carte's mailbox: idNat 810001234567, no password (card only).
+fn add_card_user(server: &TestServer) {
     server.cli_ok(&[
         "user",
         "add",
@@ -65,6 +63,13 @@ fn a_card_opens_its_holders_mailbox_without_a_password() {
         "810001234567",
         "--no-password",
     ]);
+}
+
+#[test]
+fn a_card_opens_its_holders_mailbox_without_a_password() {
+    let mut server = TestServer::new("");
+    let dir = server.dir.path().to_path_buf();
+    add_card_user(&server);
     let card = issue_person(&server, "auth", CARD_USER, &dir, None);
     let (cert, key) = (card.with_extension("pem"), card.with_extension("key"));
     // A card whose holder has no mailbox here.
@@ -162,14 +167,7 @@ fn an_app_logs_in_with_its_bound_certificate_and_bad_cards_fail_at_the_handshake
     let mut server = TestServer::new("");
     let dir = server.dir.path().to_path_buf();
     server.cli_ok(&["user", "add", APP, "--type", "APP", "--no-password"]);
-    server.cli_ok(&[
-        "user",
-        "add",
-        CARD_USER,
-        "--idnat",
-        "810001234567",
-        "--no-password",
-    ]);
+    add_card_user(&server);
     let software = dir.join("software");
     server.cli_ok(&[
         "pki",
@@ -200,11 +198,7 @@ fn an_app_logs_in_with_its_bound_certificate_and_bad_cards_fail_at_the_handshake
         "--out",
         path(&revoked),
     ]);
-    let serial = issued
-        .lines()
-        .find_map(|l| l.strip_prefix("serial:"))
-        .map(|s| s.trim().to_string())
-        .expect("serial printed");
+    let serial = issued_serial(&issued);
     server.cli_ok(&["pki", "revoke", &serial]);
     self_signed(&dir, "stranger", "/C=FR/CN=810001234567+SN=MARTIN+GN=ALICE");
     server.start();
@@ -244,14 +238,7 @@ fn an_app_logs_in_with_its_bound_certificate_and_bad_cards_fail_at_the_handshake
 fn a_card_revoked_while_the_server_runs_is_refused_after_the_next_crl_refresh() {
     let mut server = TestServer::new("");
     let dir = server.dir.path().to_path_buf();
-    server.cli_ok(&[
-        "user",
-        "add",
-        CARD_USER,
-        "--idnat",
-        "810001234567",
-        "--no-password",
-    ]);
+    add_card_user(&server);
     // TLS from files, so that the CRLs are files the server reads again every second.
     let certs = dir.join("certs");
     server.cli_ok(&[
@@ -303,11 +290,7 @@ fn a_card_revoked_while_the_server_runs_is_refused_after_the_next_crl_refresh() 
     assert!(external(&server, "imap", &cert, &key, "").starts_with("OK"));
 
     // Revoked while the server runs: refused once the CRLs are read again.
-    let serial = issued
-        .lines()
-        .find_map(|l| l.strip_prefix("serial:"))
-        .map(|s| s.trim().to_string())
-        .expect("serial printed");
+    let serial = issued_serial(&issued);
     server.cli_ok(&["pki", "revoke", &serial]);
     wait_for(15, "the revocation to take effect", || {
         external(&server, "imap", &cert, &key, "")

@@ -16,14 +16,6 @@ fn openssl(args: &[&str]) -> Output {
     run_with_stdin(cmd, "")
 }
 
-fn serial_of(issue_output: &str) -> String {
-    issue_output
-        .lines()
-        .find_map(|l| l.strip_prefix("serial:"))
-        .map(|s| s.trim().to_string())
-        .expect("the serial is printed")
-}
-
 /// Issues Alice MARTIN's card certificate (idNat 810001234567) into `out`.
 fn issue_card(server: &TestServer, out: &Path, extra: &[&str]) -> String {
     let mut args = vec!["pki", "issue-person", "--idnat", "810001234567"];
@@ -136,7 +128,7 @@ fn person_certificates_verify_with_openssl_until_revoked() {
     assert!(out.status.success(), "{}", show(&out));
 
     // Revoked: the rewritten CRL says so.
-    server.cli_ok(&["pki", "revoke", &serial_of(&issued)]);
+    server.cli_ok(&["pki", "revoke", &issued_serial(&issued)]);
     crls();
     let out = verify(&["-crl_check_all", "-CRLfile", path(&crl_all)]);
     assert!(
@@ -212,7 +204,7 @@ fn mx_takes_mail_only_from_a_valid_operator_certificate() {
     assert_eq!(server.stop(), 0);
 
     // Revoked, then restarted (CRLs are read at start): the handshake is refused and audited.
-    server.cli_ok(&["pki", "revoke", &serial_of(&issued)]);
+    server.cli_ok(&["pki", "revoke", &issued_serial(&issued)]);
     server.start();
     let out = send(&server, true);
     assert!(

@@ -6,19 +6,10 @@
 
 use std::path::Path;
 
-use super::{address, audit};
+use super::{audit, mailbox};
 use crate::app::{App, CliError};
 use crate::auth::device;
-use crate::store::{Account, StoreError};
-
-async fn account(app: &App, text: &str) -> Result<Account, CliError> {
-    let address = address(text)?;
-    app.store
-        .db()
-        .find_account(&address)
-        .await?
-        .ok_or_else(|| CliError::new(format!("no mailbox {address}")))
-}
+use crate::store::StoreError;
 
 /// `device add ADDRESS NAME`.
 pub async fn add(app: &App, address_text: &str, name: &str) -> Result<(), CliError> {
@@ -28,7 +19,7 @@ pub async fn add(app: &App, address_text: &str, name: &str) -> Result<(), CliErr
             "a device needs a name (\"Thunderbird cabinet\")",
         ));
     }
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     let password = device::new_app_password().map_err(|e| CliError::new(format!("random: {e}")))?;
     match app
         .store
@@ -58,7 +49,7 @@ pub async fn pair(app: &App, address_text: &str, name: &str) -> Result<(), CliEr
     if name.is_empty() || name.chars().any(char::is_control) {
         return Err(CliError::new("a device needs a name (\"téléphone\")"));
     }
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     let db = app.store.db();
     if db.devices(account.id).await?.iter().any(|d| d.name == name) {
         return Err(CliError::new(format!(
@@ -90,7 +81,7 @@ pub async fn pair(app: &App, address_text: &str, name: &str) -> Result<(), CliEr
 
 /// `device list ADDRESS`.
 pub async fn list(app: &App, address_text: &str) -> Result<(), CliError> {
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     let devices = app.store.db().devices(account.id).await?;
     if devices.is_empty() {
         println!("{} has no device credential", account.address);
@@ -119,7 +110,7 @@ pub async fn list(app: &App, address_text: &str) -> Result<(), CliError> {
 
 /// `device block ADDRESS NAME [--lift]`.
 pub async fn block(app: &App, address_text: &str, name: &str, lift: bool) -> Result<(), CliError> {
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     if !app
         .store
         .db()
@@ -151,7 +142,7 @@ pub async fn block(app: &App, address_text: &str, name: &str, lift: bool) -> Res
 
 /// `device remove ADDRESS NAME`.
 pub async fn remove(app: &App, address_text: &str, name: &str) -> Result<(), CliError> {
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     if !app.store.db().remove_device(account.id, name).await? {
         return Err(CliError::new(format!(
             "{} has no device {name:?}",
@@ -171,7 +162,7 @@ pub async fn remove(app: &App, address_text: &str, name: &str) -> Result<(), Cli
 /// `user cert bind ADDRESS CERT.pem`: an APP mailbox's software certificate, for SASL
 /// EXTERNAL (bound by its SHA-256 fingerprint; it names no person).
 pub async fn bind_certificate(app: &App, address_text: &str, file: &Path) -> Result<(), CliError> {
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     let name = file.display().to_string();
     let pem = std::fs::read(file).map_err(|e| CliError::new(format!("{name}: {e}")))?;
     let cert = openssl::x509::X509::from_pem(&pem)
@@ -204,7 +195,7 @@ pub async fn bind_certificate(app: &App, address_text: &str, file: &Path) -> Res
 
 /// `user cert unbind ADDRESS`.
 pub async fn unbind_certificates(app: &App, address_text: &str) -> Result<(), CliError> {
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     let n = app.store.db().unbind_certificates(account.id).await?;
     audit(app, "cert.unbind", &format!("{} ({n})", account.address)).await?;
     println!("{}: {n} certificate(s) unbound", account.address);

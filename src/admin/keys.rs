@@ -10,21 +10,12 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::{X509, X509Ref, X509ReqBuilder};
 
-use super::{address, audit, password_from_stdin, pkcs12, write_private};
+use super::{address, audit, mailbox, password_from_stdin, pkcs12, write_private};
 use crate::app::{App, CliError};
 use crate::store::{Account, KeyState, KeyUse, StoredKey};
 
 fn crypto(what: &str) -> impl Fn(openssl::error::ErrorStack) -> CliError + '_ {
     move |e| CliError::new(format!("{what}: {e}"))
-}
-
-async fn account(app: &App, text: &str) -> Result<Account, CliError> {
-    let address = address(text)?;
-    app.store
-        .db()
-        .find_account(&address)
-        .await?
-        .ok_or_else(|| CliError::new(format!("no mailbox {address}")))
 }
 
 /// Refuses keys that are not RSA of at least 2048 bits.
@@ -87,7 +78,7 @@ pub async fn import(
     usage: Option<KeyUse>,
     password_stdin: bool,
 ) -> Result<(), CliError> {
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     let name = file.display().to_string();
     let der = std::fs::read(file).map_err(|e| CliError::new(format!("{name}: {e}")))?;
     let password = if password_stdin {
@@ -154,7 +145,7 @@ pub async fn csr(
     usage: KeyUse,
     out: Option<&Path>,
 ) -> Result<(), CliError> {
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     let key = crate::blocking::run(|| {
         openssl::rsa::Rsa::generate(2048)
             .and_then(PKey::from_rsa)
@@ -207,7 +198,7 @@ fn csr_for(key: &PKey<Private>, address: &str) -> Result<Vec<u8>, openssl::error
 
 /// `key install ADDRESS CERT`: the certificate (PEM, chain after it) of a pending key.
 pub async fn install(app: &App, address_text: &str, file: &Path) -> Result<(), CliError> {
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     let name = file.display().to_string();
     let pem = std::fs::read(file).map_err(|e| CliError::new(format!("{name}: {e}")))?;
     let certs = X509::stack_from_pem(&pem)
@@ -246,7 +237,7 @@ pub async fn install(app: &App, address_text: &str, file: &Path) -> Result<(), C
 
 /// `key list ADDRESS`.
 pub async fn list(app: &App, address_text: &str) -> Result<(), CliError> {
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     let keys = app.store.keys(&account).await?;
     if keys.is_empty() {
         println!("{} holds no key", account.address);
@@ -288,7 +279,7 @@ pub async fn export(
             "an export needs its reason (--reason \"requisition n° ...\"): it goes to the audit trail",
         ));
     }
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     let keys = app.store.keys(&account).await?;
     let chosen: Option<&StoredKey> = match key_id {
         Some(id) => keys.iter().find(|k| k.id == id),
@@ -398,7 +389,7 @@ pub async fn escrow_test_keys(app: &App, account: &Account) -> Result<(), CliErr
 /// `key cert ADDRESS [--use U]`: the current certificate of a use, PEM, for correspondents
 /// and the directory.
 pub async fn certificate(app: &App, address_text: &str, usage: KeyUse) -> Result<(), CliError> {
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     let keys = app.store.keys(&account).await?;
     let Some(der) = keys
         .iter()

@@ -29,6 +29,16 @@ pub(crate) async fn audit(app: &App, event: &str, detail: &str) -> Result<(), Cl
         .map_err(|e| CliError::new(format!("audit trail: {e}")))
 }
 
+/// The mailbox an address (as typed) names, or a clear error.
+pub(crate) async fn mailbox(app: &App, text: &str) -> Result<crate::store::Account, CliError> {
+    let address = address(text)?;
+    app.store
+        .db()
+        .find_account(&address)
+        .await?
+        .ok_or_else(|| CliError::new(format!("no mailbox {address}")))
+}
+
 /// A domain name in its A-label (ASCII) form, or a clear error.
 pub fn domain_ascii(name: &str) -> Result<String, CliError> {
     mssante_directory::whitelist::a_label(name)

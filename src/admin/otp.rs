@@ -9,23 +9,13 @@ use std::path::Path;
 use qrcode::QrCode;
 use qrcode::render::{svg, unicode};
 
-use super::{address, audit, write_private};
+use super::{audit, mailbox, write_private};
 use crate::app::{App, CliError};
 use crate::auth::totp;
-use crate::store::Account;
-
-async fn account(app: &App, text: &str) -> Result<Account, CliError> {
-    let address = address(text)?;
-    app.store
-        .db()
-        .find_account(&address)
-        .await?
-        .ok_or_else(|| CliError::new(format!("no mailbox {address}")))
-}
 
 /// `user otp enroll ADDRESS [--svg FILE]`.
 pub async fn enroll(app: &App, address_text: &str, svg_out: Option<&Path>) -> Result<(), CliError> {
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     let mut secret = zeroize::Zeroizing::new(vec![0u8; totp::SECRET_LEN]);
     openssl::rand::rand_bytes(&mut secret)
         .map_err(|e| CliError::new(format!("random secret: {e}")))?;
@@ -68,7 +58,7 @@ pub async fn enroll(app: &App, address_text: &str, svg_out: Option<&Path>) -> Re
 
 /// `user otp remove ADDRESS`.
 pub async fn remove(app: &App, address_text: &str) -> Result<(), CliError> {
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     app.store.remove_otp(&account).await?;
     audit(app, "otp.remove", &account.address).await?;
     let state = app.store.otp(&account).await?;
@@ -86,7 +76,7 @@ pub async fn remove(app: &App, address_text: &str) -> Result<(), CliError> {
 
 /// `user otp require ADDRESS [--lift]`.
 pub async fn require(app: &App, address_text: &str, lift: bool) -> Result<(), CliError> {
-    let account = account(app, address_text).await?;
+    let account = mailbox(app, address_text).await?;
     app.store.require_otp(&account, !lift).await?;
     let event = if lift {
         "otp.require.lift"

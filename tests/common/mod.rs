@@ -615,3 +615,12 @@ pub fn issued_subject(issue_output: &str) -> String {
         .map(|s| s.trim().to_string())
         .expect("the subject is printed")
 }
+
+/// The serial a `pki issue-*` command printed (`serial: ...`), for `pki revoke`.
+pub fn issued_serial(issue_output: &str) -> String {
+    issue_output
+        .lines()
+        .find_map(|l| l.strip_prefix("serial:"))
+        .map(|s| s.trim().to_string())
+        .expect("the serial is printed")
+}
