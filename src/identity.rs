@@ -202,7 +202,7 @@ mod tests {
             openssl::nid::Nid::SUBJECT_ALT_NAME,
             "otherName:1.3.6.1.4.1.311.20.2.3;UTF8:899700367917@carte-cps.fr",
         )
-        .unwrap();
+        .expect("SAN extension");
         let der = cert(&[&[("CN", "899700367917"), ("SN", "X")]], vec![san]);
         assert_eq!(upn(&der).as_deref(), Some("899700367917@carte-cps.fr"));
         let der = cert(&[&[("CN", "899700367917"), ("SN", "X")]], vec![]);

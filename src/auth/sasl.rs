@@ -285,17 +285,17 @@ mod tests {
 
     #[test]
     fn external_takes_an_optional_authorization_identity() {
-        let (mut ex, step) = Exchange::start(Mechanism::External, None).unwrap();
+        let (mut ex, step) = Exchange::start(Mechanism::External, None).expect("start");
         assert_eq!(step, Step::Challenge(vec![]));
         assert_eq!(
-            ex.respond(b"").unwrap(),
+            ex.respond(b"").expect("respond"),
             Step::Done(Credentials::Certificate {
                 authzid: None,
                 leaf: vec![]
             })
         );
-        let (_, step) =
-            Exchange::start(Mechanism::External, Some(b"secretariat@x.fr".to_vec())).unwrap();
+        let (_, step) = Exchange::start(Mechanism::External, Some(b"secretariat@x.fr".to_vec()))
+            .expect("start");
         assert_eq!(
             step,
             Step::Done(Credentials::Certificate {
@@ -313,7 +313,7 @@ mod tests {
             Mechanism::XOAuth2,
             Some(b"user=dr@x.fr\x01auth=Bearer abc.def.ghi\x01\x01".to_vec()),
         )
-        .unwrap();
+        .expect("start");
         assert_eq!(
             step,
             Step::Done(Credentials::Bearer {
@@ -325,7 +325,7 @@ mod tests {
             Mechanism::OAuthBearer,
             Some(b"n,a=dr@x.fr,\x01host=h\x01port=993\x01auth=Bearer t.o.k\x01\x01".to_vec()),
         )
-        .unwrap();
+        .expect("start");
         assert_eq!(
             step,
             Step::Done(Credentials::Bearer {
