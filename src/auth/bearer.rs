@@ -239,10 +239,21 @@ impl super::Authenticator {
         source: &str,
     ) -> Result<super::Login, super::AuthError> {
         use super::AuthError;
-        let holder = match &self.bearer {
-            Some(verifier) => verifier
-                .verify(token, chrono::Utc::now().timestamp())
-                .map_err(|e| AuthError::Refused(format!("Pro Santé Connect token: {e}"))),
+        let holder = match self.bearer.clone() {
+            // Public-key work and a file read: on the blocking pool.
+            Some(verifier) => {
+                let token = token.to_string();
+                crate::blocking::run(move || {
+                    Ok::<_, crate::blocking::TaskFailed>(
+                        verifier.verify(&token, chrono::Utc::now().timestamp()),
+                    )
+                })
+                .await
+                .map_err(|_| AuthError::Unavailable)
+                .and_then(|checked| {
+                    checked.map_err(|e| AuthError::Refused(format!("Pro Santé Connect token: {e}")))
+                })
+            }
             None => Err(AuthError::Refused(
                 "Pro Santé Connect is not configured here".into(),
             )),
