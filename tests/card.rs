@@ -7,6 +7,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Command;
 
 use common::*;
 
@@ -316,4 +317,53 @@ fn a_card_revoked_while_the_server_runs_is_refused_after_the_next_crl_refresh() 
             && trail.contains("refresh failed, the last valid CRLs stay in force"),
         "{trail}"
     );
+}
+
+#[test]
+fn curl_and_openssl_s_client_log_in_with_a_card() {
+    require("curl");
+    require("openssl");
+    let mut server = TestServer::new("");
+    let dir = server.dir.path().to_path_buf();
+    add_card_user(&server);
+    let card = issue_person(&server, "auth", CARD_USER, &dir, None);
+    let (cert, key) = (card.with_extension("pem"), card.with_extension("key"));
+    server.start();
+    let url = format!("imaps://127.0.0.1:{}/INBOX", server.ports.imaps);
+    let with_card = |extra: &[&str]| {
+        let mut args = vec![
+            "--login-options",
+            "AUTH=EXTERNAL",
+            "-u",
+            CARD_USER,
+            "-X",
+            "NOOP",
+            &url,
+        ];
+        args.extend_from_slice(extra);
+        curl(&args)
+    };
+    // curl names the mailbox as the authorization identity; no password anywhere.
+    let out = with_card(&["--cert", path(&cert), "--key", path(&key)]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = with_card(&[]);
+    assert!(!out.status.success(), "no card, no login:\n{}", show(&out));
+
+    // openssl s_client with the card, speaking IMAP by hand.
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{}", server.ports.imaps),
+        "-cert",
+        path(&cert),
+        "-key",
+        path(&key),
+        "-quiet",
+        "-ign_eof",
+    ]);
+    let out = run_with_stdin(cmd, "a AUTHENTICATE EXTERNAL =\r\nb LOGOUT\r\n");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("a OK"), "{}", show(&out));
+    assert_eq!(server.stop(), 0);
 }
