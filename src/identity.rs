@@ -150,6 +150,7 @@ mod tests {
             ips: vec![],
             emails: vec![],
             extra,
+            expired: false,
         };
         x509::certificate(&spec, &key, Profile::CardAuth, None)
             .unwrap()

@@ -328,6 +328,9 @@ enum PkiCommand {
         /// Also write a PKCS#12 file protected by this password.
         #[arg(long)]
         p12_password: Option<String>,
+        /// Issue it already expired (valid from two days ago to yesterday), to test refusals.
+        #[arg(long)]
+        expired: bool,
     },
     /// Issue an operator server certificate for another host (a second dev operator).
     IssueServer {
@@ -494,6 +497,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             email,
             out,
             p12_password,
+            expired,
         }) => {
             let req = PersonRequest {
                 idnat,
@@ -502,6 +506,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 profession,
                 email,
                 usage,
+                expired,
             };
             admin::pki_issue_person(&app, req, &out, p12_password.as_deref()).await
         }

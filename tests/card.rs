@@ -202,6 +202,22 @@ fn an_app_logs_in_with_its_bound_certificate_and_bad_cards_fail_at_the_handshake
     let serial = issued_serial(&issued);
     server.cli_ok(&["pki", "revoke", &serial]);
     self_signed(&dir, "stranger", "/C=FR/CN=810001234567+SN=MARTIN+GN=ALICE");
+    let expired = dir.join("expired");
+    server.cli_ok(&[
+        "pki",
+        "issue-person",
+        "--idnat",
+        "810001234567",
+        "--surname",
+        "MARTIN",
+        "--given-name",
+        "ALICE",
+        "--use",
+        "auth",
+        "--expired",
+        "--out",
+        path(&expired),
+    ]);
     server.start();
 
     // The software certificate names no person: refused until bound to the APP mailbox.
@@ -214,7 +230,12 @@ fn an_app_logs_in_with_its_bound_certificate_and_bad_cards_fail_at_the_handshake
     server.cli_ok(&["user", "cert", "unbind", APP]);
     assert!(external(&server, "imap", &app_cert, &app_key, "").starts_with("NO"));
 
-    // Revoked and unknown-CA cards never get past the handshake.
+    // Revoked, expired and unknown-CA cards never get past the handshake.
+    let (expired_cert, expired_key) = (
+        expired.join("810001234567-auth.pem"),
+        expired.join("810001234567-auth.key"),
+    );
+    assert!(external(&server, "imap", &expired_cert, &expired_key, "").starts_with("NO"));
     let (revoked_cert, revoked_key) = (
         revoked.join("810001234567-auth.pem"),
         revoked.join("810001234567-auth.key"),
@@ -231,7 +252,7 @@ fn an_app_logs_in_with_its_bound_certificate_and_bad_cards_fail_at_the_handshake
     ] {
         assert!(trail.contains(expected), "{expected} in:\n{trail}");
     }
-    assert!(trail.matches("tls.refused").count() >= 2, "{trail}");
+    assert!(trail.matches("tls.refused").count() >= 3, "{trail}");
     assert_eq!(server.stop(), 0);
 }
 

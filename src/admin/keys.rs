@@ -362,6 +362,7 @@ pub async fn escrow_test_keys(app: &App, account: &Account) -> Result<(), CliErr
             profession: profession.to_string(),
             email: Some(account.address.clone()),
             usage,
+            expired: false,
         };
         let issued = pki.issue_person(&app.store, &req).await?;
         let pkcs8 =

@@ -173,6 +173,7 @@ mod tests {
             ips: vec![],
             emails: vec![],
             extra,
+            expired: false,
         };
         x509::certificate(&spec, &key, Profile::CardAuth, None)
             .and_then(|c| c.to_der())

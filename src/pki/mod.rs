@@ -89,6 +89,8 @@ pub struct PersonRequest {
     pub email: Option<String>,
     /// Use.
     pub usage: PersonUse,
+    /// Already expired (valid from two days ago to yesterday), to test refusals.
+    pub expired: bool,
 }
 
 /// The TEST hierarchy of one data directory.
@@ -144,6 +146,7 @@ impl TestPki {
                     ips: vec![],
                     emails: vec![],
                     extra: vec![],
+                    expired: false,
                 }
             }
             let root_name = ca_name("TEST AC RACINE IGC-SANTE")?;
@@ -318,6 +321,7 @@ impl TestPki {
                     x509::OID_PRODUCT_CATEGORY,
                     x509::CATEGORY_TEST_SOFTWARE,
                 )?],
+                expired: false,
             };
             let cert = x509::certificate(&spec, &key, Profile::Server, Some((&ca.cert, &ca.key)))?;
             Ok(Issued {
@@ -412,6 +416,7 @@ impl TestPki {
                 ips: vec![],
                 emails: req.email.into_iter().collect(),
                 extra,
+                expired: req.expired,
             };
             let cert = x509::certificate(&spec, &key, profile, Some((&ca.cert, &ca.key)))?;
             Ok(Issued {

@@ -125,6 +125,9 @@ pub struct CertSpec<'a> {
     pub emails: Vec<String>,
     /// Extra extensions (ANS private ones).
     pub extra: Vec<X509Extension>,
+    /// Valid from two days ago to yesterday instead: an expired certificate, to test that
+    /// it is refused.
+    pub expired: bool,
 }
 
 /// Builds and signs a certificate. `issuer` is None for a self-signed root.
@@ -143,10 +146,18 @@ pub fn certificate(
     b.set_subject_name(spec.subject)?;
     b.set_issuer_name(issuer.map_or(spec.subject, |(c, _)| c.subject_name()))?;
     b.set_pubkey(key)?;
-    let (not_before, not_after) = (
-        Asn1Time::days_from_now(0)?,
-        Asn1Time::days_from_now(spec.days)?,
-    );
+    let (not_before, not_after) = if spec.expired {
+        let now = chrono::Utc::now().timestamp();
+        (
+            Asn1Time::from_unix(now - 2 * 86_400)?,
+            Asn1Time::from_unix(now - 86_400)?,
+        )
+    } else {
+        (
+            Asn1Time::days_from_now(0)?,
+            Asn1Time::days_from_now(spec.days)?,
+        )
+    };
     b.set_not_before(&not_before)?;
     b.set_not_after(&not_after)?;
 
@@ -368,6 +379,7 @@ mod tests {
             ips: vec![],
             emails: vec![],
             extra: vec![],
+            expired: false,
         };
         let ca = certificate(&spec, &key, Profile::Ca { path_len: None }, None).unwrap();
         let revoked = [Revoked {
