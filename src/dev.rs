@@ -57,6 +57,7 @@ pub async fn tls_material(app: &App, pki: &TestPki) -> Result<TlsMaterial, CliEr
         client_anchors,
         crls,
         crl_files: Vec::new(),
+        crl_urls: Vec::new(),
     })
 }
 

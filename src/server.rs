@@ -198,6 +198,15 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
         status: 2,
     })?;
     let acceptor = TlsAcceptor::from(server_config);
+    // CRLs published over HTTP are fetched before the first connection.
+    if let Some(verifier) = &client_verifier
+        && !material.crl_urls.is_empty()
+    {
+        let audit = Audit::new(app.store.clone());
+        verifier
+            .refresh(&material.crl_files, &material.crl_urls, &audit)
+            .await;
+    }
     let ctx = ServerContext::new(
         app.config.clone(),
         app.store.clone(),
@@ -219,10 +228,15 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
     }
     tokio::spawn(crate::smtp::QueueRunner::new(ctx.clone(), client_tls).run());
     if let Some(verifier) = client_verifier
-        && !material.crl_files.is_empty()
+        && !(material.crl_files.is_empty() && material.crl_urls.is_empty())
     {
         let every = Duration::from_secs(app.config.tls.crl_refresh_secs.max(1));
-        tokio::spawn(verifier.keep_fresh(material.crl_files.clone(), every, ctx.audit.clone()));
+        tokio::spawn(verifier.keep_fresh(
+            material.crl_files.clone(),
+            material.crl_urls.clone(),
+            every,
+            ctx.audit.clone(),
+        ));
     }
     let _ = ctx
         .audit

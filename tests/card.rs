@@ -388,3 +388,103 @@ fn curl_and_openssl_s_client_log_in_with_a_card() {
     assert!(said.contains("a OK"), "{}", show(&out));
     assert_eq!(server.stop(), 0);
 }
+
+/// `python3 -m http.server` on a loopback port, serving `dir`: a CA's CRL publication point.
+struct CrlPublisher(std::process::Child);
+
+impl CrlPublisher {
+    fn start(dir: &Path, port: u16) -> CrlPublisher {
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server");
+        wait_for_port(port);
+        CrlPublisher(child)
+    }
+}
+
+impl Drop for CrlPublisher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn crls_published_over_http_are_fetched_at_start_and_at_each_refresh() {
+    let mut server = TestServer::new("");
+    let dir = server.dir.path().to_path_buf();
+    add_card_user(&server);
+    let certs = dir.join("certs");
+    server.cli_ok(&[
+        "pki",
+        "issue-server",
+        "localhost",
+        "--organisation",
+        "OPERATEUR",
+        "--out",
+        path(&certs),
+    ]);
+    let pki = server.data.join("pki");
+    let port = free_port();
+    // The PERSONNES CRL only over HTTP; the other two from files.
+    server.add_config(&format!(
+        "[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\nclient_trust_anchors = [\"{}\"]\ncrls = [\"{}\", \"{}\"]\ncrl_urls = [\"http://127.0.0.1:{port}/personnes.crl\"]\ncrl_refresh_secs = 1\n",
+        path(&certs.join("localhost.pem")),
+        path(&certs.join("localhost.key")),
+        path(&pki.join("ca-bundle.pem")),
+        path(&pki.join("root.crl")),
+        path(&pki.join("organisations.crl")),
+    ));
+    let card_dir = dir.join("card");
+    let issued = server.cli_ok(&[
+        "pki",
+        "issue-person",
+        "--idnat",
+        "810001234567",
+        "--surname",
+        "MARTIN",
+        "--given-name",
+        "ALICE",
+        "--use",
+        "auth",
+        "--out",
+        path(&card_dir),
+    ]);
+    let (cert, key) = (
+        card_dir.join("810001234567-auth.pem"),
+        card_dir.join("810001234567-auth.key"),
+    );
+    let publisher = CrlPublisher::start(&pki, port);
+    server.start();
+    assert!(external(&server, "imap", &cert, &key, "").starts_with("OK"));
+
+    server.cli_ok(&["pki", "revoke", &issued_serial(&issued)]);
+    wait_for(15, "the revocation fetched over HTTP", || {
+        external(&server, "imap", &cert, &key, "")
+            .starts_with("NO")
+            .then_some(())
+    });
+    // The publication point goes down: the last valid CRL stays in force.
+    drop(publisher);
+    wait_for(15, "the failed fetch in the log", || {
+        server.log().contains("CRL refresh failed").then_some(())
+    });
+    assert!(external(&server, "imap", &cert, &key, "").starts_with("NO"));
+    assert_eq!(server.stop(), 0);
+    let trail = server.cli_ok(&["audit", "tail", "-n", "30"]);
+    assert!(
+        trail.contains("CRLs refreshed") && trail.contains("personnes.crl"),
+        "{trail}"
+    );
+}

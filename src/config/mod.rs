@@ -123,8 +123,12 @@ pub struct TlsConfig {
     /// DER or PEM files: the CRLs of those CAs.
     #[serde(default)]
     pub crls: Vec<Spanned<PathBuf>>,
-    /// Seconds between two readings of the CRL files while the server runs; a file that
-    /// cannot be read leaves the last valid CRLs in force. Default: 3600.
+    /// `http://` URLs the CRLs are fetched from too, at start and at each refresh (the
+    /// IGC-Santé publication points). Default: none.
+    #[serde(default)]
+    pub crl_urls: Vec<Spanned<String>>,
+    /// Seconds between two readings of the CRL files (and URLs) while the server runs; one
+    /// that cannot be read leaves the last valid CRLs in force. Default: 3600.
     #[serde(default = "default_crl_refresh_secs")]
     pub crl_refresh_secs: u64,
 }
@@ -140,6 +144,7 @@ impl Default for TlsConfig {
             private_key: None,
             client_trust_anchors: Vec::new(),
             crls: Vec::new(),
+            crl_urls: Vec::new(),
             crl_refresh_secs: default_crl_refresh_secs(),
         }
     }

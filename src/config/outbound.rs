@@ -190,6 +190,10 @@ impl Config {
                 )
             })?;
         }
+        for (i, url) in self.tls.crl_urls.iter().enumerate() {
+            crate::tls::fetch::parse(url.get_ref())
+                .map_err(|reason| self.error_at(&format!("tls.crl_urls[{i}]"), url, reason))?;
+        }
         if let Some(psc) = &self.auth.psc
             && !psc.jwks_file.get_ref().is_file()
         {

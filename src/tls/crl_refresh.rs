@@ -1,7 +1,9 @@
 //! CRLs kept fresh while the server runs: the client-certificate verifier (CPS cards, other
-//! operators' MX) is swapped for one built from the CRL files as they are now, every
-//! `[tls] crl_refresh_secs`. A file that cannot be read or parsed leaves the last valid CRLs
-//! in force, and the administrator is told (log and audit trail); nothing else changes.
+//! operators' MX) is swapped for one built from the CRL files and URLs as they are now,
+//! every `[tls] crl_refresh_secs`. One that cannot be read, fetched or parsed leaves the
+//! last valid CRLs in force, and the administrator is told (log and audit trail). CRLs
+//! fetched from URLs are first read at start; until then certificates of a CA without a
+//! CRL are refused (rustls denies an unknown revocation status).
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -13,7 +15,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, Error, RootCertStore, SignatureScheme};
 
-use super::{TlsError, read_crl};
+use super::{TlsError, fetch, parse_crl};
 use crate::audit::{Audit, Outcome};
 
 /// A client-certificate verifier whose CRLs can be replaced while connections come in.
@@ -52,13 +54,11 @@ impl RefreshingVerifier {
             .clone()
     }
 
-    /// Re-reads `files`; Ok(true) when the CRLs changed and are now in force, Ok(false) when
-    /// they did not change, Err (the last valid ones staying in force) when one is unusable.
-    pub fn refresh(&self, files: &[PathBuf]) -> Result<bool, TlsError> {
-        let crls = files
-            .iter()
-            .map(|f| read_crl(f))
-            .collect::<Result<Vec<_>, _>>()?;
+    /// Puts `crls` in force; Ok(false) when they are the ones already in force.
+    pub fn install(
+        &self,
+        crls: Vec<CertificateRevocationListDer<'static>>,
+    ) -> Result<bool, TlsError> {
         if self.current.read().unwrap_or_else(|p| p.into_inner()).0 == crls {
             return Ok(false);
         }
@@ -67,34 +67,69 @@ impl RefreshingVerifier {
         Ok(true)
     }
 
-    /// Refreshes from `files` every `every`, for as long as the server runs.
-    pub async fn keep_fresh(self: Arc<Self>, files: Vec<PathBuf>, every: Duration, audit: Audit) {
+    /// Reads the CRLs from `files` and `urls` and puts them in force if they changed; the
+    /// audit trail and the log say what happened when something did.
+    pub async fn refresh(&self, files: &[PathBuf], urls: &[String], audit: &Audit) {
+        let outcome = match gather(files, urls).await {
+            Ok(crls) => self.install(crls).map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        let (outcome, detail) = match outcome {
+            Ok(false) => return,
+            Ok(true) => {
+                tracing::info!("CRLs refreshed");
+                (Outcome::Ok, "CRLs refreshed".to_string())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "CRL refresh failed; the last valid CRLs stay in force");
+                (
+                    Outcome::Error,
+                    format!("refresh failed, the last valid CRLs stay in force: {e}"),
+                )
+            }
+        };
+        if let Err(e) = audit
+            .record("tls.crl", "server", "tls", outcome, &detail)
+            .await
+        {
+            tracing::error!(error = %e, "audit write failed");
+        }
+    }
+
+    /// Refreshes from `files` and `urls` every `every`, for as long as the server runs.
+    pub async fn keep_fresh(
+        self: Arc<Self>,
+        files: Vec<PathBuf>,
+        urls: Vec<String>,
+        every: Duration,
+        audit: Audit,
+    ) {
         let mut ticks = tokio::time::interval(every);
         ticks.tick().await; // the first tick is now: the CRLs were just read
         loop {
             ticks.tick().await;
-            let (outcome, detail) = match self.refresh(&files) {
-                Ok(false) => continue,
-                Ok(true) => {
-                    tracing::info!("CRLs refreshed");
-                    (Outcome::Ok, "CRLs refreshed".to_string())
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "CRL refresh failed; the last valid CRLs stay in force");
-                    (
-                        Outcome::Error,
-                        format!("refresh failed, the last valid CRLs stay in force: {e}"),
-                    )
-                }
-            };
-            if let Err(e) = audit
-                .record("tls.crl", "server", "tls", outcome, &detail)
-                .await
-            {
-                tracing::error!(error = %e, "audit write failed");
-            }
+            self.refresh(&files, &urls, &audit).await;
         }
     }
+}
+
+/// The CRLs as the files and URLs give them now; Err names the first unusable one.
+async fn gather(
+    files: &[PathBuf],
+    urls: &[String],
+) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
+    let mut crls = Vec::new();
+    for file in files {
+        let bytes = tokio::fs::read(file)
+            .await
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        crls.push(parse_crl(bytes).map_err(|e| format!("{}: {e}", file.display()))?);
+    }
+    for url in urls {
+        let bytes = fetch::get(url).await?;
+        crls.push(parse_crl(bytes).map_err(|e| format!("{url}: {e}"))?);
+    }
+    Ok(crls)
 }
 
 fn build(

@@ -15,6 +15,7 @@ use crate::identity::is_test_certificate;
 
 mod client;
 mod crl_refresh;
+pub mod fetch;
 
 pub use client::TrustSpaceVerifier;
 pub use crl_refresh::RefreshingVerifier;
@@ -54,6 +55,8 @@ pub struct TlsMaterial {
     /// The files they were read from, re-read while the server runs (none in dev mode,
     /// whose TEST PKI is in the store).
     pub crl_files: Vec<PathBuf>,
+    /// CRLs fetched over HTTP at start and at each refresh (`[tls] crl_urls`).
+    pub crl_urls: Vec<String>,
 }
 
 fn file_err(path: &Path, reason: impl ToString) -> TlsError {
@@ -81,16 +84,20 @@ pub fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError>
         .map_err(|e| file_err(path, format!("no usable private key: {e}")))
 }
 
-/// A CRL, DER or PEM.
+/// A CRL file, DER or PEM.
 pub fn read_crl(path: &Path) -> Result<CertificateRevocationListDer<'static>, TlsError> {
     let bytes = std::fs::read(path).map_err(|e| file_err(path, e))?;
+    parse_crl(bytes).map_err(|e| file_err(path, e))
+}
+
+/// A CRL from its DER or PEM bytes.
+pub fn parse_crl(bytes: Vec<u8>) -> Result<CertificateRevocationListDer<'static>, String> {
     let crl = if bytes.starts_with(b"-----BEGIN") {
-        CertificateRevocationListDer::from_pem_slice(&bytes).map_err(|e| file_err(path, e))?
+        CertificateRevocationListDer::from_pem_slice(&bytes).map_err(|e| e.to_string())?
     } else {
         CertificateRevocationListDer::from(bytes)
     };
-    x509_parser::parse_x509_crl(crl.as_ref())
-        .map_err(|e| file_err(path, format!("not a CRL: {e}")))?;
+    x509_parser::parse_x509_crl(crl.as_ref()).map_err(|e| format!("not a CRL: {e}"))?;
     Ok(crl)
 }
 
@@ -115,6 +122,7 @@ impl TlsMaterial {
             client_anchors,
             crls,
             crl_files: tls.crls.iter().map(|p| p.get_ref().clone()).collect(),
+            crl_urls: tls.crl_urls.iter().map(|u| u.get_ref().clone()).collect(),
         }))
     }
 

@@ -1,0 +1,99 @@
+//! A small HTTP GET for what the server keeps fresh from the network: the CRLs the
+//! IGC-Santé CAs publish over plain HTTP (their integrity is their CA's signature, checked
+//! when they are used). HTTP/1.0, so the answer is never chunked; one request per
+//! connection; bounded in size and time.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest body read.
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
+/// Longest a fetch may take, connection included.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Fetches `url` (`http://host[:port]/path`); the body of a 200 answer, or why not.
+pub async fn get(url: &str) -> Result<Vec<u8>, String> {
+    tokio::time::timeout(TIMEOUT, fetch(url))
+        .await
+        .map_err(|_| format!("{url}: no answer within {} s", TIMEOUT.as_secs()))?
+        .map_err(|e| format!("{url}: {e}"))
+}
+
+/// The host, port and path of an `http://` URL.
+pub fn parse(url: &str) -> Result<(String, u16, String), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("only http:// URLs are fetched (CRLs are signed by their CA)")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().map_err(|_| format!("bad port {p:?}"))?),
+        None => (authority, 80),
+    };
+    if host.is_empty() || host.contains(['@', ' ']) {
+        return Err(format!("bad host {host:?}"));
+    }
+    Ok((host.to_string(), port, path.to_string()))
+}
+
+async fn fetch(url: &str) -> Result<Vec<u8>, String> {
+    let (host, port, path) = parse(url)?;
+    let mut stream = TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let request = format!(
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: mssante\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    (&mut stream)
+        .take((MAX_BODY + 64 * 1024) as u64)
+        .read_to_end(&mut answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no HTTP header")?;
+    let head = String::from_utf8_lossy(&answer[..split]);
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(format!("answered {status:?}"));
+    }
+    let body = answer[split + 4..].to_vec();
+    if body.len() > MAX_BODY {
+        return Err(format!("more than {MAX_BODY} octets"));
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_read_strictly() {
+        assert_eq!(
+            parse("http://crl.igc-sante.esante.gouv.fr/ac/personnes.crl"),
+            Ok((
+                "crl.igc-sante.esante.gouv.fr".into(),
+                80,
+                "/ac/personnes.crl".into()
+            ))
+        );
+        assert_eq!(
+            parse("http://127.0.0.1:8080"),
+            Ok(("127.0.0.1".into(), 8080, "/".into()))
+        );
+        assert!(parse("https://x/y").is_err());
+        assert!(parse("http://x:port/").is_err());
+        assert!(parse("http:///y").is_err());
+    }
+}
