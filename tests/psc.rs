@@ -218,3 +218,58 @@ fn a_weak_level_is_refused_and_a_missing_key_file_is_named() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(show(&out).contains("auth.psc.jwks_file"), "{}", show(&out));
 }
+
+#[test]
+fn the_keys_can_come_from_the_realms_https_endpoint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let www = d.join("www");
+    std::fs::create_dir_all(&www).expect("www");
+    std::fs::write(www.join("certs.json"), key_pair(d, "psc")).expect("jwks");
+    let port = free_port();
+    let mut server = TestServer::new("");
+    let pki = server.data.join("pki");
+    let tls = d.join("tls");
+    server.cli_ok(&[
+        "pki",
+        "issue-server",
+        "127.0.0.1",
+        "--organisation",
+        "REALM",
+        "--out",
+        path(&tls),
+    ]);
+    server.add_config(&format!(
+        "[auth.psc]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks_url = \"https://127.0.0.1:{port}/certs.json\"\nca_file = \"{}\"\n",
+        path(&pki.join("ca-bundle.pem"))
+    ));
+    server.cli_ok(&["user", "add", DOCTOR, "--idnat", IDNAT, "--no-password"]);
+    // The realm's certs endpoint: python's http.server behind TLS, on loopback.
+    let script = r#"
+import functools, http.server, ssl, sys
+port, root, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
+httpd = http.server.HTTPServer(('127.0.0.1', port), handler)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+httpd.serve_forever()
+"#;
+    let mut realm = std::process::Command::new("python3")
+        .args(["-c", script, &port.to_string(), path(&www)])
+        .arg(tls.join("127.0.0.1.pem"))
+        .arg(tls.join("127.0.0.1.key"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 https server");
+    wait_for_port(port);
+    server.start();
+    let subject = format!(r#","SubjectNameID":"{IDNAT}""#);
+    let good = token(d, "psc", &claims(now() + 300, ISSUER, AUDIENCE, &subject));
+    let said = login(&server, "imap", "OAUTHBEARER", &good);
+    let _ = realm.kill();
+    let _ = realm.wait();
+    assert_eq!(said, "OK", "{}", server.log());
+    assert_eq!(server.stop(), 0);
+}

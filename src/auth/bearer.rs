@@ -6,8 +6,10 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use rustls::RootCertStore;
 
 use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use base64::Engine;
@@ -24,11 +26,31 @@ pub struct BearerPolicy {
     pub issuer: String,
     /// This server's client id: in `aud`, or as `azp`.
     pub audience: String,
-    /// The issuer's keys, as a JWKS document.
-    pub jwks_file: PathBuf,
+    /// Where the issuer's keys (a JWKS document) come from.
+    pub jwks: KeySource,
     /// The lowest `acr` accepted (`eidas1`, `eidas2`...), if any.
     pub min_acr: Option<String>,
 }
+
+/// Where the issuer's signing keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// A file, re-read when it changes.
+    File(PathBuf),
+    /// An HTTPS URL (the realm's certs endpoint), fetched at first use and every
+    /// [`KEYS_MAX_AGE`], sooner when a token names a key not seen yet.
+    Url {
+        /// The URL.
+        url: String,
+        /// The CAs its server certificate must chain to.
+        roots: Arc<RootCertStore>,
+    },
+}
+
+/// How long keys fetched from a URL are used before they are fetched again.
+pub const KEYS_MAX_AGE: Duration = Duration::from_secs(600);
+/// The shortest time between two fetches for a key not seen yet.
+const KEYS_MIN_AGE: Duration = Duration::from_secs(30);
 
 /// Why a token is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,7 +104,8 @@ type Jwks = HashMap<String, (Vec<u8>, Vec<u8>)>;
 #[derive(Debug)]
 pub struct BearerVerifier {
     policy: BearerPolicy,
-    /// The keys by `kid`, and the file's modification time they were read at.
+    /// The keys by `kid`, and when they were read: the file's modification time, or the
+    /// time of the fetch.
     keys: Mutex<Option<(SystemTime, Jwks)>>,
 }
 
@@ -165,26 +188,55 @@ impl BearerVerifier {
         })
     }
 
-    /// The RSA key (modulus, exponent) with this `kid`, from the JWKS file (re-read when it
-    /// changed since it was last read).
-    fn key(&self, kid: &str) -> Result<(Vec<u8>, Vec<u8>), TokenError> {
-        let file = &self.policy.jwks_file;
-        let keys_error = |e: String| TokenError::Keys(format!("{}: {e}", file.display()));
-        let modified = std::fs::metadata(file)
-            .and_then(|m| m.modified())
-            .map_err(|e| keys_error(e.to_string()))?;
-        let mut cache = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.as_ref().is_none_or(|(at, _)| *at != modified) {
-            let text = std::fs::read(file).map_err(|e| keys_error(e.to_string()))?;
-            let keys = parse_jwks(&text).map_err(keys_error)?;
-            *cache = Some((modified, keys));
-        }
-        cache
+    /// Fetches the keys from the URL when they are older than [`KEYS_MAX_AGE`] (or
+    /// [`KEYS_MIN_AGE`] when `sooner`: a token named an unknown key). Files need nothing.
+    pub async fn refresh_keys(&self, sooner: bool) -> Result<(), TokenError> {
+        let KeySource::Url { url, roots } = &self.policy.jwks else {
+            return Ok(());
+        };
+        let max_age = if sooner { KEYS_MIN_AGE } else { KEYS_MAX_AGE };
+        let fresh = self
+            .keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            .and_then(|(_, keys)| {
-                keys.get(kid)
-                    .or_else(|| (keys.len() == 1).then(|| keys.values().next()).flatten())
-            })
+            .is_some_and(|(at, _)| at.elapsed().is_ok_and(|age| age < max_age));
+        if fresh {
+            return Ok(());
+        }
+        let body = crate::tls::fetch::get(url, Some(roots.clone()))
+            .await
+            .map_err(TokenError::Keys)?;
+        let keys = parse_jwks(&body).map_err(|e| TokenError::Keys(format!("{url}: {e}")))?;
+        *self.keys.lock().unwrap_or_else(|p| p.into_inner()) = Some((SystemTime::now(), keys));
+        Ok(())
+    }
+
+    /// Whether the keys come from a URL (an unknown key may mean they were rotated).
+    pub fn fetches_keys(&self) -> bool {
+        matches!(self.policy.jwks, KeySource::Url { .. })
+    }
+
+    /// The RSA key (modulus, exponent) with this `kid`: from the JWKS file (re-read when it
+    /// changed since it was last read), or from the keys last fetched.
+    fn key(&self, kid: &str) -> Result<(Vec<u8>, Vec<u8>), TokenError> {
+        let mut cache = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if let KeySource::File(file) = &self.policy.jwks {
+            let keys_error = |e: String| TokenError::Keys(format!("{}: {e}", file.display()));
+            let modified = std::fs::metadata(file)
+                .and_then(|m| m.modified())
+                .map_err(|e| keys_error(e.to_string()))?;
+            if cache.as_ref().is_none_or(|(at, _)| *at != modified) {
+                let text = std::fs::read(file).map_err(|e| keys_error(e.to_string()))?;
+                let keys = parse_jwks(&text).map_err(keys_error)?;
+                *cache = Some((modified, keys));
+            }
+        }
+        let (_, keys) = cache
+            .as_ref()
+            .ok_or_else(|| TokenError::Keys("the issuer's keys were not fetched yet".into()))?;
+        keys.get(kid)
+            .or_else(|| (keys.len() == 1).then(|| keys.values().next()).flatten())
             .cloned()
             .ok_or(TokenError::UnknownKey)
     }
@@ -240,19 +292,16 @@ impl super::Authenticator {
     ) -> Result<super::Login, super::AuthError> {
         use super::AuthError;
         let holder = match self.bearer.clone() {
-            // Public-key work and a file read: on the blocking pool.
             Some(verifier) => {
-                let token = token.to_string();
-                crate::blocking::run(move || {
-                    Ok::<_, crate::blocking::TaskFailed>(
-                        verifier.verify(&token, chrono::Utc::now().timestamp()),
-                    )
-                })
-                .await
-                .map_err(|_| AuthError::Unavailable)
-                .and_then(|checked| {
-                    checked.map_err(|e| AuthError::Refused(format!("Pro Santé Connect token: {e}")))
-                })
+                let mut checked = verify_on_pool(&verifier, token).await;
+                // A key not seen yet: the realm may have rotated its keys.
+                if checked == Err(TokenError::UnknownKey) && verifier.fetches_keys() {
+                    if let Err(e) = verifier.refresh_keys(true).await {
+                        tracing::warn!(error = %e, "Pro Santé Connect keys not refreshed");
+                    }
+                    checked = verify_on_pool(&verifier, token).await;
+                }
+                checked.map_err(|e| AuthError::Refused(format!("Pro Santé Connect token: {e}")))
             }
             None => Err(AuthError::Refused(
                 "Pro Santé Connect is not configured here".into(),
@@ -285,6 +334,22 @@ impl super::Authenticator {
             .await?;
         result
     }
+}
+
+/// Fetches the keys if due, then verifies `token` on the blocking pool (public-key work,
+/// and perhaps a file read).
+async fn verify_on_pool(verifier: &Arc<BearerVerifier>, token: &str) -> Result<Holder, TokenError> {
+    if let Err(e) = verifier.refresh_keys(false).await {
+        tracing::warn!(error = %e, "Pro Santé Connect keys not refreshed; the last ones stay");
+    }
+    let (verifier, token) = (verifier.clone(), token.to_string());
+    crate::blocking::run(move || {
+        Ok::<_, crate::blocking::TaskFailed>(
+            verifier.verify(&token, chrono::Utc::now().timestamp()),
+        )
+    })
+    .await
+    .unwrap_or_else(|e| Err(TokenError::Keys(e.to_string())))
 }
 
 #[cfg(test)]

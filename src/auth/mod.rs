@@ -122,13 +122,30 @@ impl Authenticator {
             block_for: Duration::from_secs(policy.block_secs),
             ..ThrottlePolicy::default()
         };
-        let bearer = policy.psc.as_ref().map(|psc| {
-            Arc::new(bearer::BearerVerifier::new(bearer::BearerPolicy {
-                issuer: psc.issuer.clone(),
-                audience: psc.audience.clone(),
-                jwks_file: psc.jwks_file.get_ref().clone(),
-                min_acr: psc.min_acr.clone(),
-            }))
+        let bearer = policy.psc.as_ref().and_then(|psc| {
+            let jwks = match (&psc.jwks_file, &psc.jwks_url) {
+                (Some(file), _) => bearer::KeySource::File(file.get_ref().clone()),
+                (None, Some(url)) => {
+                    let mut roots = rustls::RootCertStore::empty();
+                    let anchors = crate::tls::read_certificates(&psc.ca_file)
+                        .map_err(|e| tracing::error!(error = %e, "Pro Santé Connect off"))
+                        .ok()?;
+                    roots.add_parsable_certificates(anchors);
+                    bearer::KeySource::Url {
+                        url: url.get_ref().clone(),
+                        roots: Arc::new(roots),
+                    }
+                }
+                (None, None) => return None,
+            };
+            Some(Arc::new(bearer::BearerVerifier::new(
+                bearer::BearerPolicy {
+                    issuer: psc.issuer.clone(),
+                    audience: psc.audience.clone(),
+                    jwks,
+                    min_acr: psc.min_acr.clone(),
+                },
+            )))
         });
         Authenticator {
             otp_domains: Arc::new(domains),

@@ -266,6 +266,10 @@ pub struct AuthPolicy {
     pub psc: Option<PscConfig>,
 }
 
+fn default_psc_ca_file() -> PathBuf {
+    PathBuf::from("/etc/ssl/certs/ca-certificates.crt")
+}
+
 /// `[auth.psc]`: how Pro Santé Connect access tokens are checked.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -274,8 +278,15 @@ pub struct PscConfig {
     pub issuer: String,
     /// This operator's client id: in the token's `aud`, or its `azp`.
     pub audience: String,
-    /// The issuer's signing keys (JWKS, JSON), re-read when the file changes.
-    pub jwks_file: Spanned<PathBuf>,
+    /// The issuer's signing keys (JWKS, JSON), re-read when the file changes; or
+    #[serde(default)]
+    pub jwks_file: Option<Spanned<PathBuf>>,
+    /// the realm's certs endpoint (`https://`), fetched every 10 minutes.
+    #[serde(default)]
+    pub jwks_url: Option<Spanned<String>>,
+    /// The CAs the `jwks_url` server must chain to. Default: the system's bundle.
+    #[serde(default = "default_psc_ca_file")]
+    pub ca_file: PathBuf,
     /// The lowest `acr` accepted (`eidas1`, `eidas2`...); none by default.
     #[serde(default)]
     pub min_acr: Option<String>,

@@ -194,17 +194,8 @@ impl Config {
             crate::tls::fetch::parse(url.get_ref())
                 .map_err(|reason| self.error_at(&format!("tls.crl_urls[{i}]"), url, reason))?;
         }
-        if let Some(psc) = &self.auth.psc
-            && !psc.jwks_file.get_ref().is_file()
-        {
-            return Err(self.error_at(
-                "auth.psc.jwks_file",
-                &psc.jwks_file,
-                format!(
-                    "{} is not a readable file",
-                    psc.jwks_file.get_ref().display()
-                ),
-            ));
+        if let Some(psc) = &self.auth.psc {
+            self.validate_psc(psc)?;
         }
         for (i, d) in self.auth.require_otp_domains.iter().enumerate() {
             whitelist::a_label(d.get_ref()).map_err(|reason| {
@@ -232,6 +223,31 @@ impl Config {
             })?;
         }
         Ok(())
+    }
+
+    /// `[auth.psc]`: one key source, readable or well formed.
+    fn validate_psc(&self, psc: &super::PscConfig) -> Result<(), ConfigError> {
+        match (&psc.jwks_file, &psc.jwks_url) {
+            (Some(file), None) if !file.get_ref().is_file() => Err(self.error_at(
+                "auth.psc.jwks_file",
+                file,
+                format!("{} is not a readable file", file.get_ref().display()),
+            )),
+            (Some(_), None) => Ok(()),
+            (None, Some(url)) => {
+                crate::tls::fetch::parse_https(url.get_ref())
+                    .map_err(|reason| self.error_at("auth.psc.jwks_url", url, reason))?;
+                crate::tls::read_certificates(&psc.ca_file)
+                    .map(drop)
+                    .map_err(|e| self.error_at("auth.psc.jwks_url", url, e.to_string()))
+            }
+            _ => Err(ConfigError {
+                file: self.source.clone(),
+                line: None,
+                key: Some("auth.psc".into()),
+                message: "give the keys as jwks_file or jwks_url (one of them)".into(),
+            }),
+        }
     }
 
     /// The relay domain `domain` (an A-label), if this operator relays for it.

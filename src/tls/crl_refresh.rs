@@ -126,7 +126,7 @@ async fn gather(
         crls.push(parse_crl(bytes).map_err(|e| format!("{}: {e}", file.display()))?);
     }
     for url in urls {
-        let bytes = fetch::get(url).await?;
+        let bytes = fetch::get(url, None).await?;
         crls.push(parse_crl(bytes).map_err(|e| format!("{url}: {e}"))?);
     }
     Ok(crls)
