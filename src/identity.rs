@@ -138,25 +138,9 @@ pub fn is_test_certificate(der: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::x509::{self, CertSpec, Profile};
+    use crate::pki::x509;
 
-    fn cert(rdns: &[&[x509::Attr<'_>]], extra: Vec<openssl::x509::X509Extension>) -> Vec<u8> {
-        let key = x509::new_key().unwrap();
-        let subject = x509::name(rdns).unwrap();
-        let spec = CertSpec {
-            subject: &subject,
-            days: 1,
-            dns: vec![],
-            ips: vec![],
-            emails: vec![],
-            extra,
-            expired: false,
-        };
-        x509::certificate(&spec, &key, Profile::CardAuth, None)
-            .unwrap()
-            .to_der()
-            .unwrap()
-    }
+    use crate::pki::x509::test_card as cert;
 
     #[test]
     fn idnat_comes_from_the_cn_of_the_multi_valued_rdn() {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
@@ -66,6 +66,68 @@ fn add_card_user(server: &TestServer) {
     ]);
 }
 
+/// An authentication card of `idnat` issued by the TEST PKI into `out` (`extra`: e.g.
+/// `--expired`).
+struct Card {
+    issued: String,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn issue_card(server: &TestServer, idnat: &str, out: &Path, extra: &[&str]) -> Card {
+    let mut args = vec![
+        "pki",
+        "issue-person",
+        "--idnat",
+        idnat,
+        "--surname",
+        "MARTIN",
+        "--given-name",
+        "ALICE",
+        "--use",
+        "auth",
+        "--out",
+        path(out),
+    ];
+    args.extend_from_slice(extra);
+    Card {
+        issued: server.cli_ok(&args),
+        cert: out.join(format!("{idnat}-auth.pem")),
+        key: out.join(format!("{idnat}-auth.key")),
+    }
+}
+
+/// TLS material from files (a localhost certificate of the TEST PKI, its bundle as client
+/// anchors) with these CRL files of the TEST PKI and CRL URLs, read again every second.
+fn tls_from_files(server: &TestServer, crl_files: &[&str], crl_urls: &[String]) {
+    let certs = server.dir.path().join("certs");
+    server.cli_ok(&[
+        "pki",
+        "issue-server",
+        "localhost",
+        "--organisation",
+        "OPERATEUR",
+        "--out",
+        path(&certs),
+    ]);
+    let pki = server.data.join("pki");
+    let list = |items: Vec<String>| {
+        items
+            .iter()
+            .map(|i| format!("\"{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    server.add_config(&format!(
+        "[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\nclient_trust_anchors = [\"{}\"]\ncrls = [{}]\ncrl_urls = [{}]\ncrl_refresh_secs = 1\n",
+        path(&certs.join("localhost.pem")),
+        path(&certs.join("localhost.key")),
+        path(&pki.join("ca-bundle.pem")),
+        list(crl_files.iter().map(|f| path(&pki.join(f)).to_string()).collect()),
+        list(crl_urls.to_vec()),
+    ));
+}
+
 #[test]
 fn a_card_opens_its_holders_mailbox_without_a_password() {
     let mut server = TestServer::new("");
@@ -74,26 +136,8 @@ fn a_card_opens_its_holders_mailbox_without_a_password() {
     let card = issue_person(&server, "auth", CARD_USER, &dir, None);
     let (cert, key) = (card.with_extension("pem"), card.with_extension("key"));
     // A card whose holder has no mailbox here.
-    let stranger_dir = dir.join("stranger");
-    std::fs::create_dir_all(&stranger_dir).expect("dir");
-    server.cli_ok(&[
-        "pki",
-        "issue-person",
-        "--idnat",
-        "810009999999",
-        "--surname",
-        "INCONNU",
-        "--given-name",
-        "PAUL",
-        "--use",
-        "auth",
-        "--out",
-        path(&stranger_dir),
-    ]);
-    let (stranger_cert, stranger_key) = (
-        stranger_dir.join("810009999999-auth.pem"),
-        stranger_dir.join("810009999999-auth.key"),
-    );
+    let stranger = issue_card(&server, "810009999999", &dir.join("stranger"), &[]);
+    let (stranger_cert, stranger_key) = (stranger.cert, stranger.key);
     server.start();
 
     let imap = external(&server, "imap", &cert, &key, "");
@@ -184,40 +228,16 @@ fn an_app_logs_in_with_its_bound_certificate_and_bad_cards_fail_at_the_handshake
         software.join("logiciel.cabinet.test.key"),
     );
     // A card revoked before the server reads its CRLs, and a card from an unknown CA.
-    let revoked = dir.join("revoked");
-    let issued = server.cli_ok(&[
-        "pki",
-        "issue-person",
-        "--idnat",
-        "810001234567",
-        "--surname",
-        "MARTIN",
-        "--given-name",
-        "ALICE",
-        "--use",
-        "auth",
-        "--out",
-        path(&revoked),
-    ]);
-    let serial = issued_serial(&issued);
+    let revoked = issue_card(&server, "810001234567", &dir.join("revoked"), &[]);
+    let serial = issued_serial(&revoked.issued);
     server.cli_ok(&["pki", "revoke", &serial]);
     self_signed(&dir, "stranger", "/C=FR/CN=810001234567+SN=MARTIN+GN=ALICE");
-    let expired = dir.join("expired");
-    server.cli_ok(&[
-        "pki",
-        "issue-person",
-        "--idnat",
+    let expired = issue_card(
+        &server,
         "810001234567",
-        "--surname",
-        "MARTIN",
-        "--given-name",
-        "ALICE",
-        "--use",
-        "auth",
-        "--expired",
-        "--out",
-        path(&expired),
-    ]);
+        &dir.join("expired"),
+        &["--expired"],
+    );
     server.start();
 
     // The software certificate names no person: refused until bound to the APP mailbox.
@@ -231,16 +251,8 @@ fn an_app_logs_in_with_its_bound_certificate_and_bad_cards_fail_at_the_handshake
     assert!(external(&server, "imap", &app_cert, &app_key, "").starts_with("NO"));
 
     // Revoked, expired and unknown-CA cards never get past the handshake.
-    let (expired_cert, expired_key) = (
-        expired.join("810001234567-auth.pem"),
-        expired.join("810001234567-auth.key"),
-    );
-    assert!(external(&server, "imap", &expired_cert, &expired_key, "").starts_with("NO"));
-    let (revoked_cert, revoked_key) = (
-        revoked.join("810001234567-auth.pem"),
-        revoked.join("810001234567-auth.key"),
-    );
-    assert!(external(&server, "imap", &revoked_cert, &revoked_key, "").starts_with("NO"));
+    assert!(external(&server, "imap", &expired.cert, &expired.key, "").starts_with("NO"));
+    assert!(external(&server, "imap", &revoked.cert, &revoked.key, "").starts_with("NO"));
     let (stranger_cert, stranger_key) = (dir.join("stranger.pem"), dir.join("stranger.key"));
     assert!(external(&server, "imap", &stranger_cert, &stranger_key, "").starts_with("NO"));
 
@@ -262,52 +274,17 @@ fn a_card_revoked_while_the_server_runs_is_refused_after_the_next_crl_refresh() 
     let dir = server.dir.path().to_path_buf();
     add_card_user(&server);
     // TLS from files, so that the CRLs are files the server reads again every second.
-    let certs = dir.join("certs");
-    server.cli_ok(&[
-        "pki",
-        "issue-server",
-        "localhost",
-        "--organisation",
-        "OPERATEUR",
-        "--out",
-        path(&certs),
-    ]);
+    tls_from_files(
+        &server,
+        &["root.crl", "organisations.crl", "personnes.crl"],
+        &[],
+    );
     let pki = server.data.join("pki");
-    server.add_config(&format!(
-        "[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\nclient_trust_anchors = [\"{}\"]\ncrls = [\"{}\", \"{}\", \"{}\"]\ncrl_refresh_secs = 1\n",
-        path(&certs.join("localhost.pem")),
-        path(&certs.join("localhost.key")),
-        path(&pki.join("ca-bundle.pem")),
-        path(&pki.join("root.crl")),
-        path(&pki.join("organisations.crl")),
-        path(&pki.join("personnes.crl")),
-    ));
-    let issue = |out: &Path| {
-        server.cli_ok(&[
-            "pki",
-            "issue-person",
-            "--idnat",
-            "810001234567",
-            "--surname",
-            "MARTIN",
-            "--given-name",
-            "ALICE",
-            "--use",
-            "auth",
-            "--out",
-            path(out),
-        ])
-    };
-    let (first, second) = (dir.join("first"), dir.join("second"));
-    let issued = issue(&first);
-    issue(&second);
-    let card = |d: &Path| {
-        (
-            d.join("810001234567-auth.pem"),
-            d.join("810001234567-auth.key"),
-        )
-    };
-    let ((cert, key), (other_cert, other_key)) = (card(&first), card(&second));
+    let first = issue_card(&server, "810001234567", &dir.join("first"), &[]);
+    let second = issue_card(&server, "810001234567", &dir.join("second"), &[]);
+    let issued = first.issued.clone();
+    let ((cert, key), (other_cert, other_key)) =
+        ((first.cert, first.key), (second.cert, second.key));
     server.start();
     assert!(external(&server, "imap", &cert, &key, "").starts_with("OK"));
 
@@ -425,46 +402,16 @@ fn crls_published_over_http_are_fetched_at_start_and_at_each_refresh() {
     let mut server = TestServer::new("");
     let dir = server.dir.path().to_path_buf();
     add_card_user(&server);
-    let certs = dir.join("certs");
-    server.cli_ok(&[
-        "pki",
-        "issue-server",
-        "localhost",
-        "--organisation",
-        "OPERATEUR",
-        "--out",
-        path(&certs),
-    ]);
     let pki = server.data.join("pki");
     let port = free_port();
     // The PERSONNES CRL only over HTTP; the other two from files.
-    server.add_config(&format!(
-        "[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\nclient_trust_anchors = [\"{}\"]\ncrls = [\"{}\", \"{}\"]\ncrl_urls = [\"http://127.0.0.1:{port}/personnes.crl\"]\ncrl_refresh_secs = 1\n",
-        path(&certs.join("localhost.pem")),
-        path(&certs.join("localhost.key")),
-        path(&pki.join("ca-bundle.pem")),
-        path(&pki.join("root.crl")),
-        path(&pki.join("organisations.crl")),
-    ));
-    let card_dir = dir.join("card");
-    let issued = server.cli_ok(&[
-        "pki",
-        "issue-person",
-        "--idnat",
-        "810001234567",
-        "--surname",
-        "MARTIN",
-        "--given-name",
-        "ALICE",
-        "--use",
-        "auth",
-        "--out",
-        path(&card_dir),
-    ]);
-    let (cert, key) = (
-        card_dir.join("810001234567-auth.pem"),
-        card_dir.join("810001234567-auth.key"),
+    tls_from_files(
+        &server,
+        &["root.crl", "organisations.crl"],
+        &[format!("http://127.0.0.1:{port}/personnes.crl")],
     );
+    let card = issue_card(&server, "810001234567", &dir.join("card"), &[]);
+    let (issued, cert, key) = (card.issued, card.cert, card.key);
     let publisher = CrlPublisher::start(&pki, port);
     server.start();
     assert!(external(&server, "imap", &cert, &key, "").starts_with("OK"));

@@ -147,17 +147,11 @@ mod tests {
     use crate::audit::Audit;
     use crate::auth::{AuthError, Authenticator};
     use crate::config::AuthPolicy;
-    use crate::pki::x509::{self, CertSpec, Profile};
+    use crate::pki::x509;
     use crate::store::{AccountKind, NewAccount, Store};
 
     /// A card certificate of idNat 810001234567, TEST product category or not.
     fn card(test: bool) -> Vec<u8> {
-        let key = x509::new_key().expect("key");
-        let subject = x509::name(&[
-            &[("C", "FR")],
-            &[("CN", "810001234567"), ("SN", "MARTIN"), ("GN", "ALICE")],
-        ])
-        .expect("name");
         let extra = if test {
             vec![
                 x509::ans_extension(x509::OID_PRODUCT_CATEGORY, x509::CATEGORY_TEST_CARD)
@@ -166,18 +160,13 @@ mod tests {
         } else {
             vec![]
         };
-        let spec = CertSpec {
-            subject: &subject,
-            days: 1,
-            dns: vec![],
-            ips: vec![],
-            emails: vec![],
+        x509::test_card(
+            &[
+                &[("C", "FR")],
+                &[("CN", "810001234567"), ("SN", "MARTIN"), ("GN", "ALICE")],
+            ],
             extra,
-            expired: false,
-        };
-        x509::certificate(&spec, &key, Profile::CardAuth, None)
-            .and_then(|c| c.to_der())
-            .expect("certificate")
+        )
     }
 
     #[tokio::test]

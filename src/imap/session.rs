@@ -68,11 +68,7 @@ impl<'a> Session<'a> {
         if self.conn.tls().is_none() {
             caps.push("LOGINDISABLED");
         } else if self.user.is_none() {
-            if self
-                .conn
-                .tls()
-                .is_some_and(|t| !t.peer_certificates.is_empty())
-            {
+            if self.conn.has_client_certificate() {
                 caps.push("AUTH=EXTERNAL");
             }
             if self.ctx.auth.offers_bearer() {

@@ -137,6 +137,14 @@ impl Connection {
         self.tls.as_ref()
     }
 
+    /// Whether the client presented a certificate the handshake verified (a card): SASL
+    /// EXTERNAL is offered then.
+    pub fn has_client_certificate(&self) -> bool {
+        self.tls
+            .as_ref()
+            .is_some_and(|t| !t.peer_certificates.is_empty())
+    }
+
     /// Whether STARTTLS can be offered now (a TLS listener, not yet upgraded).
     pub fn can_start_tls(&self) -> bool {
         self.tls.is_none() && self.acceptor.is_some()

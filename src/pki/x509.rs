@@ -350,6 +350,26 @@ pub fn crl(
     }
 }
 
+/// A self-signed card-authentication certificate (DER) with this subject and extensions,
+/// for the unit tests that read certificates.
+#[cfg(test)]
+pub fn test_card(rdns: &[&[Attr<'_>]], extra: Vec<X509Extension>) -> Vec<u8> {
+    let key = new_key().expect("key");
+    let subject = name(rdns).expect("name");
+    let spec = CertSpec {
+        subject: &subject,
+        days: 1,
+        dns: vec![],
+        ips: vec![],
+        emails: vec![],
+        extra,
+        expired: false,
+    };
+    certificate(&spec, &key, Profile::CardAuth, None)
+        .and_then(|c| c.to_der())
+        .expect("certificate")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

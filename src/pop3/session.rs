@@ -100,10 +100,7 @@ impl<'a> Session<'a> {
 
     /// The SASL mechanisms this connection is offered.
     fn mechanisms(&self) -> Vec<&'static str> {
-        let card = self
-            .conn
-            .tls()
-            .is_some_and(|t| !t.peer_certificates.is_empty());
+        let card = self.conn.has_client_certificate();
         Mechanism::offered(card, self.ctx.auth.offers_bearer())
             .iter()
             .map(|m| m.name())
@@ -224,34 +221,7 @@ impl<'a> Session<'a> {
                 Err(e) => return self.send(&format!("-ERR {e}")).await,
             };
         // The SASL authorization identity names the mailbox to open (RFC 5034 4).
-        let (credentials, authzid) = match credentials {
-            Credentials::Password {
-                authzid,
-                username,
-                password,
-            } => (
-                Credentials::Password {
-                    authzid: None,
-                    username,
-                    password,
-                },
-                authzid,
-            ),
-            Credentials::Certificate { authzid, leaf } => (
-                Credentials::Certificate {
-                    authzid: None,
-                    leaf,
-                },
-                authzid,
-            ),
-            Credentials::Bearer { authzid, token } => (
-                Credentials::Bearer {
-                    authzid: None,
-                    token,
-                },
-                authzid,
-            ),
-        };
+        let (credentials, authzid) = credentials.without_authzid();
         self.login(credentials, authzid).await
     }
 

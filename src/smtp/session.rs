@@ -163,10 +163,7 @@ impl<'a> Session<'a> {
             lines.push("STARTTLS".into());
         }
         if self.role == Role::Submission && self.conn.tls().is_some() && self.user.is_none() {
-            let card = self
-                .conn
-                .tls()
-                .is_some_and(|t| !t.peer_certificates.is_empty());
+            let card = self.conn.has_client_certificate();
             let names: Vec<&str> = Mechanism::offered(card, self.ctx.auth.offers_bearer())
                 .iter()
                 .map(|m| m.name())
