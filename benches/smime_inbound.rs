@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mssante::app::App;
-use mssante::delivery::{Delivery, SmimeInbound};
+use mssante::delivery::{Delivery, Protected, SmimeInbound};
 use mssante::tls::TlsMaterial;
 
 type Error = Box<dyn std::error::Error>;
@@ -68,7 +68,12 @@ async fn main() -> Result<(), Error> {
         running.push(tokio::spawn(async move {
             for _ in 0..share {
                 delivery
-                    .accept(std::slice::from_ref(&account), None, &message, None)
+                    .accept(
+                        std::slice::from_ref(&account),
+                        None,
+                        &message,
+                        Protected::default(),
+                    )
                     .await?;
             }
             Ok::<_, mssante::store::StoreError>(())

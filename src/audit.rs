@@ -5,8 +5,6 @@
 //! removing or editing a line breaks the chain at that point; `mssante audit verify` walks it.
 //! Records never carry a password or message content.
 
-use aws_lc_rs::digest::{Context, SHA256};
-
 use crate::store::{AuditRecord, Store, StoreError};
 
 /// Outcome of a security decision.
@@ -27,6 +25,25 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::Error => "error",
         }
+    }
+}
+
+/// A record of a decision made now, for a caller that commits it with other writes (a key
+/// use with the message it opened); [`Audit::record`] commits one alone.
+pub fn entry(
+    event: &str,
+    actor: &str,
+    source: &str,
+    outcome: Outcome,
+    detail: &str,
+) -> AuditRecord {
+    AuditRecord {
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        event: event.into(),
+        actor: actor.into(),
+        source: source.into(),
+        outcome: outcome.as_str().into(),
+        detail: detail.into(),
     }
 }
 
@@ -58,21 +75,8 @@ impl Audit {
         outcome: Outcome,
         detail: &str,
     ) -> Result<(), StoreError> {
-        let record = AuditRecord {
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            event: event.into(),
-            actor: actor.into(),
-            source: source.into(),
-            outcome: outcome.as_str().into(),
-            detail: detail.into(),
-        };
-        tracing::info!(target: "audit", event, actor, source, outcome = outcome.as_str(), detail);
-        let chain = |previous: &[u8]| chain_hash(previous, &record);
-        self.store
-            .db()
-            .append_audit(&record, &chain)
-            .await
-            .map(drop)
+        let record = entry(event, actor, source, outcome, detail);
+        self.store.db().append_audit(&record).await.map(drop)
     }
 
     /// Walks the whole chain; `Ok(count)` when intact.
@@ -86,7 +90,7 @@ impl Audit {
                 return Ok(Ok(count));
             }
             for (seq, record, hash) in page {
-                if chain_hash(&previous, &record) != hash {
+                if record.chained(&previous) != hash {
                     return Ok(Err(ChainBreak { seq }));
                 }
                 previous = hash;
@@ -154,43 +158,9 @@ impl Audit {
     }
 }
 
-/// SHA-256(previous hash, then each field length-prefixed so fields cannot run together).
-fn chain_hash(previous: &[u8], r: &AuditRecord) -> Vec<u8> {
-    let mut ctx = Context::new(&SHA256);
-    ctx.update(previous);
-    for field in [&r.at, &r.event, &r.actor, &r.source, &r.outcome, &r.detail] {
-        ctx.update(&(field.len() as u64).to_be_bytes());
-        ctx.update(field.as_bytes());
-    }
-    ctx.finish().as_ref().to_vec()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(detail: &str) -> AuditRecord {
-        AuditRecord {
-            at: "t".into(),
-            event: "login".into(),
-            actor: "a".into(),
-            source: "s".into(),
-            outcome: "ok".into(),
-            detail: detail.into(),
-        }
-    }
-
-    #[test]
-    fn chain_depends_on_previous_and_every_field() {
-        let a = chain_hash(b"", &record("x"));
-        assert_ne!(a, chain_hash(b"other", &record("x")));
-        assert_ne!(a, chain_hash(b"", &record("y")));
-        // Length prefixes: moving a character between fields changes the hash.
-        let mut r = record("x");
-        r.actor = "as".into();
-        r.source = "".into();
-        assert_ne!(a, chain_hash(b"", &r));
-    }
 
     #[tokio::test]
     async fn verify_finds_an_edited_record() {

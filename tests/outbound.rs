@@ -176,6 +176,33 @@ fn mail_to_another_operator_is_signed_and_encrypted_for_the_sender() {
     );
     assert_eq!(ops.a.stop(), 0);
     assert_eq!(ops.b.stop(), 0);
+    // Each escrowed key's use is in its operator's audit trail, naming the key (its
+    // certificate's serial, as `key list` shows it), and both chains hold.
+    let serial_of = |server: &TestServer, address: &str, usage: &str| {
+        let listed = server.cli_ok(&["key", "list", address]);
+        let line = listed
+            .lines()
+            .find(|l| l.contains(usage) && l.contains("current"))
+            .unwrap_or_default()
+            .to_string();
+        line.split_whitespace()
+            .nth(3)
+            .unwrap_or_default()
+            .to_string()
+    };
+    for (server, address, usage, event) in [
+        (&ops.a, USER, "signature", "key.sign"),
+        (&ops.b, BOB, "encryption", "key.decrypt"),
+    ] {
+        let serial = serial_of(server, address, usage);
+        let trail = server.cli_ok(&["audit", "show", "--user", address]);
+        let uses: Vec<&str> = trail.lines().filter(|l| l.contains(event)).collect();
+        assert!(
+            uses.len() == 1 && uses[0].contains(&format!("certificate serial {serial}")),
+            "{event} of {address}'s key {serial}:\n{trail}"
+        );
+        assert!(server.cli_ok(&["audit", "verify"]).contains("intact"));
+    }
 }
 
 /// dnsmasq from Debian as the DNS of the test: authoritative for *.test on a loopback port,

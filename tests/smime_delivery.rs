@@ -254,6 +254,20 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
         trail.contains("message.original") && trail.contains("litige n° 7"),
         "{trail}"
     );
+    // The escrowed key's use is traced, naming the key, and the chain holds.
+    let serial = openssl(&dir, &["x509", "-serial", "-noout", "-in", "alice-enc.pem"]);
+    let serial = String::from_utf8_lossy(&serial);
+    let serial = serial.trim().trim_start_matches("serial=");
+    let used = format!("escrowed encryption key (certificate serial {serial}) opened message");
+    let uses: Vec<&str> = trail
+        .lines()
+        .filter(|l| l.contains("key.decrypt"))
+        .collect();
+    assert!(
+        uses.len() == 1 && uses[0].contains(USER) && uses[0].contains(&used),
+        "one use of alice's key, named: {used}\n{trail}"
+    );
+    assert!(server.cli_ok(&["audit", "verify"]).contains("intact"));
 
     // Nothing of the clear text is readable at rest.
     for file in files_under(&server.data) {

@@ -92,9 +92,18 @@ pub fn encrypt(
     Ok(out)
 }
 
+/// A decrypted message: the inner entity and which key opened it (for the audit trail).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Decrypted {
+    /// The inner MIME entity.
+    pub entity: Vec<u8>,
+    /// Index in the `keys` given to [`decrypt`] of the key that opened it.
+    pub key: usize,
+}
+
 /// Decrypts an `application/pkcs7-mime` entity with the first of `keys` it was encrypted
 /// for; returns the inner MIME entity, refused when longer than `max_size` octets.
-pub fn decrypt(entity: &[u8], keys: &[KeyPair], max_size: usize) -> Result<Vec<u8>, SmimeError> {
+pub fn decrypt(entity: &[u8], keys: &[KeyPair], max_size: usize) -> Result<Decrypted, SmimeError> {
     let der = pkcs7_body(entity)?;
     match der::structure(&der) {
         Some(Structure::Enveloped { cipher }) => {
@@ -110,18 +119,20 @@ pub fn decrypt(entity: &[u8], keys: &[KeyPair], max_size: usize) -> Result<Vec<u
         if envelope.ciphertext.len() > max_size {
             return Err(SmimeError::TooLarge(max_size));
         }
-        if let Some(clear) = keys.iter().find_map(|pair| open_gcm(&envelope, pair)) {
-            return Ok(clear);
+        for (key, pair) in keys.iter().enumerate() {
+            if let Some(entity) = open_gcm(&envelope, pair) {
+                return Ok(Decrypted { entity, key });
+            }
         }
     }
     let cms =
         CmsContentInfo::from_der(&der).map_err(|_| SmimeError::Malformed("invalid CMS DER"))?;
-    for pair in keys {
-        if let Ok(clear) = cms.decrypt(&pair.key, &pair.cert) {
-            if clear.len() > max_size {
+    for (key, pair) in keys.iter().enumerate() {
+        if let Ok(entity) = cms.decrypt(&pair.key, &pair.cert) {
+            if entity.len() > max_size {
                 return Err(SmimeError::TooLarge(max_size));
             }
-            return Ok(clear);
+            return Ok(Decrypted { entity, key });
         }
     }
     Err(SmimeError::NoMatchingKey)
@@ -247,7 +258,7 @@ mod tests {
         .expect("encrypt");
         assert!(der::gcm_envelope(&der_of(&message)).is_none());
         let clear = decrypt(&message, std::slice::from_ref(&ours), 1 << 20).expect("decrypt");
-        assert_eq!(clear, ENTITY);
+        assert_eq!(clear.entity, ENTITY);
         // GCM with PKCS#1 v1.5 transport: the envelope is read, its recipient is not ours.
         let options = EncryptOptions {
             cipher: ContentCipher::Aes256Gcm,
@@ -258,7 +269,7 @@ mod tests {
         let envelope = der::gcm_envelope(&der).expect("GCM envelope");
         assert!(envelope.recipients.is_empty());
         let clear = decrypt(&message, std::slice::from_ref(&ours), 1 << 20).expect("decrypt");
-        assert_eq!(clear, ENTITY);
+        assert_eq!(clear.entity, ENTITY);
     }
 
     #[test]

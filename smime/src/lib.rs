@@ -21,7 +21,7 @@ mod ffi;
 pub mod mime;
 mod signature;
 
-pub use envelope::{ContentCipher, EncryptOptions, KeyPair, decrypt, encrypt};
+pub use envelope::{ContentCipher, Decrypted, EncryptOptions, KeyPair, decrypt, encrypt};
 pub use ffi::{KeyTransport, SignatureScheme};
 pub use signature::{
     Failure, Signer, Trust, Verdict, certificate_emails, opaque_content, sign, verify,

@@ -254,12 +254,14 @@ fn what_openssl_encrypts_the_crate_decrypts_with_current_or_past_keys() {
     ];
     let gcm_oaep: Vec<&str> = [&["-aes-256-gcm"][..], &oaep[..]].concat();
     let keys = [old, current];
-    for message in [
-        seal("current.pem", &gcm_oaep),
-        seal("current.pem", &["-aes-256-cbc"]),
-        seal("old.pem", &["-aes-256-cbc"]),
+    for (message, key) in [
+        (seal("current.pem", &gcm_oaep), 1),
+        (seal("current.pem", &["-aes-256-cbc"]), 1),
+        (seal("old.pem", &["-aes-256-cbc"]), 0),
     ] {
-        assert_eq!(decrypt(&message, &keys, 1 << 20).expect("decrypt"), ENTITY);
+        let opened = decrypt(&message, &keys, 1 << 20).expect("decrypt");
+        assert_eq!(opened.entity, ENTITY);
+        assert_eq!(opened.key, key, "the key that opened it is named");
     }
     let for_current = seal("current.pem", &["-aes-256-cbc"]);
     assert_eq!(
@@ -453,7 +455,10 @@ fn gpgsm_and_the_crate_read_each_other() {
         &std::fs::read(&der_file).expect("gpgsm output"),
     ));
     let keys = [alice];
-    assert_eq!(decrypt(&message, &keys, 1 << 20).expect("decrypt"), ENTITY);
+    assert_eq!(
+        decrypt(&message, &keys, 1 << 20).expect("decrypt").entity,
+        ENTITY
+    );
 
     // gpgsm signs (detached, SHA-256): the crate verifies.
     let sig_file = pki.path("from-gpgsm.sig");

@@ -244,19 +244,28 @@ pub async fn list(app: &App, address_text: &str) -> Result<(), CliError> {
         return Ok(());
     }
     println!(
-        "{:<5} {:<11} {:<8} {:<25} SUBJECT",
-        "ID", "USE", "STATE", "NOT AFTER"
+        "{:<5} {:<11} {:<8} {:<20} {:<25} SUBJECT",
+        "ID", "USE", "STATE", "SERIAL", "NOT AFTER"
     );
     for k in keys {
         let cert = k
             .certificate
             .as_deref()
             .and_then(|d| X509::from_der(d).ok());
-        let (not_after, subject) = cert
-            .map(|c| (c.not_after().to_string(), crate::pki::subject_line(&c)))
-            .unwrap_or_else(|| ("-".into(), "(waiting for its certificate)".into()));
+        let (serial, not_after, subject) = cert
+            .map(|c| {
+                (
+                    crate::pki::serial_hex(&c).unwrap_or_else(|_| "?".into()),
+                    c.not_after().to_string(),
+                    crate::pki::subject_line(&c),
+                )
+            })
+            .unwrap_or_else(|| {
+                let none = || "-".to_string();
+                (none(), none(), "(waiting for its certificate)".into())
+            });
         println!(
-            "{:<5} {:<11} {:<8} {not_after:<25} {subject}",
+            "{:<5} {:<11} {:<8} {serial:<20} {not_after:<25} {subject}",
             k.id,
             k.usage,
             k.state.as_str()

@@ -132,19 +132,22 @@ impl Delivery {
         })
     }
 
-    /// Commits one message for its local recipients and, through the queue, for the others.
-    /// Ok means every copy is committed. Returns the queue id when something was queued.
+    /// Commits one message for its local recipients and, through the queue, for the others
+    /// (`protected`: what [`Delivery::protect`] made of it for them). Ok means every copy is
+    /// committed, with the audit records of the escrowed keys used on it. Returns the queue
+    /// id when something was queued.
     pub async fn accept(
         &self,
         local: &[Account],
         outbound: Option<Envelope>,
         message: &[u8],
-        queued_message: Option<Vec<u8>>,
+        protected: Protected,
     ) -> Result<Option<i64>, StoreError> {
         let copies = self.smime.open(local, message).await;
+        let audit = protected.key_use.into_iter().collect();
         let queued = self
             .store
-            .accept(&copies, outbound, message, queued_message)
+            .accept(&copies, outbound, message, protected.message, audit)
             .await?;
         if queued.is_some() {
             self.queue_wakeup.notify_one();
@@ -176,7 +179,8 @@ impl Delivery {
     pub async fn send_report(&self, to: &str, report: &[u8]) -> Result<bool, StoreError> {
         match self.recipient(to).await? {
             Recipient::Local(account) => {
-                self.accept(&[account], None, report, None).await?;
+                self.accept(&[account], None, report, Protected::default())
+                    .await?;
                 Ok(true)
             }
             Recipient::Relay | Recipient::Remote => {
@@ -191,7 +195,8 @@ impl Delivery {
                         orcpt: None,
                     }],
                 };
-                self.accept(&[], Some(envelope), report, None).await?;
+                self.accept(&[], Some(envelope), report, Protected::default())
+                    .await?;
                 Ok(true)
             }
             Recipient::Suspended | Recipient::UnknownMailbox | Recipient::Outside => Ok(false),

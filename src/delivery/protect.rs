@@ -19,9 +19,10 @@ use mssante_smime::{EncryptOptions, SignatureScheme, mime};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 
+use crate::audit;
 use crate::config::{OutboundSmime, SmimePolicy};
 use crate::smtp::downgrade;
-use crate::store::{Account, KeyState, KeyUse, Store};
+use crate::store::{Account, AuditRecord, KeyState, KeyUse, Store};
 
 /// Header fields that belong to the MIME entity, not to the message around it.
 const CONTENT_FIELDS: [&str; 6] = [
@@ -40,6 +41,8 @@ pub struct Protected {
     pub message: Option<Vec<u8>>,
     /// Recipients refused by the `require` policy, with the reason.
     pub refused: Vec<(String, String)>,
+    /// The audit record of the escrowed signature key's use, to commit with the message.
+    pub key_use: Option<AuditRecord>,
 }
 
 /// Signs and encrypts outbound mail according to the policy.
@@ -138,13 +141,14 @@ impl SmimeOutbound {
         let encrypt = !certs.is_empty() && (require || certs.len() == recipients.len());
         if already_signed && !encrypt {
             return Protected {
-                message: None,
                 refused,
+                ..Protected::default()
             };
         }
         // Under `require`, a message that cannot be protected goes to nobody.
         let failed = |reason: String| Protected {
             message: None,
+            key_use: None,
             refused: if require {
                 recipients
                     .iter()
@@ -173,27 +177,45 @@ impl SmimeOutbound {
         };
         // Signing and encrypting are public-key work: on the blocking pool.
         let content = crate::blocking::run(move || {
-            let signed = signer
-                .and_then(|material| material.sign(&entity, scheme))
-                .unwrap_or(entity);
+            let (signed, signing_key) = match signer.and_then(|m| m.sign(&entity, scheme)) {
+                Some((signed, key)) => (signed, Some(key)),
+                None => (entity, None),
+            };
             Ok::<_, crate::blocking::TaskFailed>(if encrypt {
-                mssante_smime::encrypt(&signed, &certs, options).map_err(|e| e.to_string())
+                mssante_smime::encrypt(&signed, &certs, options)
+                    .map(|encrypted| (encrypted, signing_key))
+                    .map_err(|e| e.to_string())
             } else {
-                Ok(signed)
+                Ok((signed, signing_key))
             })
         })
         .await;
-        let content = match content {
+        let (content, signing_key) = match content {
             Ok(Ok(content)) => content,
             Ok(Err(reason)) => return failed(reason),
             Err(e) => return failed(e.to_string()),
         };
+        let key_use = signing_key.map(|key| {
+            let message_id = mime::field(header, "message-id").unwrap_or_default();
+            let detail = format!(
+                "escrowed signature key ({key}) signed message {}",
+                message_id.trim()
+            );
+            audit::entry(
+                "key.sign",
+                &sender.address,
+                "submission",
+                audit::Outcome::Ok,
+                &detail,
+            )
+        });
         let mut out = outer_header(header);
         out.extend_from_slice(b"MIME-Version: 1.0\r\n");
         out.extend_from_slice(&content);
         Protected {
             message: Some(out),
             refused,
+            key_use,
         }
     }
 
@@ -211,14 +233,14 @@ impl SmimeOutbound {
             .and_then(crate::pki::unusable_now)
         {
             tracing::warn!(mailbox = %sender.address, %reason, "outbound mail sent unsigned");
-            let audit = crate::audit::Audit::new(self.store.clone());
+            let trail = audit::Audit::new(self.store.clone());
             let detail = format!("signature certificate not used: {reason}");
-            if let Err(e) = audit
+            if let Err(e) = trail
                 .record(
                     "smime.unsigned",
                     &sender.address,
                     "submission",
-                    crate::audit::Outcome::Error,
+                    audit::Outcome::Error,
                     &detail,
                 )
                 .await
@@ -243,14 +265,17 @@ struct SigningMaterial {
 }
 
 impl SigningMaterial {
-    /// Signs `entity`; None when the material does not parse or signing fails.
-    fn sign(&self, entity: &[u8], scheme: SignatureScheme) -> Option<Vec<u8>> {
+    /// Signs `entity`; returns the signed entity and the key that signed (its certificate's
+    /// serial number), or None when the material does not parse or signing fails.
+    fn sign(&self, entity: &[u8], scheme: SignatureScheme) -> Option<(Vec<u8>, String)> {
         let key = PKey::private_key_from_pkcs8(&self.pkcs8).ok()?;
         let cert = X509::from_der(&self.certificate).ok()?;
         let chain = mssante_smime::certificates_from_der(&self.chain)?;
-        mssante_smime::sign(entity, &key, &cert, &chain, scheme)
+        let serial = crate::pki::serial_hex(&cert).ok()?;
+        let signed = mssante_smime::sign(entity, &key, &cert, &chain, scheme)
             .map_err(|e| tracing::warn!(error = %e, "outbound signature failed"))
-            .ok()
+            .ok()?;
+        Some((signed, format!("certificate serial {serial}")))
     }
 }
 

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Those headers are the server's word: any the sender wrote are removed first. When the
-//! message is decrypted, the original as received is kept beside it (see `LocalCopy`).
+//! message is decrypted, the original as received is kept beside it (see `LocalCopy`), and
+//! the use of the escrowed key is audited (`key.decrypt`) in the same commit as the copy.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,8 @@ use mssante_smime::{KeyPair, SmimeError, Trust, Verdict, mime};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 
-use crate::store::{Account, KeyState, KeyUse, LocalCopy, Store};
+use crate::audit;
+use crate::store::{Account, AuditRecord, KeyState, KeyUse, LocalCopy, Store};
 
 /// The encryption keys of one mailbox, opened, with the (id, state) list they were opened
 /// from: parsing a private key costs more than the decryption itself, so they are kept in
@@ -169,6 +171,7 @@ impl SmimeInbound {
                     account: account.clone(),
                     opened: opened.clone(),
                     keep_original,
+                    key_use: None,
                 })
                 .collect()
         };
@@ -205,10 +208,12 @@ impl SmimeInbound {
             Kind::Enveloped => {
                 let mut copies = Vec::with_capacity(local.len());
                 for account in local {
+                    let (opened, key_use) = self.decrypt(account, header, raw).await;
                     copies.push(LocalCopy {
                         account: account.clone(),
-                        opened: Some(self.decrypt(account, header, raw).await),
+                        opened: Some(opened),
                         keep_original: true,
+                        key_use,
                     });
                 }
                 copies
@@ -216,7 +221,14 @@ impl SmimeInbound {
         }
     }
 
-    async fn decrypt(&self, account: &Account, header: &[u8], raw: &[u8]) -> Vec<u8> {
+    /// The message `account` reads, and the audit record of the key that opened it (None
+    /// when none could: the message is flagged instead).
+    async fn decrypt(
+        &self,
+        account: &Account,
+        header: &[u8],
+        raw: &[u8],
+    ) -> (Vec<u8>, Option<AuditRecord>) {
         let outer = without(header, &OUR_HEADERS);
         // The keys in memory first; the store's when there are none yet, or when none opens
         // the message (a key installed since).
@@ -233,23 +245,49 @@ impl SmimeInbound {
             };
         }
         match opened {
-            Ok(opened) => opened,
-            Err(reason) => self.undecryptable(account, &outer, raw, &reason).await,
+            Ok((opened, key)) => {
+                let message_id = mime::field(header, "message-id").unwrap_or_default();
+                let detail = format!(
+                    "escrowed encryption key ({key}) opened message {}",
+                    message_id.trim()
+                );
+                let record = audit::entry(
+                    "key.decrypt",
+                    &account.address,
+                    "delivery",
+                    audit::Outcome::Ok,
+                    &detail,
+                );
+                (opened, Some(record))
+            }
+            Err(reason) => (
+                self.undecryptable(account, &outer, raw, &reason).await,
+                None,
+            ),
         }
     }
 
     /// Decrypts `raw` with `keys` and, when the content is signed, verifies it: one task on
-    /// the blocking pool. Returns the message the reader gets, or why it cannot be opened.
+    /// the blocking pool. Returns the message the reader gets and the key that opened it
+    /// (its certificate's serial number), or why it cannot be opened.
     async fn open_envelope(
         &self,
         keys: Arc<Vec<KeyPair>>,
         outer: &[u8],
         raw: &[u8],
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<(Vec<u8>, String), String> {
         let (outer, raw) = (outer.to_vec(), raw.to_vec());
         let (max, trust) = (self.max_size, self.trust.clone());
-        let open = move || -> Result<Vec<u8>, String> {
-            let inner = mssante_smime::decrypt(&raw, &keys, max).map_err(|e| e.to_string())?;
+        let open = move || -> Result<(Vec<u8>, String), String> {
+            let decrypted = mssante_smime::decrypt(&raw, &keys, max).map_err(|e| e.to_string())?;
+            let key = keys
+                .get(decrypted.key)
+                .and_then(|pair| crate::pki::serial_hex(&pair.cert).ok())
+                .map_or_else(
+                    || "unknown".into(),
+                    |hex| format!("certificate serial {hex}"),
+                );
+            let inner = decrypted.entity;
             // The outer headers (From, To, Subject...) then the decrypted entity, without
             // any verdict the sender wrote inside.
             let mut opened = without(&outer, &CONTENT_HEADERS);
@@ -264,7 +302,7 @@ impl SmimeInbound {
                 }
                 Kind::Enveloped | Kind::Plain => out.extend(opened),
             }
-            Ok(out)
+            Ok((out, key))
         };
         crate::blocking::run(move || Ok::<_, crate::blocking::TaskFailed>(open()))
             .await
@@ -351,13 +389,13 @@ impl SmimeInbound {
         reason: &str,
     ) -> Vec<u8> {
         tracing::warn!(mailbox = %account.address, %reason, "S/MIME message delivered undecrypted");
-        let audit = crate::audit::Audit::new(self.store.clone());
-        if let Err(e) = audit
+        let trail = audit::Audit::new(self.store.clone());
+        if let Err(e) = trail
             .record(
                 "smime.undecryptable",
                 &account.address,
                 "delivery",
-                crate::audit::Outcome::Error,
+                audit::Outcome::Error,
                 reason,
             )
             .await

@@ -552,7 +552,9 @@ pub struct IssuedRecord {
     pub subject: String,
 }
 
-fn serial_hex(cert: &X509) -> Result<String, ErrorStack> {
+/// A certificate's serial number in hexadecimal (as `openssl x509 -serial` prints it): how
+/// the TEST PKI's records, `key list` and the audit trail name a certificate.
+pub fn serial_hex(cert: &X509) -> Result<String, ErrorStack> {
     Ok(cert.serial_number().to_bn()?.to_hex_str()?.to_string())
 }
 

@@ -16,7 +16,7 @@ use smtp_proto::{
 use super::Role;
 use super::session::Session;
 use crate::auth::normalize_address;
-use crate::delivery::{Quota, Recipient};
+use crate::delivery::{Protected, Quota, Recipient};
 use crate::listener::ReadError;
 use crate::store::{Account, Envelope, EnvelopeRecipient, Notify};
 use crate::trust::MxPeer;
@@ -355,19 +355,18 @@ impl Session<'_> {
         }
         // S/MIME on the professional's behalf for what goes to other operators; recipients
         // the policy refuses leave the envelope and are reported to the sender.
-        let mut queued_message = None;
+        let mut protected = Protected::default();
         let mut refused = Vec::new();
         if let (Role::Submission, Some(user)) = (self.role, &self.user)
             && !tx.outbound.is_empty()
         {
             let addresses: Vec<String> = tx.outbound.iter().map(|r| r.address.clone()).collect();
-            let protected = self
+            protected = self
                 .ctx
                 .delivery
                 .protect(user, &tx.sender, &addresses, &tx.body)
                 .await;
-            queued_message = protected.message;
-            for (address, reason) in protected.refused {
+            for (address, reason) in std::mem::take(&mut protected.refused) {
                 if let Some(i) = tx.outbound.iter().position(|r| r.address == address) {
                     refused.push((tx.outbound.remove(i), reason));
                 }
@@ -384,7 +383,7 @@ impl Session<'_> {
         match self
             .ctx
             .delivery
-            .accept(&tx.local, outbound, &tx.body, queued_message)
+            .accept(&tx.local, outbound, &tx.body, protected)
             .await
         {
             Ok(queued) => {

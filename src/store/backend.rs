@@ -6,9 +6,6 @@ use async_trait::async_trait;
 
 use super::*;
 
-/// Computes an audit record's hash from the previous record's hash.
-pub type ChainFn<'c> = dyn for<'a> Fn(&'a [u8]) -> Vec<u8> + Sync + 'c;
-
 /// The storage operations, implemented once per database.
 #[async_trait]
 pub trait Backend: Send + Sync {
@@ -111,13 +108,10 @@ pub trait Backend: Send + Sync {
     /// Removes messages (one transaction).
     async fn delete_messages(&self, mailbox_id: i64, uids: &[u32]) -> Result<(), StoreError>;
 
-    /// Commits one accepted message at once: the copies for local mailboxes and, when some
-    /// recipients are elsewhere, its queue entry. Returns the queue id once committed.
-    async fn accept_message(
-        &self,
-        local: Vec<NewMessage>,
-        queued: Option<NewQueued>,
-    ) -> Result<Option<i64>, StoreError>;
+    /// Commits one accepted message at once: the copies for local mailboxes, its queue entry
+    /// when some recipients are elsewhere, its audit records. Returns the queue id once
+    /// committed.
+    async fn accept_message(&self, accepted: Accepted) -> Result<Option<i64>, StoreError>;
     /// Queued messages due at `now` with something pending, oldest first.
     async fn queue_due(&self, now: i64, limit: u32) -> Result<Vec<QueuedMessage>, StoreError>;
     /// The whole queue, oldest first.
@@ -133,13 +127,9 @@ pub trait Backend: Send + Sync {
     /// Removes a queued message without delivering it.
     async fn queue_delete(&self, id: i64) -> Result<(), StoreError>;
 
-    /// Appends an audit record; `chain(previous_hash)` gives its hash. Serialised, so the chain
-    /// has no fork even with several processes writing.
-    async fn append_audit(
-        &self,
-        record: &AuditRecord,
-        chain: &ChainFn<'_>,
-    ) -> Result<u64, StoreError>;
+    /// Appends an audit record chained to the last one. Serialised, so the chain has no fork
+    /// even with several processes writing.
+    async fn append_audit(&self, record: &AuditRecord) -> Result<u64, StoreError>;
     /// Audit records with sequence numbers after `after`, oldest first, with their hashes.
     async fn audit_records(
         &self,

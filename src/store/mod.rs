@@ -6,6 +6,7 @@
 //! them on the way out, so a second backend (PostgreSQL, for multi-node operators) is one more
 //! `impl Backend`, with the encryption shared.
 
+mod audit_log;
 mod backend;
 mod devices;
 mod keys;
@@ -22,13 +23,14 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-pub use backend::{Backend, ChainFn};
+pub use audit_log::AuditRecord;
+pub use backend::Backend;
 pub use devices::Device;
 pub use keys::{KeyState, KeyUse, NewKey, StoredKey};
 pub use otp::OtpState;
 pub use queue::{
-    AttemptRecord, Envelope, EnvelopeRecipient, NewQueued, Notify, QueuedMessage, QueuedRecipient,
-    RecipientState,
+    Accepted, AttemptRecord, Envelope, EnvelopeRecipient, NewQueued, Notify, QueuedMessage,
+    QueuedRecipient, RecipientState,
 };
 pub use trust::{TrustDiff, TrustEntry};
 pub use vault::{FileKek, Kek, VaultError};
@@ -200,23 +202,8 @@ pub struct LocalCopy {
     pub opened: Option<Vec<u8>>,
     /// Keep the message as received beside it (it was decrypted: the original is the proof).
     pub keep_original: bool,
-}
-
-/// One line of the audit trail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRecord {
-    /// RFC 3339 time.
-    pub at: String,
-    /// What happened (`login`, `tls.refused`, `user.add`, ...).
-    pub event: String,
-    /// Who (address, idNat, `admin`, certificate DN).
-    pub actor: String,
-    /// From where (`imap 127.0.0.1:50123`, `cli`).
-    pub source: String,
-    /// `ok`, `refused`, `error`.
-    pub outcome: String,
-    /// Free text; never a password or message content.
-    pub detail: String,
+    /// The audit record of the escrowed key that decrypted it, committed with the copy.
+    pub key_use: Option<AuditRecord>,
 }
 
 /// The store every session and command uses: a backend plus the key-encryption key.
@@ -296,14 +283,15 @@ impl Store {
     }
 
     /// Commits one accepted message: sealed into the INBOX of each local account and, when
-    /// `outbound` is given, into the queue, in one transaction. When this returns Ok, every
-    /// copy is committed. Returns the queue id.
+    /// `outbound` is given, into the queue, in one transaction with `audit` and the copies'
+    /// key uses. When this returns Ok, every copy is committed. Returns the queue id.
     pub async fn accept(
         &self,
         local: &[LocalCopy],
         outbound: Option<Envelope>,
         raw: &[u8],
         queued_message: Option<Vec<u8>>,
+        mut audit: Vec<AuditRecord>,
     ) -> Result<Option<i64>, StoreError> {
         let now = chrono::Utc::now().timestamp();
         let mut targets = Vec::with_capacity(local.len());
@@ -311,8 +299,10 @@ impl Store {
             account,
             opened,
             keep_original,
+            key_use,
         } in local
         {
+            audit.extend(key_use.clone());
             let key = vault::open_data_key(
                 self.kek.as_ref(),
                 &dek_context(&account.address),
@@ -376,7 +366,13 @@ impl Store {
             }),
             _ => None,
         };
-        self.backend.accept_message(batch, queued).await
+        self.backend
+            .accept_message(Accepted {
+                local: batch,
+                queued,
+                audit,
+            })
+            .await
     }
 
     /// Opens the body of a queued message.

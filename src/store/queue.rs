@@ -184,6 +184,19 @@ pub struct NewQueued {
     pub now: i64,
 }
 
+/// Everything one accepted message writes, committed together: the copies for local
+/// mailboxes, the queue entry for the other recipients, and the audit records of the keys
+/// used on it (so a key use costs no commit of its own).
+#[derive(Debug, Clone, Default)]
+pub struct Accepted {
+    /// Sealed copies for local mailboxes.
+    pub local: Vec<super::NewMessage>,
+    /// The queue entry, when some recipients are elsewhere.
+    pub queued: Option<NewQueued>,
+    /// Audit records (escrowed keys used to decrypt or sign this message).
+    pub audit: Vec<super::AuditRecord>,
+}
+
 /// The outcome of one delivery attempt, to record.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {

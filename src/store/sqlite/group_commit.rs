@@ -10,7 +10,7 @@ use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{db_err, queue};
-use crate::store::{NewMessage, NewQueued, StoreError};
+use crate::store::{Accepted, StoreError};
 
 /// Most messages in one transaction: bounds how long the write lock is held.
 const MAX_BATCH: usize = 64;
@@ -21,8 +21,7 @@ type Answer = Result<Option<i64>, StoreError>;
 
 /// One accepted message on its way to the writer.
 struct Request {
-    local: Vec<NewMessage>,
-    queued: Option<NewQueued>,
+    accepted: Accepted,
     reply: oneshot::Sender<Answer>,
 }
 
@@ -33,13 +32,9 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Commits one accepted message (local copies and queue entry) and returns its queue id.
-    pub async fn accept(
-        &self,
-        pool: &SqlitePool,
-        local: Vec<NewMessage>,
-        queued: Option<NewQueued>,
-    ) -> Answer {
+    /// Commits one accepted message (local copies, queue entry, audit records) and returns
+    /// its queue id.
+    pub async fn accept(&self, pool: &SqlitePool, accepted: Accepted) -> Answer {
         let writer = self.writer.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(BACKLOG);
             tokio::spawn(write_batches(pool.clone(), receiver));
@@ -48,11 +43,7 @@ impl GroupCommit {
         let stopped = || StoreError::Backend("the message writer has stopped".into());
         let (reply, answer) = oneshot::channel();
         writer
-            .send(Request {
-                local,
-                queued,
-                reply,
-            })
+            .send(Request { accepted, reply })
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -84,7 +75,7 @@ async fn together(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<Option<i64
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
     let mut ids = Vec::with_capacity(batch.len());
     for request in batch {
-        ids.push(queue::write_accepted(&mut tx, &request.local, request.queued.as_ref()).await?);
+        ids.push(queue::write_accepted(&mut tx, &request.accepted).await?);
     }
     tx.commit().await.map_err(db_err)?;
     Ok(ids)
@@ -92,7 +83,7 @@ async fn together(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<Option<i64
 
 async fn alone(pool: &SqlitePool, request: &Request) -> Answer {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-    let id = queue::write_accepted(&mut tx, &request.local, request.queued.as_ref()).await?;
+    let id = queue::write_accepted(&mut tx, &request.accepted).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(id)
 }
@@ -102,7 +93,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::super::SqliteBackend;
-    use crate::store::{AccountKind, Backend, NewAccount, NewMessage};
+    use crate::store::{Accepted, AccountKind, Backend, NewAccount, NewMessage};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_messages_share_commits_and_a_bad_one_fails_alone() {
@@ -140,7 +131,11 @@ mod tests {
                         sealed: vec![n],
                         original: None,
                     };
-                    db.accept_message(vec![message], None).await
+                    db.accept_message(Accepted {
+                        local: vec![message],
+                        ..Accepted::default()
+                    })
+                    .await
                 })
             })
             .collect();

@@ -13,6 +13,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+mod audit_log;
 mod delegation;
 mod devices;
 mod group_commit;
@@ -22,9 +23,9 @@ mod queue;
 mod trust;
 
 use super::{
-    Account, AccountKind, AttemptRecord, AuditRecord, Backend, ChainFn, Delegation, Device,
-    MailboxInfo, MessageMeta, NewAccount, NewKey, NewMessage, NewQueued, OtpState, QueuedMessage,
-    StoreError, StoredKey, TrustDiff, TrustEntry,
+    Accepted, Account, AccountKind, AttemptRecord, AuditRecord, Backend, Delegation, Device,
+    MailboxInfo, MessageMeta, NewAccount, NewKey, NewMessage, OtpState, QueuedMessage, StoreError,
+    StoredKey, TrustDiff, TrustEntry,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -459,12 +460,8 @@ impl Backend for SqliteBackend {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn accept_message(
-        &self,
-        local: Vec<NewMessage>,
-        queued: Option<NewQueued>,
-    ) -> Result<Option<i64>, StoreError> {
-        self.commits.accept(&self.pool, local, queued).await
+    async fn accept_message(&self, accepted: Accepted) -> Result<Option<i64>, StoreError> {
+        self.commits.accept(&self.pool, accepted).await
     }
 
     async fn queue_due(&self, now: i64, limit: u32) -> Result<Vec<QueuedMessage>, StoreError> {
@@ -495,37 +492,15 @@ impl Backend for SqliteBackend {
         queue::delete(&self.pool, id).await
     }
 
-    async fn append_audit(
-        &self,
-        record: &AuditRecord,
-        chain: &ChainFn<'_>,
-    ) -> Result<u64, StoreError> {
+    async fn append_audit(&self, record: &AuditRecord) -> Result<u64, StoreError> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(db_err)?;
-        let previous: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        let hash = chain(previous.as_deref().unwrap_or(&[]));
-        let done = sqlx::query(
-            "INSERT INTO audit_log (at, event, actor, source, outcome, detail, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&record.at)
-        .bind(&record.event)
-        .bind(&record.actor)
-        .bind(&record.source)
-        .bind(&record.outcome)
-        .bind(&record.detail)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        let seq = audit_log::append(&mut tx, record).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok(done.last_insert_rowid() as u64)
+        Ok(seq)
     }
 
     async fn audit_records(
@@ -533,29 +508,7 @@ impl Backend for SqliteBackend {
         after: u64,
         limit: u32,
     ) -> Result<Vec<(u64, AuditRecord, Vec<u8>)>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
-            .bind(after as i64)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                let record = AuditRecord {
-                    at: r.try_get("at").map_err(db_err)?,
-                    event: r.try_get("event").map_err(db_err)?,
-                    actor: r.try_get("actor").map_err(db_err)?,
-                    source: r.try_get("source").map_err(db_err)?,
-                    outcome: r.try_get("outcome").map_err(db_err)?,
-                    detail: r.try_get("detail").map_err(db_err)?,
-                };
-                Ok((
-                    r.try_get::<i64, _>("seq").map_err(db_err)? as u64,
-                    record,
-                    r.try_get("hash").map_err(db_err)?,
-                ))
-            })
-            .collect()
+        audit_log::records(&self.pool, after, limit).await
     }
 
     async fn replace_trust_list(&self, entries: &[TrustEntry]) -> Result<TrustDiff, StoreError> {

@@ -6,8 +6,8 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::db_err;
 use crate::store::{
-    AttemptRecord, EnvelopeRecipient, NewMessage, NewQueued, Notify, QueuedMessage,
-    QueuedRecipient, RecipientState, StoreError,
+    Accepted, AttemptRecord, EnvelopeRecipient, NewMessage, Notify, QueuedMessage, QueuedRecipient,
+    RecipientState, StoreError,
 };
 
 /// Appends messages to their folders inside `tx`; returns their UIDs.
@@ -39,16 +39,18 @@ pub async fn insert_messages(
     Ok(uids)
 }
 
-/// Writes an accepted message's local copies and queue entry inside `tx`; returns the queue
-/// id. The caller commits (see `group_commit`).
+/// Writes an accepted message's local copies, queue entry and audit records inside `tx`;
+/// returns the queue id. The caller commits (see `group_commit`).
 pub async fn write_accepted(
     tx: &mut Transaction<'_, Sqlite>,
-    local: &[NewMessage],
-    queued: Option<&NewQueued>,
+    accepted: &Accepted,
 ) -> Result<Option<i64>, StoreError> {
-    insert_messages(tx, local).await?;
+    insert_messages(tx, &accepted.local).await?;
+    for record in &accepted.audit {
+        super::audit_log::append(tx, record).await?;
+    }
     let mut id = None;
-    if let Some(q) = queued {
+    if let Some(q) = &accepted.queued {
         let e = &q.envelope;
         let done = sqlx::query(
             "INSERT INTO queue_messages (created_at, sender, envelope_id, ret_full, smtputf8, size, next_attempt, sealed)
