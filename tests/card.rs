@@ -6,96 +6,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use common::card::*;
 use common::*;
-
-const CARD_USER: &str = "dr.carte@hopital.test";
-const CABINET: &str = "cabinet.carte@hopital.test";
-
-/// Runs `protocol`'s EXTERNAL login with the card `cert`/`key` (and `authzid`): "OK ..."
-/// or "NO ...".
-fn external(server: &TestServer, protocol: &str, cert: &Path, key: &Path, authzid: &str) -> String {
-    let script = r#"
-import imaplib, poplib, smtplib, ssl, sys, base64
-protocol, port, cert, key, authzid = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-ctx = ssl._create_unverified_context()
-ctx.load_cert_chain(cert, key)
-try:
-    if protocol == "imap":
-        m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx, timeout=20)
-        caps = m.capabilities
-        m.authenticate('EXTERNAL', lambda _: authzid.encode())
-        print("OK", " ".join(caps))
-    elif protocol == "smtp":
-        s = smtplib.SMTP('127.0.0.1', port, timeout=20)
-        s.starttls(context=ctx)
-        s.ehlo()
-        s.auth('EXTERNAL', lambda challenge=None: authzid)
-        print("OK", s.esmtp_features.get('auth', ''))
-    else:
-        m = poplib.POP3_SSL('127.0.0.1', port, context=ctx, timeout=20)
-        ir = base64.b64encode(authzid.encode()).decode() or '='
-        print("OK", m._shortcmd('AUTH EXTERNAL ' + ir).decode())
-except Exception as e:
-    print("NO", e)
-"#;
-    let port = match protocol {
-        "imap" => server.ports.imaps,
-        "smtp" => server.ports.submission,
-        _ => server.ports.pop3s,
-    };
-    let out = python(
-        script,
-        &[protocol, &port.to_string(), path(cert), path(key), authzid],
-    );
-    assert!(out.status.success(), "{}", show(&out));
-    stdout(&out).trim().to_string()
-}
-
-/// Dr Carte's mailbox: idNat 810001234567, no password (card only).
-fn add_card_user(server: &TestServer) {
-    server.cli_ok(&[
-        "user",
-        "add",
-        CARD_USER,
-        "--idnat",
-        "810001234567",
-        "--no-password",
-    ]);
-}
-
-/// An authentication card of `idnat` issued by the TEST PKI into `out` (`extra`: e.g.
-/// `--expired`).
-struct Card {
-    issued: String,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn issue_card(server: &TestServer, idnat: &str, out: &Path, extra: &[&str]) -> Card {
-    let mut args = vec![
-        "pki",
-        "issue-person",
-        "--idnat",
-        idnat,
-        "--surname",
-        "MARTIN",
-        "--given-name",
-        "ALICE",
-        "--use",
-        "auth",
-        "--out",
-        path(out),
-    ];
-    args.extend_from_slice(extra);
-    Card {
-        issued: server.cli_ok(&args),
-        cert: out.join(format!("{idnat}-auth.pem")),
-        key: out.join(format!("{idnat}-auth.key")),
-    }
-}
 
 /// TLS material from files (a localhost certificate of the TEST PKI, its bundle as client
 /// anchors) with these CRL files of the TEST PKI and CRL URLs, read again every second.
@@ -176,6 +91,75 @@ fn a_card_opens_its_holders_mailbox_without_a_password() {
     ] {
         assert!(trail.contains(expected), "{expected} in:\n{trail}");
     }
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn a_replacement_doctors_card_opens_the_inbox_delegated_to_them_with_its_rights() {
+    let mut server = TestServer::new("");
+    let dir = server.dir.path().to_path_buf();
+    add_card_user(&server);
+    let card = issue_card(&server, "810001234567", &dir.join("card"), &[]);
+    server.start();
+    let out = submit(
+        &server,
+        PASSWORD,
+        &["--to", USER, "--body", "marker-delegated"],
+    );
+    assert!(stdout(&out).contains("250 2.0.0"), "{}", show(&out));
+    // Dr Carte stands in for alice this week: read rights on her mailbox, no more.
+    server.cli_ok(&["delegation", "add", USER, CARD_USER, "--rights", "lr"]);
+
+    // IMAP: alice's INBOX, read-only (no right to keep the seen state).
+    let script = r#"
+import imaplib, ssl, sys
+port, cert, key, authzid = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl._create_unverified_context()
+ctx.load_cert_chain(cert, key)
+m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx, timeout=20)
+m.authenticate('EXTERNAL', lambda _: authzid.encode())
+# SELECT by hand: imaplib raises on a READ-ONLY answer to SELECT, and it is what we check.
+typ, data = m._simple_command('SELECT', 'INBOX')
+m.state, m.is_readonly = 'SELECTED', True
+print("SELECT", typ, data[-1].decode())
+typ, data = m.fetch('1', '(BODY[])')
+print("BODY", data[0][1].decode(errors='replace'))
+typ, data = m.fetch('1', '(FLAGS)')
+print("FLAGS", data[0].decode())
+m.logout()
+"#;
+    let imap = python(
+        script,
+        &[
+            &server.ports.imaps.to_string(),
+            path(&card.cert),
+            path(&card.key),
+            USER,
+        ],
+    );
+    let said = stdout(&imap);
+    assert!(imap.status.success(), "{}", show(&imap));
+    assert!(
+        said.contains("SELECT OK [READ-ONLY]") && said.contains("marker-delegated"),
+        "{said}"
+    );
+    assert!(
+        said.contains("FLAGS 1 (FLAGS ()"),
+        "reading did not mark the message seen:\n{said}"
+    );
+    // POP3: her maildrop; SMTP: the card user may submit, acting for her.
+    let pop3 = external(&server, "pop3", &card.cert, &card.key, USER);
+    assert!(pop3.starts_with("OK +OK Maildrop has 1 messages"), "{pop3}");
+    assert!(external(&server, "smtp", &card.cert, &card.key, USER).starts_with("OK"));
+
+    // Once the delegation ends, the same card no longer opens it.
+    server.cli_ok(&["delegation", "remove", USER, CARD_USER]);
+    assert!(external(&server, "imap", &card.cert, &card.key, USER).starts_with("NO"));
+    let trail = server.cli_ok(&["audit", "show", "--user", CARD_USER]);
+    assert!(
+        trail.contains("login.delegated") && trail.contains(&format!("{USER} with rights lr")),
+        "{trail}"
+    );
     assert_eq!(server.stop(), 0);
 }
 
@@ -315,55 +299,6 @@ fn a_card_revoked_while_the_server_runs_is_refused_after_the_next_crl_refresh() 
             && trail.contains("refresh failed, the last valid CRLs stay in force"),
         "{trail}"
     );
-}
-
-#[test]
-fn curl_and_openssl_s_client_log_in_with_a_card() {
-    require("curl");
-    require("openssl");
-    let mut server = TestServer::new("");
-    let dir = server.dir.path().to_path_buf();
-    add_card_user(&server);
-    let card = issue_person(&server, "auth", CARD_USER, &dir, None);
-    let (cert, key) = (card.with_extension("pem"), card.with_extension("key"));
-    server.start();
-    let url = format!("imaps://127.0.0.1:{}/INBOX", server.ports.imaps);
-    let with_card = |extra: &[&str]| {
-        let mut args = vec![
-            "--login-options",
-            "AUTH=EXTERNAL",
-            "-u",
-            CARD_USER,
-            "-X",
-            "NOOP",
-            &url,
-        ];
-        args.extend_from_slice(extra);
-        curl(&args)
-    };
-    // curl names the mailbox as the authorization identity; no password anywhere.
-    let out = with_card(&["--cert", path(&cert), "--key", path(&key)]);
-    assert!(out.status.success(), "{}", show(&out));
-    let out = with_card(&[]);
-    assert!(!out.status.success(), "no card, no login:\n{}", show(&out));
-
-    // openssl s_client with the card, speaking IMAP by hand.
-    let mut cmd = Command::new("openssl");
-    cmd.args([
-        "s_client",
-        "-connect",
-        &format!("127.0.0.1:{}", server.ports.imaps),
-        "-cert",
-        path(&cert),
-        "-key",
-        path(&key),
-        "-quiet",
-        "-ign_eof",
-    ]);
-    let out = run_with_stdin(cmd, "a AUTHENTICATE EXTERNAL =\r\nb LOGOUT\r\n");
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(said.contains("a OK"), "{}", show(&out));
-    assert_eq!(server.stop(), 0);
 }
 
 /// `python3 -m http.server` on a loopback port, serving `dir`: a CA's CRL publication point.

@@ -308,7 +308,7 @@ impl super::Authenticator {
             )),
         };
         let result = match &holder {
-            Ok(holder) => self.holder_mailbox(&holder.idnat, authzid).await,
+            Ok(holder) => self.holder_mailbox(&holder.idnat, authzid, source).await,
             Err(e) => Err(e.clone()),
         };
         let idnat = holder.as_ref().map_or("none", |h| h.idnat.as_str());

@@ -10,6 +10,7 @@
 use super::{AuthError, Authenticator, Login, normalize_address};
 use crate::audit::Outcome;
 use crate::identity;
+use crate::store::Account;
 
 impl Authenticator {
     /// Logs the certificate holder in; every outcome is audited.
@@ -20,7 +21,9 @@ impl Authenticator {
         source: &str,
     ) -> Result<Login, AuthError> {
         let holder = identity::person(leaf).map(|p| p.idnat).ok();
-        let result = self.check_card(authzid, leaf, holder.as_deref()).await;
+        let result = self
+            .check_card(authzid, leaf, holder.as_deref(), source)
+            .await;
         let actor = match &result {
             Ok(login) => login.account.address.clone(),
             Err(_) => holder.clone().unwrap_or_else(|| "-".into()),
@@ -44,6 +47,7 @@ impl Authenticator {
         authzid: Option<String>,
         leaf: &[u8],
         holder: Option<&str>,
+        source: &str,
     ) -> Result<Login, AuthError> {
         let refused = |why: &str| AuthError::Refused(why.to_string());
         if self.production && identity::is_test_certificate(leaf) {
@@ -66,7 +70,7 @@ impl Authenticator {
         {
             return Err(refused("the card's UPN does not match its idNat"));
         }
-        self.holder_mailbox(idnat, authzid).await
+        self.holder_mailbox(idnat, authzid, source).await
     }
 
     /// The mailbox a software certificate is bound to; an authorization identity must name it.
@@ -90,18 +94,17 @@ impl Authenticator {
         if account.suspended {
             return Err(AuthError::Suspended);
         }
-        Ok(Login {
-            account,
-            device: None,
-        })
+        Ok(Login::own(account))
     }
 
-    /// The mailbox of the professional `idnat` logs in to: the one they own, or the one
-    /// `authzid` names among theirs (card and Pro Santé Connect alike).
+    /// The mailbox of the professional `idnat` logs in to: the one they own, the one
+    /// `authzid` names among theirs, or the one it names among those delegated to one of
+    /// theirs (card and Pro Santé Connect alike).
     pub(super) async fn holder_mailbox(
         &self,
         idnat: &str,
         authzid: Option<String>,
+        source: &str,
     ) -> Result<Login, AuthError> {
         let refused = |why: &str| AuthError::Refused(why.to_string());
         let owned = self
@@ -114,10 +117,10 @@ impl Authenticator {
                 AuthError::Unavailable
             })?;
         let account = match authzid.map(|a| normalize_address(&a)) {
-            Some(wanted) => owned
-                .into_iter()
-                .find(|a| a.address == wanted)
-                .ok_or(AuthError::NotAuthorized(wanted))?,
+            Some(wanted) => match owned.iter().find(|a| a.address == wanted) {
+                Some(own) => own.clone(),
+                None => return self.acting_for(&owned, &wanted, source).await,
+            },
             None => {
                 let mut owned = owned.into_iter();
                 match (owned.next(), owned.next()) {
@@ -135,10 +138,29 @@ impl Authenticator {
         if account.suspended {
             return Err(AuthError::Suspended);
         }
-        Ok(Login {
-            account,
-            device: None,
-        })
+        Ok(Login::own(account))
+    }
+}
+
+impl Authenticator {
+    /// The login of whichever of `owned` has `wanted` delegated to it, acting for it.
+    async fn acting_for(
+        &self,
+        owned: &[Account],
+        wanted: &str,
+        source: &str,
+    ) -> Result<Login, AuthError> {
+        for own in owned.iter().filter(|a| !a.suspended) {
+            let rights = self.store.db().delegated_rights(own.id, wanted).await;
+            if rights.map_err(|_| AuthError::Unavailable)?.is_some() {
+                let delegated = self.delegated(own, wanted, source).await?;
+                return Ok(Login {
+                    delegated: Some(delegated),
+                    ..Login::own(own.clone())
+                });
+            }
+        }
+        Err(AuthError::NotAuthorized(wanted.to_string()))
     }
 }
 

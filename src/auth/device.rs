@@ -16,13 +16,28 @@ use crate::store::{Account, StoreError};
 /// How long a pairing code is valid.
 pub const PAIRING_SECONDS: i64 = 120;
 
-/// Who logged in, and with which device credential.
+/// Who logged in, with which device credential, acting for which mailbox.
 #[derive(Debug, Clone)]
 pub struct Login {
     /// The account.
     pub account: Account,
     /// The device's id and name, when an app password was used.
     pub device: Option<(i64, String)>,
+    /// The mailbox the authorization identity named, when it is another's delegated to
+    /// `account` (a replacement doctor's card opening the INBOX they stand in for), with the
+    /// delegated rights.
+    pub delegated: Option<(Account, super::Rights)>,
+}
+
+impl Login {
+    /// A login to `account` itself, without a device credential.
+    pub fn own(account: Account) -> Login {
+        Login {
+            account,
+            device: None,
+            delegated: None,
+        }
+    }
 }
 
 /// A new app password: 24 characters in four groups (`k3j9xq-...`), 120 random bits.

@@ -212,10 +212,16 @@ impl Authenticator {
             }
             Err(_) => {}
         }
+        // An authorization identity other than the user's own names a mailbox delegated to
+        // them (audited as `login.delegated`).
         let result = match (result, authzid.map(|a| normalize_address(&a))) {
-            (Ok(login), Some(authzid)) if authzid != login.account.address => {
-                Err(AuthError::NotAuthorized(authzid))
-            }
+            (Ok(login), Some(authzid)) if authzid != login.account.address => self
+                .delegated(&login.account, &authzid, source)
+                .await
+                .map(|delegated| Login {
+                    delegated: Some(delegated),
+                    ..login
+                }),
             (other, _) => other,
         };
         if let Ok(Login {
@@ -363,8 +369,8 @@ impl Authenticator {
                 return Err(AuthError::Suspended);
             }
             return Ok(Login {
-                account: a.clone(),
                 device: Some((found.id, found.name)),
+                ..Login::own(a.clone())
             });
         }
         let otp = match &account {
@@ -395,10 +401,7 @@ impl Authenticator {
             return Err(AuthError::Suspended);
         }
         if !needs_code {
-            return Ok(Login {
-                account,
-                device: None,
-            });
+            return Ok(Login::own(account));
         }
         let sealed = otp.sealed_secret.ok_or(AuthError::OtpNotEnrolled)?;
         let code = code.ok_or(AuthError::OtpRefused)?;
@@ -416,10 +419,7 @@ impl Authenticator {
                     .await
                     .map_err(unavailable)? =>
             {
-                Ok(Login {
-                    account,
-                    device: None,
-                })
+                Ok(Login::own(account))
             }
             _ => Err(AuthError::OtpRefused),
         }

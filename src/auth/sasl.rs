@@ -91,41 +91,6 @@ pub enum Credentials {
     },
 }
 
-impl Credentials {
-    /// The same credentials without their authorization identity, and that identity: POP3
-    /// opens the mailbox it names instead of logging in as it (RFC 5034 4).
-    pub fn without_authzid(self) -> (Credentials, Option<String>) {
-        match self {
-            Credentials::Password {
-                authzid,
-                username,
-                password,
-            } => (
-                Credentials::Password {
-                    authzid: None,
-                    username,
-                    password,
-                },
-                authzid,
-            ),
-            Credentials::Certificate { authzid, leaf } => (
-                Credentials::Certificate {
-                    authzid: None,
-                    leaf,
-                },
-                authzid,
-            ),
-            Credentials::Bearer { authzid, token } => (
-                Credentials::Bearer {
-                    authzid: None,
-                    token,
-                },
-                authzid,
-            ),
-        }
-    }
-}
-
 /// What to do next in an exchange.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step {

@@ -2,7 +2,7 @@
 //! each command.
 
 use super::command::{self, Arg, Command};
-use crate::auth::{AuthError, Credentials, Mechanism, converse};
+use crate::auth::{AuthError, Credentials, Mechanism, Rights, converse};
 use crate::listener::{Connection, ReadError};
 use crate::server::ServerContext;
 use crate::store::{Account, MailboxInfo, MessageMeta};
@@ -23,6 +23,9 @@ pub(super) struct Session<'a> {
     user: Option<Account>,
     /// The device credential the user logged in with, re-checked before each command.
     device: Option<i64>,
+    /// The user's rights on `user`'s mailboxes: all on their own, the delegated ones when
+    /// the authorization identity named a mailbox delegated to them.
+    rights: Rights,
     selected: Option<Selected>,
 }
 
@@ -52,6 +55,7 @@ impl<'a> Session<'a> {
             conn,
             user: None,
             device: None,
+            rights: Rights::ALL,
             selected: None,
         }
     }
@@ -288,7 +292,10 @@ impl<'a> Session<'a> {
         match self.ctx.auth.authenticate(credentials, &source).await {
             Ok(login) => {
                 tracing::info!(user = %login.account.address, "authenticated");
-                self.user = Some(login.account);
+                (self.user, self.rights) = match login.delegated {
+                    Some((mailbox, rights)) => (Some(mailbox), rights),
+                    None => (Some(login.account), Rights::ALL),
+                };
                 self.device = login.device.map(|(id, _)| id);
                 let text = format!("{tag} OK [CAPABILITY {}] Logged in", self.capabilities());
                 self.send(&text).await
@@ -358,6 +365,11 @@ impl<'a> Session<'a> {
                 ))
                 .await;
         };
+        if !self.rights.allows("r") {
+            return self
+                .send(&format!("{tag} NO [NOPERM] You may not read this mailbox"))
+                .await;
+        }
         let mailbox = match self.mailbox(&name).await {
             Ok(Some(m)) => m,
             Ok(None) => {
@@ -395,8 +407,15 @@ impl<'a> Session<'a> {
         self.send(&format!("{tag} OK STATUS completed")).await
     }
 
-    async fn select(&mut self, tag: &str, args: &[Arg], read_only: bool) -> Result<(), ReadError> {
+    async fn select(&mut self, tag: &str, args: &[Arg], examine: bool) -> Result<(), ReadError> {
         self.selected = None;
+        if !self.rights.allows("lr") {
+            return self
+                .send(&format!("{tag} NO [NOPERM] You may not read this mailbox"))
+                .await;
+        }
+        // Without the right to keep the seen state, reading never changes the mailbox.
+        let read_only = examine || !self.rights.allows("s");
         let Some(name) = args.first().and_then(Arg::text) else {
             return self
                 .send(&format!("{tag} BAD SELECT takes a mailbox name"))
@@ -425,7 +444,7 @@ impl<'a> Session<'a> {
             mailbox.uidvalidity,
             mailbox.uidnext,
             if read_only { "READ-ONLY" } else { "READ-WRITE" },
-            if read_only { "EXAMINE" } else { "SELECT" },
+            if examine { "EXAMINE" } else { "SELECT" },
         );
         self.selected = Some(Selected {
             mailbox,

@@ -220,13 +220,14 @@ impl<'a> Session<'a> {
                 Ok(credentials) => credentials,
                 Err(e) => return self.send(&format!("-ERR {e}")).await,
             };
-        // The SASL authorization identity names the mailbox to open (RFC 5034 4).
-        let (credentials, authzid) = credentials.without_authzid();
-        self.login(credentials, authzid).await
+        // The SASL authorization identity names the mailbox to open (RFC 5034 4): the
+        // authenticator resolves it, to one of the user's own or one delegated to them.
+        self.login(credentials, None).await
     }
 
-    /// Checks the credentials, then opens `mailbox` (the user's own when None) if the user
-    /// may read it and no other POP3 session holds it.
+    /// Checks the credentials, then opens the mailbox their authorization identity or
+    /// `mailbox` (`USER user*mailbox`) names, the user's own otherwise, if the user may read
+    /// it and no other POP3 session holds it.
     async fn login(
         &mut self,
         credentials: Credentials,
@@ -238,8 +239,11 @@ impl<'a> Session<'a> {
         let opened = match auth.authenticate(credentials, &source).await {
             Ok(login) => {
                 self.device = login.device.map(|(id, _)| id);
-                let target = mailbox.unwrap_or_else(|| login.account.address.clone());
-                auth.delegated(&login.account, &target, &source).await
+                match (login.delegated, mailbox) {
+                    (Some(delegated), _) => Ok(delegated),
+                    (None, Some(target)) => auth.delegated(&login.account, &target, &source).await,
+                    (None, None) => Ok((login.account, crate::auth::Rights::ALL)),
+                }
             }
             Err(e) => Err(e),
         };

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod card;
 pub mod gpgsm;
 pub mod operators;
 
@@ -134,6 +135,16 @@ impl TestServer {
         TestServer::bare_with(extra, "")
     }
 
+    /// A production config (no TEST PKI, no domain, no mailbox): the test adds `kek_file`
+    /// and the `[tls]` material production requires before the first command.
+    pub fn production(extra: &str) -> TestServer {
+        let server = TestServer::bare(extra);
+        let text = std::fs::read_to_string(&server.config).expect("read config");
+        let text = text.replacen("mode = \"dev\"", "mode = \"production\"", 1);
+        std::fs::write(&server.config, text).expect("write config");
+        server
+    }
+
     fn bare_with(extra: &str, listener_extra: &str) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
@@ -229,8 +240,14 @@ impl TestServer {
         });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
-        // The banner comes after every socket is bound.
+        // The banner comes after every socket is bound; production prints none, its
+        // `server.start` audit record comes after the sockets too.
+        let production = std::fs::read_to_string(&self.config)
+            .is_ok_and(|c| c.contains("mode = \"production\""));
         loop {
+            if production && self.log().contains("event=server.start") {
+                break;
+            }
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => {
                     let done = line.starts_with("  SMTP") || line.contains("swaks --server");
