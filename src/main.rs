@@ -207,6 +207,9 @@ enum UserCommand {
         /// Display name.
         #[arg(long)]
         name: Option<String>,
+        /// Password logins need a one-time code (`user otp enroll` gives the secret).
+        #[arg(long)]
+        require_otp: bool,
     },
     /// List mailboxes.
     List,
@@ -397,6 +400,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             idnat,
             kind,
             name,
+            require_otp,
         }) => {
             let kind: AccountKind = kind.parse().map_err(CliError::new)?;
             let req = admin::UserAdd {
@@ -406,6 +410,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 idnat,
                 kind,
                 name,
+                require_otp,
             };
             admin::user_add(&app, req).await
         }

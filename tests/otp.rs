@@ -71,7 +71,11 @@ fn the_code_after_the_password_is_the_second_factor() {
     let dir = server.dir.path().to_path_buf();
     server.cli_ok(&["domain", "add", "autre.test"]);
     server.cli_stdin_ok(&["user", "add", CAROL, "--password-stdin"], CAROL_PASSWORD);
-    server.cli_stdin_ok(&["user", "add", BOB, "--password-stdin"], BOB_PASSWORD);
+    let added = server.cli_stdin_ok(
+        &["user", "add", BOB, "--password-stdin", "--require-otp"],
+        BOB_PASSWORD,
+    );
+    assert!(added.contains("need a one-time code"), "{added}");
     let svg = dir.join("alice-otp.svg");
     let (secret, printed) = enroll(&server, USER, &["--svg", path(&svg)]);
     assert!(
@@ -81,7 +85,6 @@ fn the_code_after_the_password_is_the_second_factor() {
     );
     let image = std::fs::read_to_string(&svg).expect("SVG written");
     assert!(image.contains("<svg"), "{image}");
-    server.cli_ok(&["user", "otp", "require", BOB]);
     server.start();
 
     // Alice: the password alone no longer opens the mailbox.

@@ -139,6 +139,8 @@ pub struct UserAdd {
     pub kind: AccountKind,
     /// Display name.
     pub name: Option<String>,
+    /// Require a one-time code for password logins from the start.
+    pub require_otp: bool,
 }
 
 /// `user add`: with a password from stdin, none, or a generated one printed once.
@@ -163,13 +165,18 @@ pub async fn user_add(app: &App, req: UserAdd) -> Result<(), CliError> {
     app.store.create_account(&account).await?;
     audit(app, "user.add", &format!("{address} type={}", req.kind)).await?;
     println!("mailbox {address} ({}) created", req.kind);
+    let created = app
+        .store
+        .db()
+        .find_account(&address)
+        .await?
+        .ok_or_else(|| CliError::new(format!("mailbox {address} vanished")))?;
+    if req.require_otp {
+        app.store.require_otp(&created, true).await?;
+        audit(app, "otp.require", &address).await?;
+        println!("password logins need a one-time code: `mssante user otp enroll {address}`");
+    }
     if app.config.mode == crate::config::Mode::Dev {
-        let created = app
-            .store
-            .db()
-            .find_account(&address)
-            .await?
-            .ok_or_else(|| CliError::new(format!("mailbox {address} vanished")))?;
         keys::escrow_test_keys(app, &created).await?;
     }
     if let Some(p) = shown {
