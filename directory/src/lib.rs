@@ -1,11 +1,16 @@
-//! mssante-directory: the national directory and the ANS formats. Today: the whitelist of
-//! the trust space (`listeblanchemssante.xml`) and operator DNs; LDAP publication and the
-//! daily public extract come with the directory issue.
+//! mssante-directory: the national directory and the ANS formats: the whitelist of the trust
+//! space (`listeblanchemssante.xml`), operator DNs, mailbox entries under mssante's LDAP
+//! schema (`config/mssante-directory.schema`) and the LDAP client that publishes and looks
+//! them up.
 //!
-//! This crate knows nothing of sessions or storage: it parses and compares.
+//! This crate knows nothing of sessions or storage: it parses, compares and talks LDAP.
 
 pub mod dn;
+pub mod entry;
+pub mod ldap;
 pub mod whitelist;
 
 pub use dn::{DistinguishedName, DnError};
+pub use entry::{Entry, MailboxType};
+pub use ldap::{DirectoryConfig, DirectoryError, DirectorySession, Published};
 pub use whitelist::{TrustedDomain, Whitelist, WhitelistError};

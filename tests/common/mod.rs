@@ -245,7 +245,7 @@ impl TestServer {
         let production = std::fs::read_to_string(&self.config)
             .is_ok_and(|c| c.contains("mode = \"production\""));
         loop {
-            if production && self.log().contains("event=server.start") {
+            if production && self.log().contains("event=\"server.start\"") {
                 break;
             }
             match rx.recv_timeout(Duration::from_millis(100)) {

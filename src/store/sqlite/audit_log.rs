@@ -35,11 +35,11 @@ pub async fn append(
     .map_err(db_err)?;
     tracing::info!(
         target: "audit",
-        event = %record.event,
-        actor = %record.actor,
-        source = %record.source,
-        outcome = %record.outcome,
-        detail = %record.detail
+        event = record.event.as_str(),
+        actor = record.actor.as_str(),
+        source = record.source.as_str(),
+        outcome = record.outcome.as_str(),
+        detail = record.detail.as_str()
     );
     Ok(done.last_insert_rowid() as u64)
 }

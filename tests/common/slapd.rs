@@ -1,0 +1,177 @@
+//! A throwaway national directory for a test: `scripts/dev-directory` (Debian's slapd with
+//! mssante's schema) on a free loopback port in a temporary directory, stopped on drop.
+//! Shared by the server's tests and the directory crate's (`#[path]`), so it stands alone.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The base DN the tests use.
+pub const BASE_DN: &str = "dc=mssante,dc=test";
+
+/// A running slapd.
+pub struct Slapd {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its data directory (secrets, slapd.conf, the database).
+    pub dir: tempfile::TempDir,
+}
+
+fn repository_root() -> PathBuf {
+    // The server's tests run in the repository root, the directory crate's in directory/.
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if here.join("scripts/dev-directory").exists() {
+        here
+    } else {
+        here.parent().map(Path::to_path_buf).unwrap_or(here)
+    }
+}
+
+impl Slapd {
+    /// Starts one and waits until it answers; panics (naming what is missing) when slapd
+    /// is not installed.
+    pub fn start() -> Slapd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("free port");
+            listener.local_addr().expect("address").port()
+        };
+        let mut slapd = Slapd {
+            child: Command::new(repository_root().join("scripts/dev-directory"))
+                .args(["--port", &port.to_string(), "--dir"])
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("run scripts/dev-directory"),
+            port,
+            dir,
+        };
+        slapd.wait_until_up();
+        slapd
+    }
+
+    fn wait_until_up(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("scripts/dev-directory exited ({status}): is slapd installed?");
+            }
+            assert!(Instant::now() < deadline, "slapd did not start in 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `ldap://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// The operator's bind DN.
+    pub fn admin_dn(&self) -> String {
+        format!("cn=admin,{BASE_DN}")
+    }
+
+    /// The file holding the operator's password.
+    pub fn admin_secret_file(&self) -> PathBuf {
+        self.dir.path().join("admin.secret")
+    }
+
+    /// The operator's password.
+    pub fn admin_password(&self) -> String {
+        std::fs::read_to_string(self.admin_secret_file()).expect("admin secret")
+    }
+
+    /// Runs ldapsearch on the base (anonymous: the public view; `as_reader`: the
+    /// authorised reader's) with `filter` and `attrs`; returns its LDIF (-LLL).
+    pub fn ldapsearch(&self, as_reader: bool, filter: &str, attrs: &[&str]) -> String {
+        let mut cmd = Command::new("ldapsearch");
+        cmd.args([
+            "-x",
+            "-LLL",
+            "-o",
+            "ldif-wrap=no",
+            "-H",
+            &self.url(),
+            "-b",
+            BASE_DN,
+        ]);
+        if as_reader {
+            cmd.args(["-D", &format!("cn=reader,{BASE_DN}"), "-y"])
+                .arg(self.dir.path().join("reader.secret"));
+        }
+        let out = cmd
+            .arg(filter)
+            .args(attrs)
+            .output()
+            .expect("run ldapsearch");
+        assert!(
+            out.status.success(),
+            "ldapsearch {filter}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Freezes slapd (SIGSTOP): connections are accepted by the kernel, never answered.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen slapd go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = std::fs::read_to_string(self.dir.path().join("slapd.pid")).expect("slapd.pid");
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), pid.trim()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name} slapd");
+    }
+
+    /// Stops slapd (and the script); the data stays until drop, so [`Slapd::restart`]
+    /// brings the same directory back.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        // The script's slapd: wait until its port is closed.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the same directory again on the same port.
+    pub fn restart(&mut self) {
+        self.child = Command::new(repository_root().join("scripts/dev-directory"))
+            .args(["--port", &self.port.to_string(), "--dir"])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run scripts/dev-directory");
+        self.wait_until_up();
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.thaw_quietly();
+        self.stop();
+    }
+}
+
+impl Slapd {
+    fn thaw_quietly(&self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("slapd.pid")) {
+            let _ = Command::new("kill").args(["-CONT", pid.trim()]).status();
+        }
+    }
+}
