@@ -71,6 +71,8 @@ pub struct App {
     pub data_dir: PathBuf,
     /// Its store.
     pub store: Store,
+    /// The national directory publisher (`[directory]`), if configured.
+    pub directory: Option<crate::directory::Publisher>,
 }
 
 impl App {
@@ -97,10 +99,13 @@ impl App {
         let store = Store::open(&data_dir, kek)
             .await
             .map_err(|e| CliError::new(format!("data directory {}: {e}", data_dir.display())))?;
+        let directory = crate::directory::Publisher::from_config(&config, store.clone())
+            .map_err(CliError::new)?;
         let app = App {
             config,
             data_dir,
             store,
+            directory,
         };
         if app.config.mode == Mode::Dev {
             let pki = TestPki::load_or_create(&app.store).await?;

@@ -9,6 +9,7 @@ pub mod blocking;
 pub mod config;
 pub mod delivery;
 pub mod dev;
+pub mod directory;
 pub mod identity;
 pub mod imap;
 pub mod listener;

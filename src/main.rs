@@ -63,6 +63,9 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The national directory the mailboxes are published to (`[directory]`).
+    #[command(subcommand)]
+    Directory(admin::directory::DirectoryCommand),
 }
 
 #[derive(Subcommand)]
@@ -211,6 +214,8 @@ enum UserCommand {
         #[arg(long)]
         require_otp: bool,
     },
+    /// What the national directory shows of a mailbox (service, phone, red list...).
+    Profile(admin::directory::ProfileArgs),
     /// List mailboxes.
     List,
     /// Set a new password (from stdin, or generated and printed once).
@@ -415,6 +420,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             admin::user_add(&app, req).await
         }
         Command::User(UserCommand::List) => admin::user_list(&app).await,
+        Command::User(UserCommand::Profile(args)) => admin::directory::profile(&app, args).await,
+        Command::Directory(command) => admin::directory::run(&app, command).await,
         Command::User(UserCommand::Passwd {
             address,
             password_stdin,

@@ -227,6 +227,10 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
         let _ = std::io::Write::write_all(&mut std::io::stdout(), format!("{banner}\n").as_bytes());
     }
     tokio::spawn(crate::smtp::QueueRunner::new(ctx.clone(), client_tls).run());
+    // Mailbox changes made while the directory was down (or by the CLI) are published here.
+    if let Some(publisher) = app.directory.clone() {
+        tokio::spawn(publisher.run());
+    }
     if let Some(verifier) = client_verifier
         && !(material.crl_files.is_empty() && material.crl_urls.is_empty())
     {

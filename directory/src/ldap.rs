@@ -54,6 +54,16 @@ pub enum DirectoryError {
     },
 }
 
+impl DirectoryError {
+    /// Whether trying again cannot help: the directory refused the entry itself (schema,
+    /// syntax, naming: RFC 4511 codes 16-21, 34, 64-69). A connection failure, a timeout,
+    /// a busy or unavailable directory, or a refused bind (a configuration to fix) may pass.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, DirectoryError::Refused { code, operation, .. }
+            if !operation.starts_with("the bind") && matches!(code, 16..=21 | 34 | 64..=69))
+    }
+}
+
 /// What a publication changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Published {
@@ -230,5 +240,28 @@ impl DirectorySession {
     /// Ends the session politely.
     pub async fn close(mut self) {
         let _ = timed(self.timeout, self.ldap.unbind()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(operation: &str, code: u32) -> DirectoryError {
+        DirectoryError::Refused {
+            operation: operation.into(),
+            code,
+            text: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_a_refused_entry_is_permanent() {
+        assert!(refused("the publication of a@b.test", 65).is_permanent());
+        assert!(refused("the publication of a@b.test", 21).is_permanent());
+        assert!(!refused("the publication of a@b.test", 51).is_permanent());
+        assert!(!refused("the bind as cn=admin", 49).is_permanent());
+        assert!(!DirectoryError::Timeout(Duration::from_secs(1)).is_permanent());
+        assert!(!DirectoryError::Connection("reset".into()).is_permanent());
     }
 }

@@ -135,7 +135,8 @@ pub async fn import(
         "{usage} key {id} of {} is now current: {subject}",
         account.address
     );
-    Ok(())
+    // The directory publishes the encryption certificate.
+    super::directory::changed(app, &account.address).await
 }
 
 /// `key csr ADDRESS --use U [--out FILE]`: a new key, escrowed at once, and its CSR.
@@ -232,7 +233,7 @@ pub async fn install(app: &App, address_text: &str, file: &Path) -> Result<(), C
         "{} key {} of {} is now current: {subject}",
         installed.usage, installed.id, account.address
     );
-    Ok(())
+    super::directory::changed(app, &account.address).await
 }
 
 /// `key list ADDRESS`.

@@ -14,6 +14,7 @@ use crate::store::{AccountKind, NewAccount};
 
 pub mod delegation;
 pub mod devices;
+pub mod directory;
 pub mod keys;
 pub mod message;
 pub mod otp;
@@ -179,6 +180,7 @@ pub async fn user_add(app: &App, req: UserAdd) -> Result<(), CliError> {
     if app.config.mode == crate::config::Mode::Dev {
         keys::escrow_test_keys(app, &created).await?;
     }
+    directory::changed(app, &address).await?;
     if let Some(p) = shown {
         println!(
             "password: {p}   (shown once; change it with `mssante user passwd {address} --password-stdin`)"
@@ -257,7 +259,7 @@ pub async fn user_remove(app: &App, address_text: &str) -> Result<(), CliError> 
     app.store.db().remove_account(&address).await?;
     audit(app, "user.remove", &address).await?;
     println!("mailbox {address} and its mail removed");
-    Ok(())
+    directory::changed(app, &address).await
 }
 
 /// Writes a file only its owner may read (private keys, PKCS#12).

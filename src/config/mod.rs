@@ -17,8 +17,10 @@ use toml::Spanned;
 
 use crate::tls::{TlsError, read_certificates, read_crl, read_private_key};
 
+mod directory;
 mod outbound;
 
+pub use directory::DirectorySettings;
 pub use outbound::{DnsConfig, QueuePolicy, RelayDomain, Route, split_host};
 
 /// How the server treats TEST material and exposure.
@@ -358,6 +360,9 @@ pub struct Config {
     /// Where MX lookups go.
     #[serde(default)]
     pub dns: DnsConfig,
+    /// The national directory the mailboxes are published to (none: not published).
+    #[serde(default)]
+    pub directory: Option<DirectorySettings>,
     /// Fixed next hops for trust-space domains (instead of DNS MX).
     #[serde(default, rename = "route")]
     pub routes: Vec<Route>,
@@ -481,6 +486,9 @@ impl Config {
         self.tls.private_key.iter_mut().for_each(fix);
         self.tls.client_trust_anchors.iter_mut().for_each(fix);
         self.tls.crls.iter_mut().for_each(fix);
+        if let Some(d) = &mut self.directory {
+            fix(&mut d.bind_password_file);
+        }
     }
 
     /// An error about one key of this configuration, with its line.
@@ -600,6 +608,7 @@ impl Config {
             });
         }
         self.validate_outbound()?;
+        self.validate_directory()?;
         if self.mode == Mode::Production && self.kek_file.is_none() {
             return Err(ConfigError {
                 file: self.source.clone(),

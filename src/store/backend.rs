@@ -243,4 +243,24 @@ pub trait Backend: Send + Sync {
         code_hash: &[u8],
         now: i64,
     ) -> Result<Option<(String, String)>, StoreError>;
+
+    /// The directory profile of a mailbox, if it has one.
+    async fn directory_profile(
+        &self,
+        account_id: i64,
+    ) -> Result<Option<DirectoryProfile>, StoreError>;
+    /// Replaces the directory profile of a mailbox.
+    async fn set_directory_profile(
+        &self,
+        account_id: i64,
+        profile: &DirectoryProfile,
+    ) -> Result<(), StoreError>;
+    /// Queues a mailbox for publication to the directory.
+    async fn directory_enqueue(&self, address: &str, now: i64) -> Result<(), StoreError>;
+    /// The oldest pending publications, in order.
+    async fn directory_pending(&self, limit: u32) -> Result<Vec<PendingPublication>, StoreError>;
+    /// A publication (and the older ones of the same address) is done.
+    async fn directory_done(&self, seq: i64, address: &str) -> Result<(), StoreError>;
+    /// A publication attempt failed.
+    async fn directory_failed(&self, seq: i64, error: &str) -> Result<(), StoreError>;
 }

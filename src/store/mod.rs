@@ -9,6 +9,7 @@
 mod audit_log;
 mod backend;
 mod devices;
+mod directory;
 mod keys;
 mod otp;
 mod queue;
@@ -26,6 +27,7 @@ use zeroize::Zeroizing;
 pub use audit_log::AuditRecord;
 pub use backend::Backend;
 pub use devices::Device;
+pub use directory::{DirectoryProfile, PendingPublication};
 pub use keys::{KeyState, KeyUse, NewKey, StoredKey};
 pub use otp::OtpState;
 pub use queue::{

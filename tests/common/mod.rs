@@ -10,6 +10,7 @@
 pub mod card;
 pub mod gpgsm;
 pub mod operators;
+pub mod slapd;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -16,6 +16,7 @@ use sqlx::sqlite::{
 mod audit_log;
 mod delegation;
 mod devices;
+mod directory;
 mod group_commit;
 mod keys;
 mod otp;
@@ -24,8 +25,8 @@ mod trust;
 
 use super::{
     Accepted, Account, AccountKind, AttemptRecord, AuditRecord, Backend, Delegation, Device,
-    MailboxInfo, MessageMeta, NewAccount, NewKey, NewMessage, OtpState, QueuedMessage, StoreError,
-    StoredKey, TrustDiff, TrustEntry,
+    DirectoryProfile, MailboxInfo, MessageMeta, NewAccount, NewKey, NewMessage, OtpState,
+    PendingPublication, QueuedMessage, StoreError, StoredKey, TrustDiff, TrustEntry,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -664,5 +665,36 @@ impl Backend for SqliteBackend {
 
     async fn remove_correspondent(&self, address: &str) -> Result<(), StoreError> {
         keys::remove_correspondent(&self.pool, address).await
+    }
+
+    async fn directory_profile(
+        &self,
+        account_id: i64,
+    ) -> Result<Option<DirectoryProfile>, StoreError> {
+        directory::profile(&self.pool, account_id).await
+    }
+
+    async fn set_directory_profile(
+        &self,
+        account_id: i64,
+        profile: &DirectoryProfile,
+    ) -> Result<(), StoreError> {
+        directory::set_profile(&self.pool, account_id, profile).await
+    }
+
+    async fn directory_enqueue(&self, address: &str, now: i64) -> Result<(), StoreError> {
+        directory::enqueue(&self.pool, address, now).await
+    }
+
+    async fn directory_pending(&self, limit: u32) -> Result<Vec<PendingPublication>, StoreError> {
+        directory::pending(&self.pool, limit).await
+    }
+
+    async fn directory_done(&self, seq: i64, address: &str) -> Result<(), StoreError> {
+        directory::done(&self.pool, seq, address).await
+    }
+
+    async fn directory_failed(&self, seq: i64, error: &str) -> Result<(), StoreError> {
+        directory::failed(&self.pool, seq, error).await
     }
 }

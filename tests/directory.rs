@@ -1,0 +1,185 @@
+//! Publishing the mailboxes to the national directory (slapd from Debian with mssante's
+//! schema, started by scripts/dev-directory): every mailbox change is published, a red-list
+//! mailbox leaves the public view, changes made while the directory is down wait in the
+//! store and are published in order once it is back, and `directory sync` finds and
+//! repairs drift. The searches are the ones Thunderbird's address book sends.
+
+mod common;
+
+use std::process::Command;
+
+use common::slapd::{BASE_DN, Slapd};
+use common::*;
+
+const BOB: &str = "bob.durand@hopital.test";
+const GONE: &str = "ephemere@hopital.test";
+
+fn directory_config(slapd: &Slapd) -> String {
+    format!(
+        "[directory]\nurl = \"{}\"\nbase_dn = \"{BASE_DN}\"\nbind_dn = \"{}\"\nbind_password_file = \"{}\"\ntimeout_secs = 2\nretry_secs = 1\n",
+        slapd.url(),
+        slapd.admin_dn(),
+        path(&slapd.admin_secret_file()),
+    )
+}
+
+/// Runs an LDIF change as the operator (ldapmodify -a), behind mssante's back.
+fn ldapmodify(slapd: &Slapd, ldif: &str) {
+    let mut cmd = Command::new("ldapmodify");
+    cmd.args([
+        "-x",
+        "-a",
+        "-H",
+        &slapd.url(),
+        "-D",
+        &slapd.admin_dn(),
+        "-y",
+    ])
+    .arg(slapd.admin_secret_file());
+    let out = run_with_stdin(cmd, ldif);
+    assert!(out.status.success(), "ldapmodify:\n{}", show(&out));
+}
+
+#[test]
+fn every_mailbox_change_reaches_the_directory_and_waits_when_it_is_down() {
+    let mut slapd = Slapd::start();
+    // `user add` (in TestServer::new) publishes alice at once, with her TEST PKI certificate.
+    let mut server = TestServer::new(&directory_config(&slapd));
+    let public = slapd.ldapsearch(false, &format!("(mail={USER})"), &[]);
+    assert!(
+        public.contains("objectClass: mssPersonMailbox")
+            && public.contains("mssMailboxType: PER")
+            && public.contains("userSMIMECertificate:: "),
+        "{public}"
+    );
+
+    // Her profile: on the red list, she leaves the public view; the authorised reader
+    // still finds her, with the rest of her profile.
+    let said = server.cli_ok(&[
+        "user",
+        "profile",
+        USER,
+        "--service",
+        "Cardiologie",
+        "--phone",
+        "+33 1 23 45 67 89",
+        "--red-list",
+        "yes",
+    ]);
+    assert!(said.contains("published"), "{said}");
+    assert_eq!(slapd.ldapsearch(false, &format!("(mail={USER})"), &[]), "");
+    let reader = slapd.ldapsearch(true, &format!("(mail={USER})"), &[]);
+    assert!(
+        reader.contains("mssListeRouge: O")
+            && reader.contains("mssService: Cardiologie")
+            && reader.contains("telephoneNumber: +33 1 23 45 67 89"),
+        "{reader}"
+    );
+
+    // The directory goes down: mailbox operations still succeed, the changes wait.
+    slapd.stop();
+    let said = server.cli_stdin_ok(
+        &["user", "add", BOB, "--password-stdin"],
+        "bob's password 1",
+    );
+    assert!(said.contains("not published now"), "{said}");
+    server.cli_stdin_ok(
+        &["user", "add", GONE, "--password-stdin"],
+        "short-lived box 1",
+    );
+    server.cli_ok(&["user", "remove", GONE]);
+    let status = server.cli_ok(&["directory", "status"]);
+    assert!(
+        status.contains(BOB) && status.contains(GONE) && status.contains("attempts"),
+        "{status}"
+    );
+
+    // Back: `serve` publishes what waited, in order (GONE added, then removed).
+    slapd.restart();
+    server.start();
+    wait_for(30, "the outbox to drain", || {
+        server
+            .cli_ok(&["directory", "status"])
+            .contains("nothing waits")
+            .then_some(())
+    });
+    assert!(
+        slapd
+            .ldapsearch(false, &format!("(mail={BOB})"), &["mail"])
+            .contains(BOB)
+    );
+    assert_eq!(
+        slapd.ldapsearch(true, &format!("(mail={GONE})"), &["mail"]),
+        ""
+    );
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn sync_finds_and_repairs_drift_and_thunderbird_searches_find_mailboxes() {
+    let slapd = Slapd::start();
+    let server = TestServer::new(&directory_config(&slapd));
+    server.cli_stdin_ok(
+        &["user", "add", BOB, "--password-stdin"],
+        "bob's password 1",
+    );
+    server.cli_ok(&[
+        "user",
+        "profile",
+        BOB,
+        "--surname",
+        "DURAND",
+        "--given-name",
+        "Bob",
+    ]);
+    let in_sync = server.cli_ok(&["directory", "sync", "--dry-run"]);
+    assert!(in_sync.contains("says what the mailboxes say"), "{in_sync}");
+
+    // Drift behind mssante's back: an entry of our domain with no mailbox, a changed phone,
+    // a removed entry; and one of another operator's domain, which is not ours to touch.
+    ldapmodify(
+        &slapd,
+        &format!(
+            "dn: mail=fantome@hopital.test,{BASE_DN}\nobjectClass: mssOrganisationMailbox\nmail: fantome@hopital.test\nmssMailboxType: ORG\ncn: Fantome\n\n\
+             dn: mail=autre@autre.test,{BASE_DN}\nobjectClass: mssOrganisationMailbox\nmail: autre@autre.test\nmssMailboxType: ORG\ncn: Autre\n\n\
+             dn: mail={BOB},{BASE_DN}\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: 0000\n\n\
+             dn: mail={USER},{BASE_DN}\nchangetype: delete\n"
+        ),
+    );
+    let dry = server.cli_ok(&["directory", "sync", "--dry-run"]);
+    for line in [
+        format!("missing  {USER}"),
+        format!("stale    {BOB}"),
+        "extra    fantome@hopital.test".to_string(),
+    ] {
+        assert!(dry.contains(&line), "{line} in:\n{dry}");
+    }
+    assert!(!dry.contains("autre@autre.test"), "{dry}");
+    assert!(
+        slapd
+            .ldapsearch(true, "(mail=fantome@hopital.test)", &["mail"])
+            .contains("fantome"),
+        "a dry run changes nothing"
+    );
+    let repaired = server.cli_ok(&["directory", "sync"]);
+    assert!(repaired.contains("3 entries repaired"), "{repaired}");
+    let again = server.cli_ok(&["directory", "sync", "--dry-run"]);
+    assert!(again.contains("says what the mailboxes say"), "{again}");
+    assert!(
+        slapd
+            .ldapsearch(true, "(mail=autre@autre.test)", &["mail"])
+            .contains("autre")
+    );
+    assert!(
+        server
+            .cli_ok(&["audit", "tail", "-n", "5"])
+            .contains("directory.sync")
+    );
+
+    // Thunderbird's address book (anonymous, the public view): by name and by mail prefix,
+    // with its default filter shape.
+    let by_name = slapd.ldapsearch(false, "(|(cn=dur*)(mail=dur*)(sn=dur*))", &["mail", "cn"]);
+    assert!(by_name.contains(BOB), "{by_name}");
+    let by_mail = slapd.ldapsearch(false, "(|(cn=alice*)(mail=alice*)(sn=alice*))", &["mail"]);
+    assert!(by_mail.contains(USER), "{by_mail}");
+}
