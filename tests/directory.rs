@@ -183,3 +183,52 @@ fn sync_finds_and_repairs_drift_and_thunderbird_searches_find_mailboxes() {
     let by_mail = slapd.ldapsearch(false, "(|(cn=alice*)(mail=alice*)(sn=alice*))", &["mail"]);
     assert!(by_mail.contains(USER), "{by_mail}");
 }
+
+#[test]
+fn outbound_mail_is_encrypted_to_the_certificate_the_directory_publishes() {
+    use common::operators::{self, FindB, alice_sends, message_with};
+    let slapd = Slapd::start();
+    // A sends only encrypted mail and has no local certificate for bob: only the directory
+    // can give it.
+    let mut ops = operators::operators(
+        &format!(
+            "[smime]\noutbound = \"require\"\n{}",
+            directory_config(&slapd)
+        ),
+        FindB::Route,
+    );
+    // B publishes bob (made before B had a directory: sync finds him missing).
+    ops.b.add_config(&directory_config(&slapd));
+    let synced = ops.b.cli_ok(&["directory", "sync"]);
+    assert!(
+        synced.contains(&format!("missing  {}", operators::BOB)),
+        "{synced}"
+    );
+    ops.a.start();
+    ops.b.start();
+
+    alice_sends(
+        &ops.a,
+        &format!("{},carol@b.test", operators::BOB),
+        "marker-directory",
+    );
+    let got = wait_for(30, "alice's message at bob's", || {
+        message_with(
+            &inbox(&ops.b, operators::BOB, operators::BOB_PASSWORD),
+            "marker-directory",
+        )
+        .cloned()
+    });
+    assert!(got.contains("X-MSSante-Encryption: decrypted"), "{got}");
+    // Carol has no entry: under `require` she is reported, not sent to.
+    let report = wait_for(30, "the report for carol", || {
+        message_with(&inbox(&ops.a, USER, PASSWORD), "Action: failed").cloned()
+    });
+    assert!(
+        report.contains("Final-Recipient: rfc822; carol@b.test")
+            && report.contains("no S/MIME certificate is known for this recipient"),
+        "{report}"
+    );
+    assert_eq!(ops.a.stop(), 0);
+    assert_eq!(ops.b.stop(), 0);
+}

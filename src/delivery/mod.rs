@@ -59,7 +59,13 @@ impl Delivery {
     /// The pipeline on this store; S/MIME signatures are checked against `trust`.
     pub fn new(store: Store, config: Config, trust: Option<Arc<mssante_smime::Trust>>) -> Delivery {
         let smime = SmimeInbound::new(store.clone(), trust, config.limits.max_message_size);
-        let outbound_smime = SmimeOutbound::new(store.clone(), &config.smime);
+        let lookup = config.directory.as_ref().and_then(|settings| {
+            crate::directory::connection(settings)
+                .map_err(|e| tracing::error!(error = %e, "directory certificate lookups off"))
+                .ok()
+                .map(|c| Arc::new(crate::directory::CertificateLookup::new(c)))
+        });
+        let outbound_smime = SmimeOutbound::new(store.clone(), &config.smime, lookup);
         Delivery {
             outbound_smime,
             store,

@@ -21,6 +21,7 @@ use openssl::x509::X509;
 
 use crate::audit;
 use crate::config::{OutboundSmime, SmimePolicy};
+use crate::directory::CertificateLookup;
 use crate::smtp::downgrade;
 use crate::store::{Account, AuditRecord, KeyState, KeyUse, Store};
 
@@ -53,12 +54,20 @@ pub struct SmimeOutbound {
     legacy_everywhere: bool,
     /// A-labels.
     legacy_domains: Arc<HashSet<String>>,
+    /// Recipients' certificates from the national directory, after the local table.
+    directory: Option<Arc<CertificateLookup>>,
 }
 
 impl SmimeOutbound {
-    /// Outbound S/MIME as `[smime]` says.
-    pub fn new(store: Store, smime: &SmimePolicy) -> SmimeOutbound {
+    /// Outbound S/MIME as `[smime]` says, with certificates from the local table then, when
+    /// given, the national directory.
+    pub fn new(
+        store: Store,
+        smime: &SmimePolicy,
+        directory: Option<Arc<CertificateLookup>>,
+    ) -> SmimeOutbound {
         SmimeOutbound {
+            directory,
             store,
             policy: smime.outbound,
             legacy_everywhere: smime.legacy,
@@ -107,14 +116,15 @@ impl SmimeOutbound {
         let mut certs = Vec::new();
         let mut refused = Vec::new();
         for address in recipients {
-            let cert = match self.store.db().correspondent(address).await {
+            let cert = match self.recipient_certificate(address).await {
                 Ok(Some(der)) => match crate::pki::unusable_now(&der) {
                     Some(reason) => Err(format!(
                         "the S/MIME certificate known for this recipient is unusable: {reason}"
                     )),
                     None => X509::from_der(&der).map_err(|e| e.to_string()),
                 },
-                _ => Err("no S/MIME certificate is known for this recipient".to_string()),
+                Ok(None) => Err("no S/MIME certificate is known for this recipient".to_string()),
+                Err(reason) => Err(reason),
             };
             match cert {
                 Ok(cert) => certs.push(cert),
@@ -216,6 +226,20 @@ impl SmimeOutbound {
             message: Some(out),
             refused,
             key_use,
+        }
+    }
+
+    /// `address`'s encryption certificate (DER): from the local table, else from the
+    /// directory (cached); Err when neither could be asked.
+    async fn recipient_certificate(&self, address: &str) -> Result<Option<Vec<u8>>, String> {
+        let local = self.store.db().correspondent(address).await;
+        match (local, &self.directory) {
+            (Ok(Some(der)), _) => Ok(Some(der)),
+            (_, Some(directory)) => directory.certificate(address).await.map_err(|e| {
+                format!("the directory could not be asked for this recipient's certificate: {e}")
+            }),
+            (Ok(None), None) => Ok(None),
+            (Err(e), None) => Err(format!("the certificate table could not be read: {e}")),
         }
     }
 

@@ -1,4 +1,4 @@
-//! The operator's mailboxes in the national directory (`[directory]`): every mailbox change
+//! Publishing the operator's mailboxes (`[directory]`): every mailbox change
 //! queues its address in the store's outbox; the publisher writes, in order, what each
 //! mailbox says at that moment (or removes the entry of a mailbox that is gone). When the
 //! directory is down, mailbox operations still succeed: the outbox waits and `serve` retries
@@ -8,12 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mssante_directory::{DirectoryConfig, DirectoryError, DirectorySession, Entry, MailboxType};
+use mssante_directory::{DirectoryConfig, DirectoryError, DirectorySession, Entry};
 use tokio::sync::Notify;
 
+use super::{connection, mailbox_type};
 use crate::audit::{Audit, Outcome};
-use crate::config::{Config, DirectorySettings};
-use crate::store::{Account, AccountKind, KeyState, KeyUse, Store, StoreError};
+use crate::config::Config;
+use crate::store::{Account, KeyState, KeyUse, Store, StoreError};
 
 /// Publications handled per connection.
 const BATCH: u32 = 200;
@@ -279,44 +280,4 @@ impl std::fmt::Display for SyncReport {
         }
         Ok(())
     }
-}
-
-fn mailbox_type(kind: AccountKind) -> MailboxType {
-    match kind {
-        AccountKind::Per => MailboxType::Per,
-        AccountKind::Org => MailboxType::Org,
-        AccountKind::App => MailboxType::App,
-        AccountKind::Cab => MailboxType::Cab,
-    }
-}
-
-/// The LDAP connection settings of `[directory]`.
-fn connection(settings: &DirectorySettings) -> Result<DirectoryConfig, String> {
-    let file = settings.bind_password_file.get_ref();
-    let password = std::fs::read_to_string(file)
-        .map_err(|e| format!("directory.bind_password_file {}: {e}", file.display()))?;
-    let tls = if settings.plain() {
-        None
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        let anchors = crate::tls::read_certificates(&settings.ca_file)
-            .map_err(|e| format!("directory.ca_file: {e}"))?;
-        roots.add_parsable_certificates(anchors);
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Some(Arc::new(config))
-    };
-    Ok(DirectoryConfig {
-        url: settings.url.get_ref().clone(),
-        base_dn: settings.base_dn.clone(),
-        bind_dn: Some(settings.bind_dn.clone()),
-        bind_password: password.trim().to_string(),
-        tls,
-        starttls: settings.starttls,
-        timeout: Duration::from_secs(settings.timeout_secs.max(1)),
-    })
 }
