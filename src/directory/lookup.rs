@@ -18,12 +18,15 @@ pub const NEGATIVE_TTL: Duration = Duration::from_secs(600);
 /// Most addresses remembered; the oldest answers go first.
 const CAPACITY: usize = 100_000;
 
+/// A remembered answer: when it was given, and the certificate (None: there is none).
+type Answer = (Instant, Option<Vec<u8>>);
+
 /// Looks up and caches recipients' certificates.
 pub struct CertificateLookup {
     config: DirectoryConfig,
     /// One bound connection, reopened after a failure.
     session: tokio::sync::Mutex<Option<DirectorySession>>,
-    cache: Mutex<HashMap<String, (Instant, Option<Vec<u8>>)>>,
+    cache: Mutex<HashMap<String, Answer>>,
 }
 
 impl CertificateLookup {
