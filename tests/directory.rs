@@ -232,3 +232,104 @@ fn outbound_mail_is_encrypted_to_the_certificate_the_directory_publishes() {
     assert_eq!(ops.a.stop(), 0);
     assert_eq!(ops.b.stop(), 0);
 }
+
+#[test]
+fn the_ans_extract_is_imported_and_its_bad_rows_are_named_with_their_lines() {
+    let slapd = Slapd::start();
+    let server = TestServer::bare(&directory_config(&slapd));
+    let header = [
+        "Type de BAL",
+        "Adresse BAL",
+        "Type Identifiant PP",
+        "Identifiant PP",
+        "Identification nationale PP",
+        "Type identifiant structure",
+        "Identification Structure",
+        "Service de rattachement",
+        "Civilité d'exercice",
+        "Nom d'exercice",
+        "Prénom d'exercice",
+        "Catégorie profession",
+        "Libellé de catégorie profession",
+        "Code Profession",
+        "Libellé Profession",
+        "Code savoir-faire",
+        "Libellé savoir-faire",
+        "Dématérialisation",
+        "Raison Sociale structure BAL",
+        "Enseigne commerciale structure BAL",
+        "L2COMPLEMENTLOCALISATION structure BAL",
+        "L3COMPLEMENTDISTRIBUTION structure BAL",
+        "L4NUMEROVOIE structure BAL",
+        "L4COMPLEMENTNUMEROVOIE structure BAL",
+        "NL4TYPEVOIE structure BAL",
+        "L4LIBELLEVOIE structure BAL",
+        "L5LIEUDITMENTION structure BAL",
+        "L6LIGNEACHEMINEMENT structure BAL",
+        "Code postal structure BAL",
+        "Département structure BAL",
+        "Pays structure BAL",
+    ]
+    .join("|");
+    let row = |kind: &str, address: &str, idnat: &str, surname: &str| {
+        let mut fields = vec![""; 31];
+        fields[0] = kind;
+        fields[1] = address;
+        fields[4] = idnat;
+        fields[7] = "Cardiologie";
+        fields[9] = surname;
+        fields[10] = "Jean";
+        fields[13] = "10";
+        fields[17] = "O";
+        fields[18] = "CHU DE TEST";
+        fields.join("|")
+    };
+    let lines = [
+        header,
+        row("PER", "jean.durand@chu-test.fr", "810002345678", "DURAND"),
+        row("PER", "sans-arobase", "810002345679", "SANS"),
+        row("ORG", "cardio@chu-test.fr", "", ""),
+        "PER|tronquee@chu-test.fr|8".to_string(),
+        row("PER", "paul.morel@autre-test.fr", "810002345680", "MOREL"),
+    ];
+    let file = server
+        .dir
+        .path()
+        .join("Extraction_Correspondance_MSSante.txt");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("extract");
+
+    let out = server.cli(&["directory", "import-extract", path(&file)]);
+    assert!(out.status.success(), "{}", show(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains("5 rows, 3 entries imported, 2 skipped"),
+        "{said}"
+    );
+    let errors = String::from_utf8_lossy(&out.stderr);
+    let name = path(&file);
+    for line in [3, 5] {
+        assert!(
+            errors.contains(&format!("{name}:{line}: skipped")),
+            "line {line} named:\n{errors}"
+        );
+    }
+    let found = slapd.ldapsearch(false, "(mssService=Cardiologie)", &["mail"]);
+    for address in [
+        "jean.durand@chu-test.fr",
+        "cardio@chu-test.fr",
+        "paul.morel@autre-test.fr",
+    ] {
+        assert!(found.contains(address), "{address} in:\n{found}");
+    }
+
+    // Not the extract at all: refused at its first line, nothing imported.
+    let other = server.dir.path().join("autre.csv");
+    std::fs::write(&other, "nom;prenom\nDURAND;Jean\n").expect("file");
+    let out = server.cli(&["directory", "import-extract", path(&other)]);
+    assert!(!out.status.success());
+    assert!(
+        show(&out).contains("not the ANS extract: line 1"),
+        "{}",
+        show(&out)
+    );
+}

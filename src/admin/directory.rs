@@ -23,6 +23,16 @@ pub enum DirectoryCommand {
     Publish,
     /// The changes waiting for the directory, oldest first.
     Status,
+    /// Load the ANS public extract (Extraction_Correspondance_MSSante, 31 `|`-separated
+    /// columns) into the configured directory (a test or regional one). Malformed rows are
+    /// reported with their line numbers and skipped.
+    ImportExtract {
+        /// The extract file.
+        file: std::path::PathBuf,
+        /// LDAP connections writing at once.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+    },
 }
 
 /// O or N, as ANS writes its flags.
@@ -130,6 +140,9 @@ pub async fn run(app: &App, command: DirectoryCommand) -> Result<(), CliError> {
             println!("{} entries published; nothing waits", drained.written);
             Ok(())
         }
+        DirectoryCommand::ImportExtract { file, connections } => {
+            import_extract(app, &file, connections).await
+        }
         DirectoryCommand::Status => {
             publisher(app)?;
             let pending = app.store.db().directory_pending(1000).await?;
@@ -193,4 +206,49 @@ pub async fn profile(app: &App, args: ProfileArgs) -> Result<(), CliError> {
     .await?;
     println!("{}: directory profile saved ({flags})", account.address);
     changed(app, &account.address).await
+}
+
+/// `directory import-extract FILE`: streams the extract into the configured directory.
+async fn import_extract(
+    app: &App,
+    file: &std::path::Path,
+    connections: usize,
+) -> Result<(), CliError> {
+    let settings =
+        app.config.directory.as_ref().ok_or_else(|| {
+            CliError::new("no [directory] in the configuration: nowhere to import")
+        })?;
+    let config = crate::directory::connection(settings).map_err(CliError::new)?;
+    let input = std::fs::File::open(file)
+        .map(std::io::BufReader::new)
+        .map_err(|e| CliError::new(format!("{}: {e}", file.display())))?;
+    let name = file.display().to_string();
+    let started = std::time::Instant::now();
+    let report = mssante_directory::import_extract(&config, input, connections, move |e| {
+        eprintln!("{name}:{}: skipped: {}", e.line, e.reason)
+    })
+    .await
+    .map_err(|e| CliError::new(format!("{}: {e}", file.display())))?;
+    let secs = started.elapsed().as_secs_f64();
+    audit(
+        app,
+        "directory.import",
+        &format!(
+            "{}: {} rows, {} imported, {} skipped",
+            file.display(),
+            report.rows,
+            report.imported,
+            report.skipped
+        ),
+    )
+    .await?;
+    println!(
+        "{}: {} rows, {} entries imported, {} skipped, in {secs:.1} s ({:.0} rows/s)",
+        file.display(),
+        report.rows,
+        report.imported,
+        report.skipped,
+        report.rows as f64 / secs.max(0.001)
+    );
+    Ok(())
 }
