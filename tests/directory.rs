@@ -189,10 +189,10 @@ fn outbound_mail_is_encrypted_to_the_certificate_the_directory_publishes() {
     use common::operators::{self, FindB, alice_sends, message_with};
     let slapd = Slapd::start();
     // A sends only encrypted mail and has no local certificate for bob: only the directory
-    // can give it.
+    // can give it. A also refuses recipients the directory does not know.
     let mut ops = operators::operators(
         &format!(
-            "[smime]\noutbound = \"require\"\n{}",
+            "[smime]\noutbound = \"require\"\n{}check_remote_recipients = true\n",
             directory_config(&slapd)
         ),
         FindB::Route,
@@ -204,12 +204,37 @@ fn outbound_mail_is_encrypted_to_the_certificate_the_directory_publishes() {
         synced.contains(&format!("missing  {}", operators::BOB)),
         "{synced}"
     );
+    // Dan is in the directory without a certificate (published by hand at B's).
+    ldapmodify(
+        &slapd,
+        &format!(
+            "dn: mail=dan@b.test,{BASE_DN}\nobjectClass: mssOrganisationMailbox\nmail: dan@b.test\nmssMailboxType: ORG\ncn: Dan\n"
+        ),
+    );
     ops.a.start();
     ops.b.start();
 
+    // Carol is in nobody's directory: refused at RCPT, the others still get the message.
+    let out = submit(
+        &ops.a,
+        PASSWORD,
+        &[
+            "--to",
+            "carol@b.test",
+            "--body",
+            "x",
+            "--quit-after",
+            "RCPT",
+        ],
+    );
+    assert!(
+        stdout(&out).contains("550 5.1.1 <carol@b.test> is not in the national MSSanté directory"),
+        "{}",
+        show(&out)
+    );
     alice_sends(
         &ops.a,
-        &format!("{},carol@b.test", operators::BOB),
+        &format!("{},dan@b.test", operators::BOB),
         "marker-directory",
     );
     let got = wait_for(30, "alice's message at bob's", || {
@@ -220,12 +245,12 @@ fn outbound_mail_is_encrypted_to_the_certificate_the_directory_publishes() {
         .cloned()
     });
     assert!(got.contains("X-MSSante-Encryption: decrypted"), "{got}");
-    // Carol has no entry: under `require` she is reported, not sent to.
-    let report = wait_for(30, "the report for carol", || {
+    // Dan has no certificate: under `require` he is reported, not sent to.
+    let report = wait_for(30, "the report for dan", || {
         message_with(&inbox(&ops.a, USER, PASSWORD), "Action: failed").cloned()
     });
     assert!(
-        report.contains("Final-Recipient: rfc822; carol@b.test")
+        report.contains("Final-Recipient: rfc822; dan@b.test")
             && report.contains("no S/MIME certificate is known for this recipient"),
         "{report}"
     );

@@ -34,6 +34,10 @@ pub struct DirectorySettings {
     /// Seconds between two attempts when the directory is down.
     #[serde(default = "default_retry")]
     pub retry_secs: u64,
+    /// Refuse, at submission, recipients of other operators that the directory does not
+    /// know (550 5.1.1). A directory that does not answer refuses nobody.
+    #[serde(default)]
+    pub check_remote_recipients: bool,
 }
 
 fn default_ca_file() -> PathBuf {

@@ -9,6 +9,7 @@ use mssante_directory::whitelist;
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::directory::DirectoryLookup;
 use crate::store::{Account, Envelope, EnvelopeRecipient, Store, StoreError};
 
 mod protect;
@@ -32,6 +33,9 @@ pub enum Recipient {
     Remote,
     /// Not served, not relayed, not in the trust space.
     Outside,
+    /// At another operator, but not in the national directory (only with
+    /// `[directory] check_remote_recipients`).
+    NotInDirectory,
 }
 
 /// Whether a local mailbox can take a message of a given size.
@@ -53,20 +57,23 @@ pub struct Delivery {
     queue_wakeup: Arc<Notify>,
     smime: SmimeInbound,
     outbound_smime: SmimeOutbound,
+    /// Other operators' recipients in the national directory.
+    directory: Option<Arc<DirectoryLookup>>,
 }
 
 impl Delivery {
     /// The pipeline on this store; S/MIME signatures are checked against `trust`.
     pub fn new(store: Store, config: Config, trust: Option<Arc<mssante_smime::Trust>>) -> Delivery {
         let smime = SmimeInbound::new(store.clone(), trust, config.limits.max_message_size);
-        let lookup = config.directory.as_ref().and_then(|settings| {
+        let directory = config.directory.as_ref().and_then(|settings| {
             crate::directory::connection(settings)
-                .map_err(|e| tracing::error!(error = %e, "directory certificate lookups off"))
+                .map_err(|e| tracing::error!(error = %e, "directory lookups off"))
                 .ok()
-                .map(|c| Arc::new(crate::directory::CertificateLookup::new(c)))
+                .map(|c| Arc::new(DirectoryLookup::new(c)))
         });
-        let outbound_smime = SmimeOutbound::new(store.clone(), &config.smime, lookup);
+        let outbound_smime = SmimeOutbound::new(store.clone(), &config.smime, directory.clone());
         Delivery {
+            directory,
             outbound_smime,
             store,
             config: Arc::new(config),
@@ -113,11 +120,31 @@ impl Delivery {
         if self.config.relay_domain(&domain).is_some() {
             return Ok(Recipient::Relay);
         }
-        Ok(if db.trust_entry(&domain).await?.is_some() {
-            Recipient::Remote
-        } else {
-            Recipient::Outside
+        if db.trust_entry(&domain).await?.is_none() {
+            return Ok(Recipient::Outside);
+        }
+        Ok(match self.remote_check() {
+            Some(directory) => match directory.exists(address).await {
+                Ok(true) => Recipient::Remote,
+                Ok(false) => Recipient::NotInDirectory,
+                // A directory that fails never stops mail.
+                Err(e) => {
+                    tracing::warn!(recipient = %address, error = %e, "directory check skipped");
+                    Recipient::Remote
+                }
+            },
+            None => Recipient::Remote,
         })
+    }
+
+    /// The directory, when `[directory] check_remote_recipients` asks for the check.
+    fn remote_check(&self) -> Option<&DirectoryLookup> {
+        let wanted = self
+            .config
+            .directory
+            .as_ref()
+            .is_some_and(|d| d.check_remote_recipients);
+        self.directory.as_deref().filter(|_| wanted)
     }
 
     /// Whether `account` has room for `incoming` more octets.
@@ -205,7 +232,10 @@ impl Delivery {
                     .await?;
                 Ok(true)
             }
-            Recipient::Suspended | Recipient::UnknownMailbox | Recipient::Outside => Ok(false),
+            Recipient::Suspended
+            | Recipient::UnknownMailbox
+            | Recipient::Outside
+            | Recipient::NotInDirectory => Ok(false),
         }
     }
 }

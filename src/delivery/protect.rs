@@ -21,7 +21,7 @@ use openssl::x509::X509;
 
 use crate::audit;
 use crate::config::{OutboundSmime, SmimePolicy};
-use crate::directory::CertificateLookup;
+use crate::directory::DirectoryLookup;
 use crate::smtp::downgrade;
 use crate::store::{Account, AuditRecord, KeyState, KeyUse, Store};
 
@@ -55,7 +55,7 @@ pub struct SmimeOutbound {
     /// A-labels.
     legacy_domains: Arc<HashSet<String>>,
     /// Recipients' certificates from the national directory, after the local table.
-    directory: Option<Arc<CertificateLookup>>,
+    directory: Option<Arc<DirectoryLookup>>,
 }
 
 impl SmimeOutbound {
@@ -64,7 +64,7 @@ impl SmimeOutbound {
     pub fn new(
         store: Store,
         smime: &SmimePolicy,
-        directory: Option<Arc<CertificateLookup>>,
+        directory: Option<Arc<DirectoryLookup>>,
     ) -> SmimeOutbound {
         SmimeOutbound {
             directory,

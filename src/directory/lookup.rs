@@ -1,9 +1,11 @@
-//! Recipients' encryption certificates from the national directory, for outbound S/MIME
-//! when the local table (`mssante cert add`) has none. Answers are cached: a certificate
-//! for `POSITIVE_TTL`, "no certificate" (no entry, or an entry without one) for
-//! `NEGATIVE_TTL`, so a busy sender does not ask the directory for every message. A
-//! directory that fails is not cached: the message goes out as the policy says for a
-//! recipient without a certificate, and the next one asks again.
+//! Other operators' recipients in the national directory: whether an address has an entry
+//! (the optional check at submission, `[directory] check_remote_recipients`) and its
+//! encryption certificate (outbound S/MIME, when the local table has none). Answers are
+//! cached: an entry with a certificate for `POSITIVE_TTL`, anything less (no entry, or no
+//! certificate) for `NEGATIVE_TTL`, so a busy sender does not ask the directory for every
+//! message. A directory that fails is not cached: the caller decides (the message goes out
+//! as for a recipient without a certificate; the address is not refused), and the next
+//! one asks again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,39 +20,47 @@ pub const NEGATIVE_TTL: Duration = Duration::from_secs(600);
 /// Most addresses remembered; the oldest answers go first.
 const CAPACITY: usize = 100_000;
 
-/// A remembered answer: when it was given, and the certificate (None: there is none).
-type Answer = (Instant, Option<Vec<u8>>);
+/// What the directory says of an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Known {
+    /// No entry (or none this bind may see).
+    Absent,
+    /// An entry, with its encryption certificate if it publishes one.
+    Present(Option<Vec<u8>>),
+}
 
-/// Looks up and caches recipients' certificates.
-pub struct CertificateLookup {
+/// A remembered answer and when it was given.
+type Answer = (Instant, Known);
+
+/// Looks up and caches other operators' recipients.
+pub struct DirectoryLookup {
     config: DirectoryConfig,
     /// One bound connection, reopened after a failure.
     session: tokio::sync::Mutex<Option<DirectorySession>>,
     cache: Mutex<HashMap<String, Answer>>,
 }
 
-impl CertificateLookup {
+impl DirectoryLookup {
     /// Lookups against the directory `config` describes.
-    pub fn new(config: DirectoryConfig) -> CertificateLookup {
-        CertificateLookup {
+    pub fn new(config: DirectoryConfig) -> DirectoryLookup {
+        DirectoryLookup {
             config,
             session: tokio::sync::Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
         }
     }
 
-    fn cached(&self, address: &str, now: Instant) -> Option<Option<Vec<u8>>> {
+    fn cached(&self, address: &str, now: Instant) -> Option<Known> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let (at, answer) = cache.get(address)?;
-        let ttl = if answer.is_some() {
-            POSITIVE_TTL
-        } else {
-            NEGATIVE_TTL
+        let ttl = match answer {
+            Known::Present(Some(_)) => POSITIVE_TTL,
+            _ => NEGATIVE_TTL,
         };
         (now.duration_since(*at) < ttl).then(|| answer.clone())
     }
 
-    fn remember(&self, address: &str, answer: Option<Vec<u8>>, now: Instant) {
+    fn remember(&self, address: &str, answer: Known, now: Instant) {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= CAPACITY {
             // Expired answers first; if none, the oldest one.
@@ -70,6 +80,19 @@ impl CertificateLookup {
     /// The encryption certificate (DER) the directory publishes for `address`; None when
     /// there is no entry or no certificate.
     pub async fn certificate(&self, address: &str) -> Result<Option<Vec<u8>>, DirectoryError> {
+        Ok(match self.known(address).await? {
+            Known::Present(certificate) => certificate,
+            Known::Absent => None,
+        })
+    }
+
+    /// Whether the directory has an entry for `address`.
+    pub async fn exists(&self, address: &str) -> Result<bool, DirectoryError> {
+        Ok(matches!(self.known(address).await?, Known::Present(_)))
+    }
+
+    /// What the directory says of `address`, from the cache when it is fresh.
+    pub async fn known(&self, address: &str) -> Result<Known, DirectoryError> {
         let address = address.to_ascii_lowercase();
         if let Some(answer) = self.cached(&address, Instant::now()) {
             return Ok(answer);
@@ -94,7 +117,10 @@ impl CertificateLookup {
                 found
             }
         };
-        let answer = found.and_then(|entry| entry.certificate);
+        let answer = match found {
+            Some(entry) => Known::Present(entry.certificate),
+            None => Known::Absent,
+        };
         self.remember(&address, answer.clone(), Instant::now());
         Ok(answer)
     }
@@ -104,8 +130,8 @@ impl CertificateLookup {
 mod tests {
     use super::*;
 
-    fn lookup() -> CertificateLookup {
-        CertificateLookup::new(DirectoryConfig {
+    fn lookup() -> DirectoryLookup {
+        DirectoryLookup::new(DirectoryConfig {
             url: "ldap://127.0.0.1:1".into(),
             base_dn: "dc=x".into(),
             bind_dn: None,
@@ -120,13 +146,20 @@ mod tests {
     fn answers_are_kept_for_their_time_to_live() {
         let l = lookup();
         let now = Instant::now();
-        l.remember("a@x.test", Some(vec![1]), now);
-        l.remember("b@x.test", None, now);
-        assert_eq!(l.cached("a@x.test", now), Some(Some(vec![1])));
-        assert_eq!(l.cached("b@x.test", now), Some(None));
+        let with = Known::Present(Some(vec![1]));
+        l.remember("a@x.test", with.clone(), now);
+        l.remember("b@x.test", Known::Absent, now);
+        l.remember("c@x.test", Known::Present(None), now);
+        assert_eq!(l.cached("a@x.test", now), Some(with.clone()));
+        assert_eq!(l.cached("b@x.test", now), Some(Known::Absent));
         let later = now + NEGATIVE_TTL + Duration::from_secs(1);
         assert_eq!(l.cached("b@x.test", later), None, "negative answer expired");
-        assert_eq!(l.cached("a@x.test", later), Some(Some(vec![1])));
+        assert_eq!(
+            l.cached("c@x.test", later),
+            None,
+            "no certificate: asked again"
+        );
+        assert_eq!(l.cached("a@x.test", later), Some(with));
         assert_eq!(l.cached("a@x.test", now + POSITIVE_TTL), None);
     }
 

@@ -1,6 +1,6 @@
 //! The national directory (`[directory]`), glue between the server and the directory
 //! crate: publishing the operator's mailboxes (`publish`) and looking up other operators'
-//! recipients' certificates for outbound S/MIME (`lookup`).
+//! recipients: their existence, their certificates for outbound S/MIME (`lookup`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use crate::store::AccountKind;
 mod lookup;
 mod publish;
 
-pub use lookup::CertificateLookup;
+pub use lookup::{DirectoryLookup, Known};
 pub use publish::{Drained, PublishError, Publisher, SyncReport};
 
 pub(crate) fn mailbox_type(kind: AccountKind) -> MailboxType {
@@ -37,12 +37,7 @@ pub(crate) fn connection(settings: &DirectorySettings) -> Result<DirectoryConfig
         let anchors = crate::tls::read_certificates(&settings.ca_file)
             .map_err(|e| format!("directory.ca_file: {e}"))?;
         roots.add_parsable_certificates(anchors);
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = crate::tls::fetch::verifying_client(roots).map_err(|e| e.to_string())?;
         Some(Arc::new(config))
     };
     Ok(DirectoryConfig {

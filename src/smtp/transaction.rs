@@ -231,6 +231,9 @@ impl Session<'_> {
             Ok(Recipient::Outside) => {
                 format!("550 5.7.1 <{address}> is not in the MSSanté trust space")
             }
+            Ok(Recipient::NotInDirectory) => {
+                format!("550 5.1.1 <{address}> is not in the national MSSanté directory")
+            }
             Err(e) => {
                 tracing::error!(error = %e, "recipient lookup failed");
                 "451 4.3.0 Temporary failure, try again later".to_string()

@@ -26,6 +26,18 @@ pub async fn get(url: &str, roots: Option<Arc<RootCertStore>>) -> Result<Vec<u8>
         .map_err(|e| format!("{url}: {e}"))
 }
 
+/// A TLS client that checks servers against `roots` and presents no certificate (the PSC
+/// keys endpoint, the national directory).
+pub fn verifying_client(
+    roots: impl Into<Arc<RootCertStore>>,
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// The host, port and path of an `http://` URL.
 pub fn parse(url: &str) -> Result<(String, u16, String), String> {
     let rest = url
@@ -64,12 +76,7 @@ async fn fetch(url: &str, roots: Option<Arc<RootCertStore>>) -> Result<Vec<u8>, 
         let stream = TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| e.to_string())?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = verifying_client(roots).map_err(|e| e.to_string())?;
         let name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
         let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
             .connect(name, stream)
