@@ -358,3 +358,68 @@ fn the_ans_extract_is_imported_and_its_bad_rows_are_named_with_their_lines() {
         show(&out)
     );
 }
+
+#[test]
+fn the_directory_is_reached_over_ldaps_or_starttls_and_only_with_the_right_ca() {
+    // The directory's certificate: localhost, from the TEST PKI of a first data directory.
+    let ldaps = TestServer::bare("");
+    let certs = ldaps.dir.path().join("certs");
+    ldaps.cli_ok(&[
+        "pki",
+        "issue-server",
+        "localhost",
+        "--organisation",
+        "ANNUAIRE",
+        "--out",
+        path(&certs),
+    ]);
+    let slapd = Slapd::start_tls(&certs.join("localhost.pem"), &certs.join("localhost.key"));
+    let ca = ldaps.ca_file();
+    let config = |url: &str, starttls: bool, ca: &std::path::Path| {
+        format!(
+            "[directory]\nurl = \"{url}\"\nbase_dn = \"{BASE_DN}\"\nbind_dn = \"{}\"\nbind_password_file = \"{}\"\nstarttls = {starttls}\nca_file = \"{}\"\ntimeout_secs = 3\n",
+            slapd.admin_dn(),
+            path(&slapd.admin_secret_file()),
+            path(ca),
+        )
+    };
+    let ldaps_port = slapd.ldaps_port.expect("ldaps port");
+    let publish = |extra: String, address: &str| {
+        let server = TestServer::bare(&extra);
+        server.cli_ok(&["domain", "add", DOMAIN]);
+        server.cli_stdin_ok(
+            &["user", "add", address, "--password-stdin"],
+            "a long password 1",
+        )
+    };
+    let said = publish(
+        config(&format!("ldaps://localhost:{ldaps_port}"), false, &ca),
+        "par.ldaps@hopital.test",
+    );
+    assert!(said.contains("published"), "{said}");
+    let said = publish(
+        config(&format!("ldap://localhost:{}", slapd.port), true, &ca),
+        "par.starttls@hopital.test",
+    );
+    assert!(said.contains("published"), "{said}");
+    let found = slapd.ldapsearch(true, "(mail=par.*)", &["mail"]);
+    assert!(
+        found.contains("par.ldaps@") && found.contains("par.starttls@"),
+        "{found}"
+    );
+
+    // A directory whose certificate does not chain to ca_file is not talked to.
+    let other = ldaps.dir.path().join("other");
+    std::fs::create_dir_all(&other).expect("dir");
+    self_signed(&other, "ca", "/CN=Another CA");
+    let said = publish(
+        config(
+            &format!("ldaps://localhost:{ldaps_port}"),
+            false,
+            &other.join("ca.pem"),
+        ),
+        "refuse@hopital.test",
+    );
+    assert!(said.contains("not published now"), "{said}");
+    assert_eq!(slapd.ldapsearch(true, "(mail=refuse@*)", &["mail"]), "");
+}

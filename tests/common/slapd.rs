@@ -15,8 +15,28 @@ pub struct Slapd {
     child: Child,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// Its ldaps:// port, when started with a certificate.
+    pub ldaps_port: Option<u16>,
     /// Its data directory (secrets, slapd.conf, the database).
     pub dir: tempfile::TempDir,
+    /// The TLS arguments of scripts/dev-directory, kept for a restart.
+    tls_args: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("free port");
+    listener.local_addr().expect("address").port()
+}
+
+fn spawn(port: u16, dir: &Path, tls_args: &[String]) -> Child {
+    Command::new(repository_root().join("scripts/dev-directory"))
+        .args(["--port", &port.to_string(), "--dir"])
+        .arg(dir)
+        .args(tls_args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run scripts/dev-directory")
 }
 
 fn repository_root() -> PathBuf {
@@ -33,21 +53,33 @@ impl Slapd {
     /// Starts one and waits until it answers; panics (naming what is missing) when slapd
     /// is not installed.
     pub fn start() -> Slapd {
+        Slapd::start_with(Vec::new(), None)
+    }
+
+    /// Also listening with TLS (ldaps://, and StartTLS on the plain port) with this
+    /// certificate and key (PEM).
+    pub fn start_tls(cert: &Path, key: &Path) -> Slapd {
+        let ldaps = free_port();
+        let args = vec![
+            "--ldaps-port".to_string(),
+            ldaps.to_string(),
+            "--tls-cert".into(),
+            cert.display().to_string(),
+            "--tls-key".into(),
+            key.display().to_string(),
+        ];
+        Slapd::start_with(args, Some(ldaps))
+    }
+
+    fn start_with(tls_args: Vec<String>, ldaps_port: Option<u16>) -> Slapd {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("free port");
-            listener.local_addr().expect("address").port()
-        };
+        let port = free_port();
         let mut slapd = Slapd {
-            child: Command::new(repository_root().join("scripts/dev-directory"))
-                .args(["--port", &port.to_string(), "--dir"])
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("run scripts/dev-directory"),
+            child: spawn(port, dir.path(), &tls_args),
             port,
+            ldaps_port,
             dir,
+            tls_args,
         };
         slapd.wait_until_up();
         slapd
@@ -55,7 +87,12 @@ impl Slapd {
 
     fn wait_until_up(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        let ports = [Some(self.port), self.ldaps_port];
+        while ports
+            .iter()
+            .flatten()
+            .any(|p| TcpStream::connect(("127.0.0.1", *p)).is_err())
+        {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("scripts/dev-directory exited ({status}): is slapd installed?");
             }
@@ -150,13 +187,7 @@ impl Slapd {
 
     /// Starts the same directory again on the same port.
     pub fn restart(&mut self) {
-        self.child = Command::new(repository_root().join("scripts/dev-directory"))
-            .args(["--port", &self.port.to_string(), "--dir"])
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("run scripts/dev-directory");
+        self.child = spawn(self.port, self.dir.path(), &self.tls_args);
         self.wait_until_up();
     }
 }
