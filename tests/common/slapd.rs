@@ -2,6 +2,8 @@
 //! mssante's schema) on a free loopback port in a temporary directory, stopped on drop.
 //! Shared by the server's tests and the directory crate's (`#[path]`), so it stands alone.
 
+#![allow(dead_code)] // each test binary uses its own part of this module
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
