@@ -174,6 +174,9 @@ enum TrustCommand {
     /// Replace the trust space with a whitelist file (listeblanchemssante.xml); a bad file
     /// changes nothing.
     Import { file: PathBuf },
+    /// Replace the trust space with the one the national directory publishes
+    /// (`mssTrustedDomain` entries); an empty or unreachable directory changes nothing.
+    ImportDirectory,
     /// List the domains of the trust space and their operator DN.
     List,
 }
@@ -538,7 +541,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             .await
         }
         Command::Pki(PkiCommand::Revoke { serial }) => admin::pki_revoke(&app, &serial).await,
-        Command::Trust(TrustCommand::Import { file }) => admin::trust_import(&app, &file).await,
+        Command::Trust(TrustCommand::Import { file }) => {
+            admin::trust_import(&app, Some(&file)).await
+        }
+        Command::Trust(TrustCommand::ImportDirectory) => admin::trust_import(&app, None).await,
         Command::Trust(TrustCommand::List) => admin::trust_list(&app).await,
         Command::Queue(QueueCommand::List) => admin::queue::list(&app).await,
         Command::Queue(QueueCommand::Show { id }) => admin::queue::show(&app, id).await,

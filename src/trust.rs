@@ -1,7 +1,8 @@
 //! The MSSanté trust space: which domains may send us mail, and from which operator.
 //!
 //! The list is the ANS whitelist, imported whole with `mssante trust import` (a bad file
-//! changes nothing). On the MX, a sender is accepted only when its domain is listed and, by
+//! changes nothing), or the same list as the national directory publishes it
+//! (`mssante trust import-directory`). On the MX, a sender is accepted only when its domain is listed and, by
 //! default, the TLS peer's certificate subject is the DN the list gives for that domain.
 
 use std::path::Path;
@@ -30,6 +31,12 @@ pub enum ImportError {
         /// What and where.
         source: mssante_directory::WhitelistError,
     },
+    /// The directory could not be read; nothing was changed.
+    #[error("the directory: {0}; nothing was changed")]
+    Directory(String),
+    /// The directory publishes no trust-space domain (refused: it would empty the list).
+    #[error("the directory publishes no trust-space domain; nothing was changed")]
+    EmptyDirectory,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -47,8 +54,33 @@ pub async fn import(store: &Store, path: &Path) -> Result<TrustDiff, ImportError
         path: shown.clone(),
         source,
     })?;
-    let mut entries = Vec::with_capacity(list.domains.len());
-    for d in list.domains {
+    replace(store, list.domains).await
+}
+
+/// Replaces the stored trust space with the domains the national directory publishes
+/// (`mssTrustedDomain` entries); an empty or unreadable directory changes nothing.
+pub async fn import_from_directory(
+    store: &Store,
+    config: &mssante_directory::DirectoryConfig,
+) -> Result<TrustDiff, ImportError> {
+    let failed = |e: mssante_directory::DirectoryError| ImportError::Directory(e.to_string());
+    let mut session = mssante_directory::DirectorySession::open(config)
+        .await
+        .map_err(failed)?;
+    let domains = session.trusted_domains().await.map_err(failed)?;
+    session.close().await;
+    if domains.is_empty() {
+        return Err(ImportError::EmptyDirectory);
+    }
+    replace(store, domains).await
+}
+
+async fn replace(
+    store: &Store,
+    domains: Vec<whitelist::TrustedDomain>,
+) -> Result<TrustDiff, ImportError> {
+    let mut entries = Vec::with_capacity(domains.len());
+    for d in domains {
         // The parser already checked every DN.
         let key = DistinguishedName::parse(&d.operator_dn)
             .map(|dn| dn.to_string())

@@ -423,3 +423,42 @@ fn the_directory_is_reached_over_ldaps_or_starttls_and_only_with_the_right_ca() 
     assert!(said.contains("not published now"), "{said}");
     assert_eq!(slapd.ldapsearch(true, "(mail=refuse@*)", &["mail"]), "");
 }
+
+#[test]
+fn the_trust_space_can_come_from_the_directory() {
+    let slapd = Slapd::start();
+    let server = TestServer::new(&directory_config(&slapd));
+    // Nothing published yet: refused, nothing changed.
+    let out = server.cli(&["trust", "import-directory"]);
+    assert!(
+        !out.status.success() && show(&out).contains("publishes no trust-space domain"),
+        "{}",
+        show(&out)
+    );
+    ldapmodify(
+        &slapd,
+        &format!(
+            "dn: associatedDomain=operateur-a.fr,{BASE_DN}\nobjectClass: mssTrustedDomain\nassociatedDomain: operateur-a.fr\nmssOperatorDN: CN=mx.operateur-a.fr,O=OPERATEUR A,C=FR\n\n\
+             dn: associatedDomain=xn--hpital-rva.fr,{BASE_DN}\nobjectClass: mssTrustedDomain\nassociatedDomain: xn--hpital-rva.fr\nmssOperatorDN: CN=mx.hopital.fr,O=HOPITAL,C=FR\ndescription: CH\n\n\
+             dn: associatedDomain=casse.fr,{BASE_DN}\nobjectClass: mssTrustedDomain\nassociatedDomain: casse.fr\nmssOperatorDN: pas un DN\n"
+        ),
+    );
+    let said = server.cli_ok(&["trust", "import-directory"]);
+    assert!(
+        said.contains("from the national directory: 2 domains: 2 added"),
+        "{said}"
+    );
+    let listed = server.cli_ok(&["trust", "list"]);
+    assert!(
+        listed.contains("operateur-a.fr")
+            && listed.contains("CN=mx.operateur-a.fr,O=OPERATEUR A,C=FR")
+            && listed.contains("xn--hpital-rva.fr")
+            && !listed.contains("casse.fr"),
+        "{listed}"
+    );
+    assert!(
+        server
+            .cli_ok(&["audit", "tail", "-n", "3"])
+            .contains("trust.import")
+    );
+}

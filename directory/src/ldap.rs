@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry, dn_escape, ldap_escape};
 
+use crate::DistinguishedName;
 use crate::entry::{ATTRIBUTES, CERTIFICATE_ATTRIBUTES, Entry};
+use crate::whitelist::{self, TrustedDomain};
 
 /// Where the directory is and how the operator binds to it.
 #[derive(Clone)]
@@ -233,6 +235,63 @@ impl DirectorySession {
                 Ok(entry) => out.push(entry),
                 Err(reason) => tracing::warn!(dn = %parsed.dn, %reason, "directory entry skipped"),
             }
+        }
+        Ok(out)
+    }
+
+    /// The trust space the directory publishes (`mssTrustedDomain` entries), as the
+    /// whitelist would give it; entries with an invalid domain or DN are skipped (logged).
+    pub async fn trusted_domains(&mut self) -> Result<Vec<TrustedDomain>, DirectoryError> {
+        let found = timed(
+            self.timeout,
+            self.ldap.search(
+                &self.base_dn,
+                Scope::Subtree,
+                "(objectClass=mssTrustedDomain)",
+                vec!["associatedDomain", "mssOperatorDN", "description"],
+            ),
+        )
+        .await?;
+        let (entries, result) = (found.0, found.1);
+        if result.rc != 0 {
+            return Err(refused("the search of the trust space", &result));
+        }
+        let mut out: Vec<TrustedDomain> = Vec::with_capacity(entries.len());
+        for raw in entries {
+            let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| SearchEntry::construct(raw)))
+                .map_err(|_| {
+                    DirectoryError::Connection("an entry the directory sent is malformed".into())
+                })?;
+            let get = |name: &str| {
+                parsed
+                    .attrs
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .and_then(|(_, v)| v.first().cloned())
+                    .unwrap_or_default()
+            };
+            let domain = match whitelist::a_label(&get("associatedDomain")) {
+                Ok(domain) => domain,
+                Err(e) => {
+                    tracing::warn!(dn = %parsed.dn, error = %e, "trust-space entry skipped");
+                    continue;
+                }
+            };
+            let operator_dn = get("mssOperatorDN");
+            if let Err(e) = DistinguishedName::parse(&operator_dn) {
+                tracing::warn!(dn = %parsed.dn, error = %e, "trust-space entry skipped");
+                continue;
+            }
+            if out.iter().any(|d| d.name == domain) {
+                continue;
+            }
+            out.push(TrustedDomain {
+                name: domain,
+                operator_dn,
+                description: get("description"),
+                support_contact: String::new(),
+                updated: String::new(),
+            });
         }
         Ok(out)
     }

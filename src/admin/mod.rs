@@ -506,11 +506,26 @@ fn print_audit_record(seq: u64, r: &crate::store::AuditRecord) {
     );
 }
 
-/// `trust import`: replaces the trust space with a whitelist file and says what changed.
-pub async fn trust_import(app: &App, path: &Path) -> Result<(), CliError> {
-    let diff = crate::trust::import(&app.store, path)
-        .await
-        .map_err(|e| CliError::new(e.to_string()))?;
+/// `trust import FILE` / `trust import-directory`: replaces the trust space with a
+/// whitelist file (or the directory's list, `path` None) and says what changed.
+pub async fn trust_import(app: &App, path: Option<&Path>) -> Result<(), CliError> {
+    let diff = match path {
+        Some(path) => crate::trust::import(&app.store, path).await,
+        None => {
+            let settings = app.config.directory.as_ref().ok_or_else(|| {
+                CliError::new(
+                    "no [directory] in the configuration: nowhere to read the trust space",
+                )
+            })?;
+            let config = crate::directory::connection(settings).map_err(CliError::new)?;
+            crate::trust::import_from_directory(&app.store, &config).await
+        }
+    }
+    .map_err(|e| CliError::new(e.to_string()))?;
+    let source = path.map_or_else(
+        || "the national directory".to_string(),
+        |p| p.display().to_string(),
+    );
     let summary = format!(
         "{} domains: {} added, {} removed, {} with a new operator",
         diff.total,
@@ -518,13 +533,8 @@ pub async fn trust_import(app: &App, path: &Path) -> Result<(), CliError> {
         diff.removed.len(),
         diff.changed.len()
     );
-    audit(
-        app,
-        "trust.import",
-        &format!("{}: {summary}", path.display()),
-    )
-    .await?;
-    println!("trust space imported from {}: {summary}", path.display());
+    audit(app, "trust.import", &format!("{source}: {summary}")).await?;
+    println!("trust space imported from {source}: {summary}");
     for (sign, list) in [
         ("+", &diff.added),
         ("-", &diff.removed),
