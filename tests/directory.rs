@@ -76,7 +76,9 @@ fn every_mailbox_change_reaches_the_directory_and_waits_when_it_is_down() {
         "{reader}"
     );
 
-    // The directory goes down: mailbox operations still succeed, the changes wait.
+    // The directory goes down while the server runs: mailbox operations still succeed, the
+    // changes wait.
+    server.start();
     slapd.stop();
     let said = server.cli_stdin_ok(
         &["user", "add", BOB, "--password-stdin"],
@@ -96,7 +98,6 @@ fn every_mailbox_change_reaches_the_directory_and_waits_when_it_is_down() {
 
     // Back: `serve` publishes what waited, in order (GONE added, then removed).
     slapd.restart();
-    server.start();
     wait_for(30, "the outbox to drain", || {
         server
             .cli_ok(&["directory", "status"])

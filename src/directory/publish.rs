@@ -202,23 +202,21 @@ impl Publisher {
         Ok(())
     }
 
-    /// Runs in `serve`: publishes what is pending, at once when woken, every `retry_secs`
-    /// while the directory fails.
+    /// Runs in `serve`: publishes what is pending at once when woken (a change made by this
+    /// process), and looks at the outbox every `retry_secs` (changes the CLI could not
+    /// publish, a directory that failed).
     pub async fn run(self) {
         loop {
-            let wait = match self.publish_pending().await {
-                Ok(drained) => {
-                    if drained.written > 0 {
-                        tracing::info!(published = drained.written, "directory up to date");
-                    }
-                    Duration::from_secs(300)
+            match self.publish_pending().await {
+                Ok(drained) if drained.written > 0 => {
+                    tracing::info!(published = drained.written, "directory up to date");
                 }
+                Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, retry_secs = self.retry.as_secs(), "directory publication failed; the changes wait in the outbox");
-                    self.retry
                 }
-            };
-            let _ = tokio::time::timeout(wait, self.wakeup.notified()).await;
+            }
+            let _ = tokio::time::timeout(self.retry, self.wakeup.notified()).await;
         }
     }
 
