@@ -33,9 +33,6 @@ pub enum Recipient {
     Remote,
     /// Not served, not relayed, not in the trust space.
     Outside,
-    /// At another operator, but not in the national directory (only with
-    /// `[directory] check_remote_recipients`).
-    NotInDirectory,
 }
 
 /// Whether a local mailbox can take a message of a given size.
@@ -120,31 +117,32 @@ impl Delivery {
         if self.config.relay_domain(&domain).is_some() {
             return Ok(Recipient::Relay);
         }
-        if db.trust_entry(&domain).await?.is_none() {
-            return Ok(Recipient::Outside);
-        }
-        Ok(match self.remote_check() {
-            Some(directory) => match directory.exists(address).await {
-                Ok(true) => Recipient::Remote,
-                Ok(false) => Recipient::NotInDirectory,
-                // A directory that fails never stops mail.
-                Err(e) => {
-                    tracing::warn!(recipient = %address, error = %e, "directory check skipped");
-                    Recipient::Remote
-                }
-            },
-            None => Recipient::Remote,
+        Ok(if db.trust_entry(&domain).await?.is_some() {
+            Recipient::Remote
+        } else {
+            Recipient::Outside
         })
     }
 
-    /// The directory, when `[directory] check_remote_recipients` asks for the check.
-    fn remote_check(&self) -> Option<&DirectoryLookup> {
+    /// Whether a submitted message may go to `address` at another operator: false only when
+    /// `[directory] check_remote_recipients` is on and the directory answers that it does
+    /// not know the address (a directory that fails never stops mail).
+    pub async fn known_remote(&self, address: &str) -> bool {
         let wanted = self
             .config
             .directory
             .as_ref()
             .is_some_and(|d| d.check_remote_recipients);
-        self.directory.as_deref().filter(|_| wanted)
+        let Some(directory) = self.directory.as_deref().filter(|_| wanted) else {
+            return true;
+        };
+        match directory.exists(address).await {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::warn!(recipient = %address, error = %e, "directory check skipped");
+                true
+            }
+        }
     }
 
     /// Whether `account` has room for `incoming` more octets.
@@ -232,10 +230,7 @@ impl Delivery {
                     .await?;
                 Ok(true)
             }
-            Recipient::Suspended
-            | Recipient::UnknownMailbox
-            | Recipient::Outside
-            | Recipient::NotInDirectory => Ok(false),
+            Recipient::Suspended | Recipient::UnknownMailbox | Recipient::Outside => Ok(false),
         }
     }
 }

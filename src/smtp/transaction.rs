@@ -216,6 +216,12 @@ impl Session<'_> {
             Ok(Recipient::Remote) if self.role == Role::Mx && !relay_host => {
                 format!("550 5.7.1 Relaying denied: <{address}> is not served by this operator")
             }
+            Ok(Recipient::Remote)
+                if self.role == Role::Submission
+                    && !self.ctx.delivery.known_remote(&address).await =>
+            {
+                format!("550 5.1.1 <{address}> is not in the national MSSanté directory")
+            }
             Ok(Recipient::Relay | Recipient::Remote) => {
                 if let Some(tx) = &mut self.transaction
                     && !tx.outbound.iter().any(|r| r.address == address)
@@ -230,9 +236,6 @@ impl Session<'_> {
             }
             Ok(Recipient::Outside) => {
                 format!("550 5.7.1 <{address}> is not in the MSSanté trust space")
-            }
-            Ok(Recipient::NotInDirectory) => {
-                format!("550 5.1.1 <{address}> is not in the national MSSanté directory")
             }
             Err(e) => {
                 tracing::error!(error = %e, "recipient lookup failed");
