@@ -9,24 +9,25 @@ use async_trait::async_trait;
 use group_commit::GroupCommit;
 use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod accounts;
 mod audit_log;
 mod delegation;
 mod devices;
 mod directory;
 mod group_commit;
 mod keys;
+mod messages;
 mod otp;
 mod queue;
 mod trust;
 
 use super::{
-    Accepted, Account, AccountKind, AttemptRecord, AuditRecord, Backend, Delegation, Device,
-    DirectoryProfile, MailboxInfo, MessageMeta, NewAccount, NewKey, NewMessage, OtpState,
-    PendingPublication, QueuedMessage, StoreError, StoredKey, TrustDiff, TrustEntry,
+    Accepted, Account, AttemptRecord, AuditRecord, Backend, Delegation, Device, DirectoryProfile,
+    MailboxInfo, MessageMeta, NewAccount, NewKey, NewMessage, OtpState, PendingPublication,
+    QueuedMessage, StoreError, StoredKey, TrustDiff, TrustEntry,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -73,25 +74,6 @@ impl SqliteBackend {
             commits: GroupCommit::default(),
         })
     }
-}
-
-fn account_from_row(row: &SqliteRow) -> Result<Account, StoreError> {
-    let kind: String = row.try_get("kind").map_err(db_err)?;
-    Ok(Account {
-        id: row.try_get("id").map_err(db_err)?,
-        address: row.try_get("address").map_err(db_err)?,
-        domain: row.try_get("domain").map_err(db_err)?,
-        kind: kind.parse::<AccountKind>().map_err(StoreError::Backend)?,
-        idnat: row.try_get("idnat").map_err(db_err)?,
-        display_name: row.try_get("display_name").map_err(db_err)?,
-        password_hash: row.try_get("password_hash").map_err(db_err)?,
-        suspended: row.try_get::<i64, _>("suspended").map_err(db_err)? != 0,
-        quota_bytes: row
-            .try_get::<Option<i64>, _>("quota_bytes")
-            .map_err(db_err)?
-            .map(|q| q.max(0) as u64),
-        dek_wrapped: row.try_get("dek_wrapped").map_err(db_err)?,
-    })
 }
 
 fn changed_one(rows: u64, what: &str) -> Result<(), StoreError> {
@@ -213,104 +195,39 @@ impl Backend for SqliteBackend {
         account: &NewAccount,
         dek_wrapped: &[u8],
     ) -> Result<i64, StoreError> {
-        let domain = account.address.rsplit_once('@').map_or("", |(_, d)| d);
-        let done = sqlx::query(
-            "INSERT INTO accounts (address, domain, kind, idnat, display_name, password_hash, dek_wrapped, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&account.address)
-        .bind(domain)
-        .bind(account.kind.as_str())
-        .bind(&account.idnat)
-        .bind(&account.display_name)
-        .bind(&account.password_hash)
-        .bind(dek_wrapped)
-        .bind(chrono::Utc::now().timestamp())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| match db_err(e) {
-            StoreError::Conflict(m) if m.contains("referenced") => {
-                StoreError::NotFound(format!("domain {domain} is not served here: run `mssante domain add {domain}` first"))
-            }
-            StoreError::Conflict(_) => StoreError::Conflict(format!("mailbox {} already exists", account.address)),
-            other => other,
-        })?;
-        Ok(done.last_insert_rowid())
+        accounts::add_account(&self.pool, account, dek_wrapped).await
     }
 
     async fn find_account(&self, address: &str) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query("SELECT * FROM accounts WHERE address = ?")
-            .bind(address)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.as_ref().map(account_from_row).transpose()
+        accounts::find_account(&self.pool, address).await
     }
 
     async fn accounts_by_idnat(&self, idnat: &str) -> Result<Vec<Account>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM accounts WHERE idnat = ? ORDER BY address")
-            .bind(idnat)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(account_from_row).collect()
+        accounts::accounts_by_idnat(&self.pool, idnat).await
     }
 
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM accounts ORDER BY address")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(account_from_row).collect()
+        accounts::list_accounts(&self.pool).await
     }
 
     async fn set_password_hash(&self, address: &str, hash: Option<&str>) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE accounts SET password_hash = ? WHERE address = ?")
-            .bind(hash)
-            .bind(address)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        changed_one(done.rows_affected(), &format!("mailbox {address}"))
+        accounts::set_password_hash(&self.pool, address, hash).await
     }
 
     async fn set_suspended(&self, address: &str, suspended: bool) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE accounts SET suspended = ? WHERE address = ?")
-            .bind(i64::from(suspended))
-            .bind(address)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        changed_one(done.rows_affected(), &format!("mailbox {address}"))
+        accounts::set_suspended(&self.pool, address, suspended).await
     }
 
     async fn remove_account(&self, address: &str) -> Result<(), StoreError> {
-        let done = sqlx::query("DELETE FROM accounts WHERE address = ?")
-            .bind(address)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        changed_one(done.rows_affected(), &format!("mailbox {address}"))
+        accounts::remove_account(&self.pool, address).await
     }
 
     async fn set_quota(&self, address: &str, bytes: Option<u64>) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE accounts SET quota_bytes = ? WHERE address = ?")
-            .bind(bytes.map(|b| b.min(i64::MAX as u64) as i64))
-            .bind(address)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        changed_one(done.rows_affected(), &format!("mailbox {address}"))
+        accounts::set_quota(&self.pool, address, bytes).await
     }
 
     async fn account_usage(&self, account_id: i64) -> Result<u64, StoreError> {
-        let used: i64 = sqlx::query_scalar("SELECT used_bytes FROM accounts WHERE id = ?")
-            .bind(account_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?
-            .unwrap_or(0);
-        Ok(used.max(0) as u64)
+        accounts::account_usage(&self.pool, account_id).await
     }
 
     async fn grant_delegation(
@@ -349,60 +266,15 @@ impl Backend for SqliteBackend {
         name: &str,
         create: bool,
     ) -> Result<Option<MailboxInfo>, StoreError> {
-        if create {
-            // UIDVALIDITY: creation time in seconds, so a re-created folder gets a new one.
-            sqlx::query("INSERT INTO mailboxes (account_id, name, uidvalidity) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-                .bind(account_id)
-                .bind(name)
-                .bind(chrono::Utc::now().timestamp() & 0xffff_ffff)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-        }
-        let row = sqlx::query("SELECT id, name, uidvalidity, uidnext FROM mailboxes WHERE account_id = ? AND name = ?")
-            .bind(account_id)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| {
-            Ok(MailboxInfo {
-                id: r.try_get("id").map_err(db_err)?,
-                name: r.try_get("name").map_err(db_err)?,
-                uidvalidity: r.try_get::<i64, _>("uidvalidity").map_err(db_err)? as u32,
-                uidnext: r.try_get::<i64, _>("uidnext").map_err(db_err)? as u32,
-            })
-        })
-        .transpose()
+        messages::mailbox(&self.pool, account_id, name, create).await
     }
 
     async fn append_messages(&self, messages: &[NewMessage]) -> Result<Vec<u32>, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
-        let uids = queue::insert_messages(&mut tx, messages).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(uids)
+        messages::append_messages(&self.pool, messages).await
     }
 
     async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MessageMeta>, StoreError> {
-        let rows = sqlx::query("SELECT uid, internal_date, size, flags FROM messages WHERE mailbox_id = ? ORDER BY uid")
-            .bind(mailbox_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(MessageMeta {
-                    uid: r.try_get::<i64, _>("uid").map_err(db_err)? as u32,
-                    internal_date: r.try_get("internal_date").map_err(db_err)?,
-                    size: r.try_get::<i64, _>("size").map_err(db_err)? as u64,
-                    flags: r.try_get("flags").map_err(db_err)?,
-                })
-            })
-            .collect()
+        messages::list_messages(&self.pool, mailbox_id).await
     }
 
     async fn message_sealed(
@@ -410,12 +282,7 @@ impl Backend for SqliteBackend {
         mailbox_id: i64,
         uid: u32,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        sqlx::query_scalar("SELECT sealed FROM messages WHERE mailbox_id = ? AND uid = ?")
-            .bind(mailbox_id)
-            .bind(i64::from(uid))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)
+        messages::message_sealed(&self.pool, mailbox_id, uid).await
     }
 
     async fn message_original(
@@ -423,42 +290,15 @@ impl Backend for SqliteBackend {
         mailbox_id: i64,
         uid: u32,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let original: Option<Option<Vec<u8>>> =
-            sqlx::query_scalar("SELECT original FROM messages WHERE mailbox_id = ? AND uid = ?")
-                .bind(mailbox_id)
-                .bind(i64::from(uid))
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)?;
-        Ok(original.flatten())
+        messages::message_original(&self.pool, mailbox_id, uid).await
     }
 
     async fn set_flags(&self, mailbox_id: i64, uid: u32, flags: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE messages SET flags = ? WHERE mailbox_id = ? AND uid = ?")
-            .bind(flags)
-            .bind(mailbox_id)
-            .bind(i64::from(uid))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+        messages::set_flags(&self.pool, mailbox_id, uid, flags).await
     }
 
     async fn delete_messages(&self, mailbox_id: i64, uids: &[u32]) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
-        for uid in uids {
-            sqlx::query("DELETE FROM messages WHERE mailbox_id = ? AND uid = ?")
-                .bind(mailbox_id)
-                .bind(i64::from(*uid))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        tx.commit().await.map_err(db_err)
+        messages::delete_messages(&self.pool, mailbox_id, uids).await
     }
 
     async fn accept_message(&self, accepted: Accepted) -> Result<Option<i64>, StoreError> {
