@@ -535,8 +535,14 @@ mod tests {
         let text = include_str!("../../config/mssante.example.toml");
         let config = Config::parse(text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.mode, Mode::Production);
-        assert_eq!(config.limits.max_message_size, default_max_message_size());
-        assert_eq!(config.limits.max_recipients, default_max_recipients());
+        assert_eq!(
+            config.limits.max_message_size,
+            Limits::default().max_message_size
+        );
+        assert_eq!(
+            config.limits.max_recipients,
+            Limits::default().max_recipients
+        );
         assert_eq!(config.shutdown_grace_secs, default_shutdown_grace());
         assert_eq!(config.tls.client_trust_anchors.len(), 3);
         assert_eq!(
@@ -546,7 +552,7 @@ mod tests {
         assert_eq!(config.listeners.len(), 7);
         assert!(config.trust.require_operator_dn);
         assert!(config.listeners.iter().all(|l| l.max_connections == 500));
-        assert_eq!(config.limits.mailbox_quota, default_mailbox_quota());
+        assert_eq!(config.limits.mailbox_quota, Limits::default().mailbox_quota);
         let q = QueuePolicy::default();
         assert_eq!(
             (config.queue.retry_first_secs, config.queue.retry_max_secs),
