@@ -126,6 +126,14 @@ fn flag(on: bool) -> &'static str {
     if on { "O" } else { "N" }
 }
 
+/// The first value of attribute `name` (names are case-insensitive in LDAP).
+pub(crate) fn first_value<V: Clone>(attrs: &HashMap<String, Vec<V>>, name: &str) -> Option<V> {
+    attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.first().cloned())
+}
+
 impl Entry {
     /// A bare entry of `kind` for `address`.
     pub fn new(address: &str, kind: MailboxType) -> Entry {
@@ -202,24 +210,15 @@ impl Entry {
         attrs: &HashMap<String, Vec<String>>,
         binary: &HashMap<String, Vec<Vec<u8>>>,
     ) -> Result<Entry, String> {
-        // Attribute names are case-insensitive.
-        let get = |name: &str| {
-            attrs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .and_then(|(_, v)| v.first().cloned())
-        };
+        let get = |name: &str| first_value(attrs, name);
         let address = get("mail").ok_or("an entry without mail")?;
         let kind: MailboxType = get("mssMailboxType")
             .ok_or_else(|| format!("{address}: no mssMailboxType"))?
             .parse()?;
         let is_on = |name: &str| get(name).is_some_and(|v| v.eq_ignore_ascii_case("O"));
-        let certificate = CERTIFICATE_ATTRIBUTES.iter().find_map(|name| {
-            binary
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .and_then(|(_, v)| v.first().cloned())
-        });
+        let certificate = CERTIFICATE_ATTRIBUTES
+            .iter()
+            .find_map(|name| first_value(binary, name));
         Ok(Entry {
             owner_idnat: get("mssOwnerIdNat"),
             structure_id: get("mssStructureId"),

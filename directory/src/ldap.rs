@@ -13,7 +13,7 @@ use std::time::Duration;
 use ldap3::{LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry, dn_escape, ldap_escape};
 
 use crate::DistinguishedName;
-use crate::entry::{ATTRIBUTES, CERTIFICATE_ATTRIBUTES, Entry};
+use crate::entry::{ATTRIBUTES, CERTIFICATE_ATTRIBUTES, Entry, first_value};
 use crate::whitelist::{self, TrustedDomain};
 
 /// Where the directory is and how the operator binds to it.
@@ -44,6 +44,16 @@ pub enum DirectoryError {
     /// The connection or the protocol failed.
     #[error("directory connection: {0}")]
     Connection(String),
+    /// The directory refused the operator's bind (a configuration to fix).
+    #[error("the directory refused the bind as {dn} (LDAP code {code}: {text})")]
+    BindRefused {
+        /// The bind DN.
+        dn: String,
+        /// RFC 4511 result code (49: invalid credentials).
+        code: u32,
+        /// The server's diagnostic.
+        text: String,
+    },
     /// The directory refused an operation (LDAP result code and text).
     #[error("the directory refused {operation} (LDAP code {code}: {text})")]
     Refused {
@@ -61,8 +71,7 @@ impl DirectoryError {
     /// syntax, naming: RFC 4511 codes 16-21, 34, 64-69). A connection failure, a timeout,
     /// a busy or unavailable directory, or a refused bind (a configuration to fix) may pass.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, DirectoryError::Refused { code, operation, .. }
-            if !operation.starts_with("the bind") && matches!(code, 16..=21 | 34 | 64..=69))
+        matches!(self, DirectoryError::Refused { code, .. } if matches!(code, 16..=21 | 34 | 64..=69))
     }
 }
 
@@ -124,7 +133,11 @@ impl DirectorySession {
         if let Some(dn) = &config.bind_dn {
             let result = timed(config.timeout, ldap.simple_bind(dn, &config.bind_password)).await?;
             if result.rc != 0 {
-                return Err(refused(&format!("the bind as {dn}"), &result));
+                return Err(DirectoryError::BindRefused {
+                    dn: dn.clone(),
+                    code: result.rc,
+                    text: result.text,
+                });
             }
         }
         Ok(DirectorySession {
@@ -210,27 +223,12 @@ impl DirectorySession {
         Ok(self.search(&filter).await?.into_iter().next())
     }
 
+    /// The mailbox entries `filter` finds; entries that are not ours are skipped (logged).
     async fn search(&mut self, filter: &str) -> Result<Vec<Entry>, DirectoryError> {
         let mut wanted: Vec<&str> = ATTRIBUTES.to_vec();
         wanted.extend(CERTIFICATE_ATTRIBUTES);
-        let found = timed(
-            self.timeout,
-            self.ldap
-                .search(&self.base_dn, Scope::Subtree, filter, wanted),
-        )
-        .await?;
-        let (entries, result) = (found.0, found.1);
-        if result.rc != 0 {
-            return Err(refused(&format!("the search {filter}"), &result));
-        }
-        let mut out = Vec::with_capacity(entries.len());
-        for raw in entries {
-            // ldap3 panics on BER it cannot read: a broken directory must not take the
-            // server down with it.
-            let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| SearchEntry::construct(raw)))
-                .map_err(|_| {
-                    DirectoryError::Connection("an entry the directory sent is malformed".into())
-                })?;
+        let mut out = Vec::new();
+        for parsed in self.raw_search(filter, wanted).await? {
             match Entry::from_ldap(&parsed.attrs, &parsed.bin_attrs) {
                 Ok(entry) => out.push(entry),
                 Err(reason) => tracing::warn!(dn = %parsed.dn, %reason, "directory entry skipped"),
@@ -239,37 +237,50 @@ impl DirectorySession {
         Ok(out)
     }
 
-    /// The trust space the directory publishes (`mssTrustedDomain` entries), as the
-    /// whitelist would give it; entries with an invalid domain or DN are skipped (logged).
-    pub async fn trusted_domains(&mut self) -> Result<Vec<TrustedDomain>, DirectoryError> {
+    /// One subtree search under the base DN, within the deadline.
+    async fn raw_search(
+        &mut self,
+        filter: &str,
+        attrs: Vec<&str>,
+    ) -> Result<Vec<SearchEntry>, DirectoryError> {
         let found = timed(
             self.timeout,
-            self.ldap.search(
-                &self.base_dn,
-                Scope::Subtree,
-                "(objectClass=mssTrustedDomain)",
-                vec!["associatedDomain", "mssOperatorDN", "description"],
-            ),
+            self.ldap
+                .search(&self.base_dn, Scope::Subtree, filter, attrs),
         )
         .await?;
         let (entries, result) = (found.0, found.1);
         if result.rc != 0 {
-            return Err(refused("the search of the trust space", &result));
+            return Err(refused(&format!("the search {filter}"), &result));
         }
-        let mut out: Vec<TrustedDomain> = Vec::with_capacity(entries.len());
-        for raw in entries {
-            let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| SearchEntry::construct(raw)))
-                .map_err(|_| {
-                    DirectoryError::Connection("an entry the directory sent is malformed".into())
-                })?;
-            let get = |name: &str| {
-                parsed
-                    .attrs
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                    .and_then(|(_, v)| v.first().cloned())
-                    .unwrap_or_default()
-            };
+        entries
+            .into_iter()
+            .map(|raw| {
+                // ldap3 panics on BER it cannot read: a broken directory must not take the
+                // server down with it.
+                std::panic::catch_unwind(AssertUnwindSafe(|| SearchEntry::construct(raw))).map_err(
+                    |_| {
+                        DirectoryError::Connection(
+                            "an entry the directory sent is malformed".into(),
+                        )
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The trust space the directory publishes (`mssTrustedDomain` entries), as the
+    /// whitelist would give it; entries with an invalid domain or DN are skipped (logged).
+    pub async fn trusted_domains(&mut self) -> Result<Vec<TrustedDomain>, DirectoryError> {
+        let found = self
+            .raw_search(
+                "(objectClass=mssTrustedDomain)",
+                vec!["associatedDomain", "mssOperatorDN", "description"],
+            )
+            .await?;
+        let mut out: Vec<TrustedDomain> = Vec::with_capacity(found.len());
+        for parsed in found {
+            let get = |name: &str| first_value(&parsed.attrs, name).unwrap_or_default();
             let domain = match whitelist::a_label(&get("associatedDomain")) {
                 Ok(domain) => domain,
                 Err(e) => {
@@ -319,7 +330,12 @@ mod tests {
         assert!(refused("the publication of a@b.test", 65).is_permanent());
         assert!(refused("the publication of a@b.test", 21).is_permanent());
         assert!(!refused("the publication of a@b.test", 51).is_permanent());
-        assert!(!refused("the bind as cn=admin", 49).is_permanent());
+        let bind = DirectoryError::BindRefused {
+            dn: "cn=admin".into(),
+            code: 49,
+            text: String::new(),
+        };
+        assert!(!bind.is_permanent());
         assert!(!DirectoryError::Timeout(Duration::from_secs(1)).is_permanent());
         assert!(!DirectoryError::Connection("reset".into()).is_permanent());
     }

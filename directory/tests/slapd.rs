@@ -133,7 +133,7 @@ async fn a_directory_that_is_down_or_frozen_gives_an_error_in_time() {
     wrong.bind_password = "not the password".into();
     assert!(matches!(
         DirectorySession::open(&wrong).await,
-        Err(DirectoryError::Refused { code: 49, .. })
+        Err(DirectoryError::BindRefused { code: 49, .. })
     ));
 
     slapd.freeze();

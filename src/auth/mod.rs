@@ -298,14 +298,8 @@ impl Authenticator {
             Ok((_, rights)) => (Outcome::Ok, format!("{mailbox} with rights {rights}")),
             Err(e) => (Outcome::Refused, format!("{mailbox}: {e}")),
         };
-        if let Err(e) = self
-            .audit
-            .record("login.delegated", &user.address, source, outcome, &detail)
-            .await
-        {
-            tracing::error!(error = %e, "audit write failed; refusing the delegated access");
-            return Err(AuthError::Unavailable);
-        }
+        self.trace("login.delegated", &user.address, source, outcome, &detail)
+            .await?;
         result
     }
 

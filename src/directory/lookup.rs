@@ -4,8 +4,9 @@
 //! cached: an entry with a certificate for `POSITIVE_TTL`, anything less (no entry, or no
 //! certificate) for `NEGATIVE_TTL`, so a busy sender does not ask the directory for every
 //! message. A directory that fails is not cached: the caller decides (the message goes out
-//! as for a recipient without a certificate; the address is not refused), and the next
-//! one asks again.
+//! as for a recipient without a certificate; the address is not refused). After a failed
+//! connection the directory is not asked again for `HOLD_DOWN`, so an outage does not make
+//! every message wait for the connection timeout.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,6 +18,8 @@ use mssante_directory::{DirectoryConfig, DirectoryError, DirectorySession};
 pub const POSITIVE_TTL: Duration = Duration::from_secs(3600);
 /// How long "no certificate" is remembered.
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(600);
+/// How long a directory that could not be reached is left alone.
+pub const HOLD_DOWN: Duration = Duration::from_secs(30);
 /// Most addresses remembered; the oldest answers go first.
 const CAPACITY: usize = 100_000;
 
@@ -38,6 +41,8 @@ pub struct DirectoryLookup {
     /// One bound connection, reopened after a failure.
     session: tokio::sync::Mutex<Option<DirectorySession>>,
     cache: Mutex<HashMap<String, Answer>>,
+    /// When the last connection attempt failed.
+    failed_at: Mutex<Option<Instant>>,
 }
 
 impl DirectoryLookup {
@@ -47,6 +52,7 @@ impl DirectoryLookup {
             config,
             session: tokio::sync::Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
+            failed_at: Mutex::new(None),
         }
     }
 
@@ -108,10 +114,22 @@ impl DirectoryLookup {
         };
         let found = match found {
             Ok(found) => found,
-            // A connection that went stale: one new one, one more try.
+            // A connection that went stale: one new one, one more try, unless the directory
+            // could not be reached a moment ago.
             Err(_) => {
                 *session = None;
-                let mut fresh = DirectorySession::open(&self.config).await?;
+                let failed_at = *self.failed_at.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(at) = failed_at.filter(|at| at.elapsed() < HOLD_DOWN) {
+                    return Err(DirectoryError::Connection(format!(
+                        "unreachable {} s ago; asked again after {} s",
+                        at.elapsed().as_secs(),
+                        HOLD_DOWN.as_secs()
+                    )));
+                }
+                let opened = DirectorySession::open(&self.config).await;
+                *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                    opened.is_err().then(Instant::now);
+                let mut fresh = opened?;
                 let found = fresh.find(&address).await?;
                 *session = Some(fresh);
                 found
@@ -166,7 +184,17 @@ mod tests {
     #[tokio::test]
     async fn a_directory_that_does_not_answer_is_an_error_not_a_cached_absence() {
         let l = lookup();
-        assert!(l.certificate("a@x.test").await.is_err());
+        let first = l
+            .certificate("a@x.test")
+            .await
+            .expect_err("nothing listens there");
+        assert!(!first.to_string().contains("asked again"), "{first}");
         assert_eq!(l.cached("a@x.test", Instant::now()), None);
+        // Within the hold-down, the directory is not tried again.
+        let second = l.exists("b@x.test").await.expect_err("held down");
+        assert!(
+            second.to_string().contains("asked again after 30 s"),
+            "{second}"
+        );
     }
 }
