@@ -1,9 +1,22 @@
-//! IMAP4rev1: the foundation's path (CAPABILITY, STARTTLS, LOGIN, AUTHENTICATE, LIST,
-//! STATUS, SELECT/EXAMINE, FETCH and UID FETCH of whole messages, CLOSE, LOGOUT). The IMAP
-//! issue builds the full server on imap-codec; the listener, auth and store plumbing stay.
+//! IMAP4rev1 with the extensions Thunderbird, mbsync and webmail front-ends rely on. Commands
+//! are decoded by imap-codec (`input.rs`); the session (`session.rs`) runs them against the
+//! store through a per-folder view (`view.rs`) that turns other sessions' changes into the
+//! untagged responses RFC 3501 allows. Message structure (`mime.rs`, `address.rs`) is read
+//! from the stored bytes, never decoded, as IMAP wants.
 
-mod command;
+mod address;
+mod encode;
+mod fetch;
+mod folders;
+mod input;
+mod login;
+mod messages;
+mod mime;
+mod search;
+mod select;
 mod session;
+mod utf7;
+mod view;
 
 use std::sync::Arc;
 

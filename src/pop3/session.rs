@@ -375,13 +375,7 @@ impl<'a> Session<'a> {
         if doomed.is_empty() {
             return self.send("+OK Bye").await;
         }
-        match self
-            .ctx
-            .store
-            .db()
-            .delete_messages(d.folder.id, &doomed)
-            .await
-        {
+        match self.ctx.store.expunge(d.folder.id, &doomed).await {
             Ok(()) => {
                 self.send(&format!("+OK Bye, {} messages deleted", doomed.len()))
                     .await

@@ -10,6 +10,7 @@ mod audit_log;
 mod backend;
 mod devices;
 mod directory;
+mod folders;
 mod keys;
 mod otp;
 mod queue;
@@ -28,6 +29,10 @@ pub use audit_log::AuditRecord;
 pub use backend::Backend;
 pub use devices::Device;
 pub use directory::{DirectoryProfile, PendingPublication};
+pub use folders::{
+    DEFAULT_FOLDERS, FolderChanges, MailboxChanges, MailboxDelta, MailboxInfo, MessageMeta,
+    NewMessage,
+};
 pub use keys::{KeyState, KeyUse, NewKey, StoredKey};
 pub use otp::OtpState;
 pub use queue::{
@@ -152,48 +157,6 @@ pub struct Delegation {
     pub rights: String,
 }
 
-/// A folder of an account.
-#[derive(Debug, Clone)]
-pub struct MailboxInfo {
-    /// Row id.
-    pub id: i64,
-    /// Name (INBOX, Sent, ...).
-    pub name: String,
-    /// IMAP UIDVALIDITY: fixed at creation.
-    pub uidvalidity: u32,
-    /// The UID the next message will get.
-    pub uidnext: u32,
-}
-
-/// What is known of a stored message without opening it.
-#[derive(Debug, Clone)]
-pub struct MessageMeta {
-    /// IMAP UID, strictly ascending, never reused.
-    pub uid: u32,
-    /// Arrival time, seconds since the epoch.
-    pub internal_date: i64,
-    /// Size of the message in octets.
-    pub size: u64,
-    /// Space-separated IMAP flags.
-    pub flags: String,
-}
-
-/// A sealed message to append.
-#[derive(Debug, Clone)]
-pub struct NewMessage {
-    /// Destination folder.
-    pub mailbox_id: i64,
-    /// Arrival time, seconds since the epoch.
-    pub internal_date: i64,
-    /// Size of the clear message.
-    pub size: u64,
-    /// The body sealed under the account's data key.
-    pub sealed: Vec<u8>,
-    /// The original as received, sealed the same way, when the body is a transformed copy
-    /// (an S/MIME message decrypted for its reader).
-    pub original: Option<Vec<u8>>,
-}
-
 /// What one local mailbox receives of an accepted message.
 #[derive(Debug, Clone)]
 pub struct LocalCopy {
@@ -215,6 +178,8 @@ pub struct Store {
     kek: Arc<dyn Kek>,
     /// Seals queued messages (wrapped under the KEK in the settings).
     queue_key: Arc<vault::DataKey>,
+    /// Rung after each change to a folder, for open IMAP sessions.
+    changes: Arc<FolderChanges>,
 }
 
 const KEK_CHECK: &str = "kek.check";
@@ -268,6 +233,7 @@ impl Store {
             backend,
             kek,
             queue_key: Arc::new(queue_key),
+            changes: Arc::default(),
         })
     }
 
@@ -281,6 +247,7 @@ impl Store {
         let (wrapped, _) = vault::new_data_key(self.kek.as_ref(), &dek_context(&account.address))?;
         let id = self.backend.add_account(account, &wrapped).await?;
         self.backend.mailbox(id, "INBOX", true).await?;
+        self.ensure_default_folders(id).await?;
         Ok(id)
     }
 
@@ -348,6 +315,7 @@ impl Store {
                     mailbox_id,
                     internal_date: now,
                     size: body.len() as u64,
+                    flags: String::new(),
                     sealed: key.seal(&context, body)?,
                     original,
                 });
@@ -368,13 +336,17 @@ impl Store {
             }),
             _ => None,
         };
-        self.backend
+        let folders: Vec<i64> = batch.iter().map(|m| m.mailbox_id).collect();
+        let queue_id = self
+            .backend
             .accept_message(Accepted {
                 local: batch,
                 queued,
                 audit,
             })
-            .await
+            .await?;
+        self.folders_changed(folders);
+        Ok(queue_id)
     }
 
     /// Opens the body of a queued message.

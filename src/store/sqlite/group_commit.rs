@@ -130,6 +130,7 @@ mod tests {
                         size: 1,
                         sealed: vec![n],
                         original: None,
+                        ..NewMessage::default()
                     };
                     db.accept_message(Accepted {
                         local: vec![message],

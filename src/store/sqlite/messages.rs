@@ -1,11 +1,52 @@
-//! SQLite side of folders and stored messages: folders created on first use, appends
-//! (UIDs from the folder's counter), listing, sealed bodies and originals, flags, deletion.
+//! SQLite side of folders and stored messages: folders (created on first use, listed,
+//! renamed with their children), appends (UIDs from the folder's counter, a new modseq each),
+//! changes since a modseq (messages and expunged UIDs), flags, copy and move, deletion.
 
-use sqlx::Row;
-use sqlx::sqlite::SqlitePool;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{Row, Sqlite, Transaction};
 
-use super::{db_err, queue};
-use crate::store::{MailboxInfo, MessageMeta, NewMessage, StoreError};
+use super::db_err;
+use crate::store::{MailboxDelta, MailboxInfo, MessageMeta, NewMessage, StoreError};
+
+// Column lists as macros: sqlx takes only static SQL, which `concat!` builds.
+macro_rules! mailbox_columns {
+    () => {
+        "id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed"
+    };
+}
+macro_rules! message_columns {
+    () => {
+        "uid, internal_date, size, flags, modseq"
+    };
+}
+
+fn mailbox_from_row(r: &SqliteRow) -> Result<MailboxInfo, StoreError> {
+    Ok(MailboxInfo {
+        id: r.try_get("id").map_err(db_err)?,
+        name: r.try_get("name").map_err(db_err)?,
+        uidvalidity: r.try_get::<i64, _>("uidvalidity").map_err(db_err)? as u32,
+        uidnext: r.try_get::<i64, _>("uidnext").map_err(db_err)? as u32,
+        highestmodseq: r.try_get::<i64, _>("highestmodseq").map_err(db_err)? as u64,
+        special_use: r.try_get("special_use").map_err(db_err)?,
+        subscribed: r.try_get::<i64, _>("subscribed").map_err(db_err)? != 0,
+    })
+}
+
+fn message_from_row(r: &SqliteRow) -> Result<MessageMeta, StoreError> {
+    Ok(MessageMeta {
+        uid: r.try_get::<i64, _>("uid").map_err(db_err)? as u32,
+        internal_date: r.try_get("internal_date").map_err(db_err)?,
+        size: r.try_get::<i64, _>("size").map_err(db_err)? as u64,
+        flags: r.try_get("flags").map_err(db_err)?,
+        modseq: r.try_get::<i64, _>("modseq").map_err(db_err)? as u64,
+    })
+}
+
+/// UIDVALIDITY of a new folder: creation time in seconds, so a re-created folder gets a new
+/// one.
+fn new_uidvalidity() -> i64 {
+    chrono::Utc::now().timestamp() & 0xffff_ffff
+}
 
 pub async fn mailbox(
     pool: &SqlitePool,
@@ -14,32 +55,183 @@ pub async fn mailbox(
     create: bool,
 ) -> Result<Option<MailboxInfo>, StoreError> {
     if create {
-        // UIDVALIDITY: creation time in seconds, so a re-created folder gets a new one.
         sqlx::query("INSERT INTO mailboxes (account_id, name, uidvalidity) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
             .bind(account_id)
             .bind(name)
-            .bind(chrono::Utc::now().timestamp() & 0xffff_ffff)
+            .bind(new_uidvalidity())
             .execute(pool)
             .await
             .map_err(db_err)?;
     }
-    let row = sqlx::query(
-        "SELECT id, name, uidvalidity, uidnext FROM mailboxes WHERE account_id = ? AND name = ?",
+    let sql = concat!(
+        "SELECT ",
+        mailbox_columns!(),
+        " FROM mailboxes WHERE account_id = ? AND name = ?"
+    );
+    let row = sqlx::query(sql)
+        .bind(account_id)
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)?;
+    row.as_ref().map(mailbox_from_row).transpose()
+}
+
+pub async fn mailboxes(pool: &SqlitePool, account_id: i64) -> Result<Vec<MailboxInfo>, StoreError> {
+    let sql = concat!(
+        "SELECT ",
+        mailbox_columns!(),
+        " FROM mailboxes WHERE account_id = ? ORDER BY name"
+    );
+    let rows = sqlx::query(sql)
+        .bind(account_id)
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+    rows.iter().map(mailbox_from_row).collect()
+}
+
+pub async fn create_mailbox(
+    pool: &SqlitePool,
+    account_id: i64,
+    name: &str,
+    special_use: Option<&str>,
+) -> Result<MailboxInfo, StoreError> {
+    let sql = concat!(
+        "INSERT INTO mailboxes (account_id, name, uidvalidity, special_use) VALUES (?, ?, ?, ?)
+         ON CONFLICT DO NOTHING RETURNING ",
+        mailbox_columns!()
+    );
+    let row = sqlx::query(sql)
+        .bind(account_id)
+        .bind(name)
+        .bind(new_uidvalidity())
+        .bind(special_use)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)?;
+    match row {
+        Some(row) => mailbox_from_row(&row),
+        None => Err(StoreError::Conflict(format!("folder {name} exists"))),
+    }
+}
+
+pub async fn delete_mailbox(pool: &SqlitePool, mailbox_id: i64) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM mailboxes WHERE id = ?")
+        .bind(mailbox_id)
+        .execute(pool)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+pub async fn rename_mailbox(
+    pool: &SqlitePool,
+    account_id: i64,
+    from: &str,
+    to: &str,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+    let taken: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM mailboxes WHERE account_id = ? AND (name = ? OR substr(name, 1, ?) = ?)",
     )
     .bind(account_id)
-    .bind(name)
-    .fetch_optional(pool)
+    .bind(to)
+    .bind(to.len() as i64 + 1)
+    .bind(format!("{to}/"))
+    .fetch_optional(&mut *tx)
     .await
     .map_err(db_err)?;
-    row.map(|r| {
-        Ok(MailboxInfo {
-            id: r.try_get("id").map_err(db_err)?,
-            name: r.try_get("name").map_err(db_err)?,
-            uidvalidity: r.try_get::<i64, _>("uidvalidity").map_err(db_err)? as u32,
-            uidnext: r.try_get::<i64, _>("uidnext").map_err(db_err)? as u32,
-        })
-    })
-    .transpose()
+    if taken.is_some() {
+        return Err(StoreError::Conflict(format!("folder {to} exists")));
+    }
+    // The folder and everything under it; a new UIDVALIDITY is not needed: UIDs move along.
+    let done = sqlx::query(
+        "UPDATE mailboxes SET name = ? || substr(name, ?)
+         WHERE account_id = ? AND (name = ? OR substr(name, 1, ?) = ?)",
+    )
+    .bind(to)
+    .bind(from.len() as i64 + 1)
+    .bind(account_id)
+    .bind(from)
+    .bind(from.len() as i64 + 1)
+    .bind(format!("{from}/"))
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("no folder {from}")));
+    }
+    tx.commit().await.map_err(db_err)
+}
+
+pub async fn set_subscribed(
+    pool: &SqlitePool,
+    mailbox_id: i64,
+    subscribed: bool,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE mailboxes SET subscribed = ? WHERE id = ?")
+        .bind(i64::from(subscribed))
+        .bind(mailbox_id)
+        .execute(pool)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Inserts messages inside `tx`, each with the next UID and a new modseq of its folder.
+pub async fn insert_messages(
+    tx: &mut Transaction<'_, Sqlite>,
+    messages: &[NewMessage],
+) -> Result<Vec<u32>, StoreError> {
+    let mut uids = Vec::with_capacity(messages.len());
+    for m in messages {
+        let (uid, modseq) = next_uid(tx, m.mailbox_id).await?;
+        sqlx::query("INSERT INTO messages (mailbox_id, uid, internal_date, size, flags, modseq, sealed, original) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(m.mailbox_id)
+            .bind(uid)
+            .bind(m.internal_date)
+            .bind(m.size as i64)
+            .bind(&m.flags)
+            .bind(modseq)
+            .bind(&m.sealed)
+            .bind(&m.original)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        uids.push(uid as u32);
+    }
+    Ok(uids)
+}
+
+/// Takes the folder's next UID and a new modseq.
+async fn next_uid(
+    tx: &mut Transaction<'_, Sqlite>,
+    mailbox_id: i64,
+) -> Result<(i64, i64), StoreError> {
+    let row = sqlx::query(
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
+         WHERE id = ? RETURNING uidnext - 1 AS uid, highestmodseq",
+    )
+    .bind(mailbox_id)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok((
+        row.try_get("uid").map_err(db_err)?,
+        row.try_get("highestmodseq").map_err(db_err)?,
+    ))
+}
+
+/// A new modseq of the folder.
+async fn next_modseq(tx: &mut Transaction<'_, Sqlite>, mailbox_id: i64) -> Result<i64, StoreError> {
+    sqlx::query_scalar(
+        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? RETURNING highestmodseq",
+    )
+    .bind(mailbox_id)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_err)
 }
 
 pub async fn append_messages(
@@ -47,7 +239,7 @@ pub async fn append_messages(
     messages: &[NewMessage],
 ) -> Result<Vec<u32>, StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-    let uids = queue::insert_messages(&mut tx, messages).await?;
+    let uids = insert_messages(&mut tx, messages).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(uids)
 }
@@ -56,23 +248,60 @@ pub async fn list_messages(
     pool: &SqlitePool,
     mailbox_id: i64,
 ) -> Result<Vec<MessageMeta>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT uid, internal_date, size, flags FROM messages WHERE mailbox_id = ? ORDER BY uid",
+    let sql = concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE mailbox_id = ? ORDER BY uid"
+    );
+    let rows = sqlx::query(sql)
+        .bind(mailbox_id)
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+    rows.iter().map(message_from_row).collect()
+}
+
+pub async fn changes_since(
+    pool: &SqlitePool,
+    mailbox_id: i64,
+    since: u64,
+) -> Result<MailboxDelta, StoreError> {
+    // One read transaction, so the three answers agree.
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    let highest: i64 = sqlx::query_scalar("SELECT highestmodseq FROM mailboxes WHERE id = ?")
+        .bind(mailbox_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NotFound("the folder was deleted".into()))?;
+    let sql = concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid"
+    );
+    let rows = sqlx::query(sql)
+        .bind(mailbox_id)
+        .bind(since as i64)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let expunged: Vec<i64> = sqlx::query_scalar(
+        "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
     )
     .bind(mailbox_id)
-    .fetch_all(pool)
+    .bind(since as i64)
+    .fetch_all(&mut *tx)
     .await
     .map_err(db_err)?;
-    rows.iter()
-        .map(|r| {
-            Ok(MessageMeta {
-                uid: r.try_get::<i64, _>("uid").map_err(db_err)? as u32,
-                internal_date: r.try_get("internal_date").map_err(db_err)?,
-                size: r.try_get::<i64, _>("size").map_err(db_err)? as u64,
-                flags: r.try_get("flags").map_err(db_err)?,
-            })
-        })
-        .collect()
+    tx.commit().await.map_err(db_err)?;
+    Ok(MailboxDelta {
+        changed: rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<_, _>>()?,
+        expunged: expunged.into_iter().map(|u| u as u32).collect(),
+        highestmodseq: highest as u64,
+    })
 }
 
 pub async fn message_sealed(
@@ -103,19 +332,59 @@ pub async fn message_original(
     Ok(original.flatten())
 }
 
-pub async fn set_flags(
+pub async fn store_flags(
     pool: &SqlitePool,
     mailbox_id: i64,
-    uid: u32,
-    flags: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE messages SET flags = ? WHERE mailbox_id = ? AND uid = ?")
+    updates: &[(u32, String)],
+) -> Result<Vec<(u32, u64)>, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+    let mut done = Vec::with_capacity(updates.len());
+    for (uid, flags) in updates {
+        let modseq = next_modseq(&mut tx, mailbox_id).await?;
+        let changed = sqlx::query(
+            "UPDATE messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
+        )
         .bind(flags)
+        .bind(modseq)
         .bind(mailbox_id)
-        .bind(i64::from(uid))
-        .execute(pool)
+        .bind(i64::from(*uid))
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        if changed.rows_affected() > 0 {
+            done.push((*uid, modseq as u64));
+        }
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(done)
+}
+
+/// Deletes messages inside `tx`, recording them as expunged under one new modseq.
+async fn remove(
+    tx: &mut Transaction<'_, Sqlite>,
+    mailbox_id: i64,
+    uids: &[u32],
+) -> Result<(), StoreError> {
+    let modseq = next_modseq(tx, mailbox_id).await?;
+    for uid in uids {
+        let gone = sqlx::query("DELETE FROM messages WHERE mailbox_id = ? AND uid = ?")
+            .bind(mailbox_id)
+            .bind(i64::from(*uid))
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        if gone.rows_affected() > 0 {
+            sqlx::query(
+                "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
+            )
+            .bind(mailbox_id)
+            .bind(i64::from(*uid))
+            .bind(modseq)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
+    }
     Ok(())
 }
 
@@ -125,13 +394,65 @@ pub async fn delete_messages(
     uids: &[u32],
 ) -> Result<(), StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-    for uid in uids {
-        sqlx::query("DELETE FROM messages WHERE mailbox_id = ? AND uid = ?")
-            .bind(mailbox_id)
-            .bind(i64::from(*uid))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-    }
+    remove(&mut tx, mailbox_id, uids).await?;
     tx.commit().await.map_err(db_err)
+}
+
+pub async fn copy_messages(
+    pool: &SqlitePool,
+    from: i64,
+    uids: &[u32],
+    to: i64,
+    remove_source: bool,
+) -> Result<Vec<(u32, u32)>, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+    // Both folders must belong to one account: the bodies are sealed under its key.
+    let same: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM mailboxes a JOIN mailboxes b ON a.account_id = b.account_id
+         WHERE a.id = ? AND b.id = ?",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    if same.is_none() {
+        return Err(StoreError::NotFound(
+            "both folders must exist in one account".into(),
+        ));
+    }
+    let mut pairs = Vec::with_capacity(uids.len());
+    for uid in uids {
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM messages WHERE mailbox_id = ? AND uid = ?")
+                .bind(from)
+                .bind(i64::from(*uid))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if exists.is_none() {
+            continue;
+        }
+        let (new_uid, modseq) = next_uid(&mut tx, to).await?;
+        sqlx::query(
+            "INSERT INTO messages (mailbox_id, uid, internal_date, size, flags, modseq, sealed, original)
+             SELECT ?, ?, internal_date, size, flags, ?, sealed, original
+             FROM messages WHERE mailbox_id = ? AND uid = ?",
+        )
+        .bind(to)
+        .bind(new_uid)
+        .bind(modseq)
+        .bind(from)
+        .bind(i64::from(*uid))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        pairs.push((*uid, new_uid as u32));
+    }
+    if remove_source {
+        let moved: Vec<u32> = pairs.iter().map(|(uid, _)| *uid).collect();
+        remove(&mut tx, from, &moved).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(pairs)
 }

@@ -6,38 +6,9 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::db_err;
 use crate::store::{
-    Accepted, AttemptRecord, EnvelopeRecipient, NewMessage, Notify, QueuedMessage, QueuedRecipient,
+    Accepted, AttemptRecord, EnvelopeRecipient, Notify, QueuedMessage, QueuedRecipient,
     RecipientState, StoreError,
 };
-
-/// Appends messages to their folders inside `tx`; returns their UIDs.
-pub async fn insert_messages(
-    tx: &mut Transaction<'_, Sqlite>,
-    messages: &[NewMessage],
-) -> Result<Vec<u32>, StoreError> {
-    let mut uids = Vec::with_capacity(messages.len());
-    for m in messages {
-        let uid: i64 = sqlx::query_scalar(
-            "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ? RETURNING uidnext - 1",
-        )
-        .bind(m.mailbox_id)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db_err)?;
-        sqlx::query("INSERT INTO messages (mailbox_id, uid, internal_date, size, sealed, original) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(m.mailbox_id)
-            .bind(uid)
-            .bind(m.internal_date)
-            .bind(m.size as i64)
-            .bind(&m.sealed)
-            .bind(&m.original)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        uids.push(uid as u32);
-    }
-    Ok(uids)
-}
 
 /// Writes an accepted message's local copies, queue entry and audit records inside `tx`;
 /// returns the queue id. The caller commits (see `group_commit`).
@@ -45,7 +16,7 @@ pub async fn write_accepted(
     tx: &mut Transaction<'_, Sqlite>,
     accepted: &Accepted,
 ) -> Result<Option<i64>, StoreError> {
-    insert_messages(tx, &accepted.local).await?;
+    super::messages::insert_messages(tx, &accepted.local).await?;
     for record in &accepted.audit {
         super::audit_log::append(tx, record).await?;
     }

@@ -1,0 +1,321 @@
+//! FETCH and UID FETCH: the data items of RFC 3501 (and MODSEQ), body sections and partial
+//! fetches, BODYSTRUCTURE and ENVELOPE from the stored message. Bodies are opened only when
+//! an item needs them; the implicit \Seen of a non-PEEK body fetch is committed, for all
+//! messages at once, before any of them is answered.
+
+use imap_codec::imap_types::fetch::{
+    Macro, MacroOrMessageDataItemNames, MessageDataItemName, Section,
+};
+use imap_codec::imap_types::sequence::SequenceSet;
+
+use super::encode;
+use super::mime::{self, Part};
+use super::session::{Reply, Session};
+use crate::listener::ReadError;
+
+/// Whether a space-separated flag list holds `flag` (case-insensitive, as IMAP compares).
+pub fn has_flag(flags: &str, flag: &str) -> bool {
+    flags
+        .split_whitespace()
+        .any(|f| f.eq_ignore_ascii_case(flag))
+}
+
+/// The item names a macro stands for.
+fn expand(names: MacroOrMessageDataItemNames<'static>) -> Vec<MessageDataItemName<'static>> {
+    use MessageDataItemName as N;
+    match names {
+        MacroOrMessageDataItemNames::Macro(m) => {
+            let mut items = vec![N::Flags, N::InternalDate, N::Rfc822Size];
+            if matches!(m, Macro::All | Macro::Full) {
+                items.push(N::Envelope);
+            }
+            if matches!(m, Macro::Full) {
+                items.push(N::Body);
+            }
+            items
+        }
+        MacroOrMessageDataItemNames::MessageDataItemNames(items) => items,
+    }
+}
+
+fn needs_body(item: &MessageDataItemName<'_>) -> bool {
+    use MessageDataItemName as N;
+    !matches!(
+        item,
+        N::Flags | N::InternalDate | N::Rfc822Size | N::Uid | N::ModSeq
+    )
+}
+
+fn sets_seen(item: &MessageDataItemName<'_>) -> bool {
+    use MessageDataItemName as N;
+    matches!(
+        item,
+        N::BodyExt { peek: false, .. } | N::Rfc822 | N::Rfc822Text | N::Binary { peek: false, .. }
+    )
+}
+
+impl Session<'_> {
+    /// FETCH or UID FETCH.
+    pub(super) async fn fetch(
+        &mut self,
+        set: &SequenceSet,
+        names: MacroOrMessageDataItemNames<'static>,
+        by_uid: bool,
+    ) -> Result<Reply, ReadError> {
+        let mut items = expand(names);
+        if items.iter().any(|i| {
+            matches!(
+                i,
+                MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. }
+            )
+        }) {
+            return Ok(Reply::bad("BINARY is not offered by this server"));
+        }
+        if by_uid && !items.contains(&MessageDataItemName::Uid) {
+            items.insert(0, MessageDataItemName::Uid);
+        }
+        let (Some(view), Some(user)) = (&mut self.view, self.user.clone()) else {
+            return Ok(Reply::bad("No mailbox selected"));
+        };
+        if !by_uid && !view.valid_numbers(set) {
+            return Ok(Reply::bad("Invalid message sequence number"));
+        }
+        let targets = view.resolve(set, by_uid);
+        // The implicit \Seen first, committed for the whole set.
+        let mut flagged = std::collections::HashSet::new();
+        if !view.read_only && items.iter().any(sets_seen) {
+            let updates: Vec<(u32, String)> = targets
+                .iter()
+                .filter_map(|&i| view.get(i))
+                .filter(|m| !has_flag(&m.flags, "\\Seen"))
+                .map(|m| {
+                    let flags = format!("{} \\Seen", m.flags).trim_start().to_string();
+                    (m.uid, flags)
+                })
+                .collect();
+            let mailbox_id = view.mailbox.id;
+            match self.ctx.store.store_flags(mailbox_id, &updates).await {
+                Ok(done) => {
+                    let view = self.view.as_mut().ok_or(ReadError::Closed)?;
+                    for ((uid, flags), (_, modseq)) in updates.into_iter().zip(done) {
+                        if let Some(i) = view.index_of(uid) {
+                            view.set_flags(i, flags, modseq);
+                            flagged.insert(i);
+                        }
+                    }
+                }
+                Err(e) => return Ok(Reply::unavailable(e)),
+            }
+            if !items.contains(&MessageDataItemName::Flags) {
+                items.push(MessageDataItemName::Flags);
+            }
+        }
+        let body_needed = items.iter().any(needs_body);
+        for i in targets {
+            let Some(meta) = self.view.as_ref().and_then(|v| v.get(i)).cloned() else {
+                continue;
+            };
+            let mailbox_id = self.view.as_ref().map_or(0, |v| v.mailbox.id);
+            let body = if body_needed {
+                match self
+                    .ctx
+                    .store
+                    .read_message(&user, mailbox_id, meta.uid)
+                    .await
+                {
+                    Ok(body) => Some(body),
+                    // Expunged by another session since this view was made: skip it.
+                    Err(crate::store::StoreError::NotFound(_)) => continue,
+                    Err(e) => return Ok(Reply::unavailable(e)),
+                }
+            } else {
+                None
+            };
+            let raw: &[u8] = body.as_deref().map_or(&[], Vec::as_slice);
+            let parsed = body.as_ref().map(|_| Part::parse(raw));
+            let mut out = format!("* {} FETCH (", i + 1).into_bytes();
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(b' ');
+                }
+                write_item(&mut out, item, &meta, raw, parsed.as_ref());
+            }
+            out.extend_from_slice(b")\r\n");
+            self.push(&out).await?;
+        }
+        Ok(Reply::ok(""))
+    }
+}
+
+fn write_item(
+    out: &mut Vec<u8>,
+    item: &MessageDataItemName<'_>,
+    meta: &crate::store::MessageMeta,
+    raw: &[u8],
+    parsed: Option<&Part<'_>>,
+) {
+    use MessageDataItemName as N;
+    match item {
+        N::Uid => out.extend_from_slice(format!("UID {}", meta.uid).as_bytes()),
+        N::Flags => out.extend_from_slice(format!("FLAGS ({})", meta.flags).as_bytes()),
+        N::Rfc822Size => out.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes()),
+        N::ModSeq => out.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes()),
+        N::InternalDate => {
+            let date = chrono::DateTime::from_timestamp(meta.internal_date, 0).unwrap_or_default();
+            out.extend_from_slice(
+                format!("INTERNALDATE \"{}\"", date.format("%d-%b-%Y %H:%M:%S %z")).as_bytes(),
+            );
+        }
+        N::Envelope => {
+            out.extend_from_slice(b"ENVELOPE ");
+            mime::write_envelope(out, parsed.map_or(&[][..], |p| p.header));
+        }
+        N::BodyStructure | N::Body => {
+            let extended = matches!(item, N::BodyStructure);
+            out.extend_from_slice(if extended {
+                b"BODYSTRUCTURE "
+            } else {
+                b"BODY "
+            });
+            match parsed {
+                Some(p) => p.write_structure(out, extended),
+                None => out.extend_from_slice(b"NIL"),
+            }
+        }
+        N::Rfc822 => {
+            out.extend_from_slice(b"RFC822 ");
+            encode::literal(out, raw);
+        }
+        N::Rfc822Header => {
+            out.extend_from_slice(b"RFC822.HEADER ");
+            let header = parsed.map_or(&[][..], |p| p.header);
+            encode::literal(out, &with_blank_line(header));
+        }
+        N::Rfc822Text => {
+            out.extend_from_slice(b"RFC822.TEXT ");
+            encode::literal(out, parsed.map_or(&[][..], |p| p.body));
+        }
+        N::BodyExt {
+            section, partial, ..
+        } => {
+            out.extend_from_slice(b"BODY[");
+            write_section_name(out, section.as_ref());
+            out.push(b']');
+            let data = match parsed {
+                Some(p) => section_bytes(raw, p, section.as_ref()),
+                None => Vec::new(),
+            };
+            match partial {
+                Some((start, len)) => {
+                    let start = *start as usize;
+                    let from = start.min(data.len());
+                    let to = from.saturating_add(len.get() as usize).min(data.len());
+                    out.extend_from_slice(format!("<{start}> ").as_bytes());
+                    encode::literal(out, &data[from..to]);
+                }
+                None => {
+                    out.push(b' ');
+                    encode::literal(out, &data);
+                }
+            }
+        }
+        N::Binary { .. } | N::BinarySize { .. } => out.extend_from_slice(b"NIL"),
+    }
+}
+
+/// A header block with the blank line that ends it, as IMAP returns headers.
+fn with_blank_line(header: &[u8]) -> Vec<u8> {
+    let mut out = header.to_vec();
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn write_section_name(out: &mut Vec<u8>, section: Option<&Section<'_>>) {
+    let path =
+        |out: &mut Vec<u8>, part: Option<&imap_codec::imap_types::fetch::Part>, dot: bool| {
+            if let Some(part) = part {
+                let numbers: Vec<String> = part.0.as_ref().iter().map(|n| n.to_string()).collect();
+                out.extend_from_slice(numbers.join(".").as_bytes());
+                if dot {
+                    out.push(b'.');
+                }
+            }
+        };
+    let fields = |out: &mut Vec<u8>, names: &[imap_codec::imap_types::core::AString<'_>]| {
+        out.extend_from_slice(b" (");
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            encode::string(out, name.as_ref());
+        }
+        out.push(b')');
+    };
+    match section {
+        None => {}
+        Some(Section::Part(part)) => path(out, Some(part), false),
+        Some(Section::Header(part)) => {
+            path(out, part.as_ref(), true);
+            out.extend_from_slice(b"HEADER");
+        }
+        Some(Section::HeaderFields(part, names)) => {
+            path(out, part.as_ref(), true);
+            out.extend_from_slice(b"HEADER.FIELDS");
+            fields(out, names.as_ref());
+        }
+        Some(Section::HeaderFieldsNot(part, names)) => {
+            path(out, part.as_ref(), true);
+            out.extend_from_slice(b"HEADER.FIELDS.NOT");
+            fields(out, names.as_ref());
+        }
+        Some(Section::Text(part)) => {
+            path(out, part.as_ref(), true);
+            out.extend_from_slice(b"TEXT");
+        }
+        Some(Section::Mime(part)) => {
+            path(out, Some(part), true);
+            out.extend_from_slice(b"MIME");
+        }
+    }
+}
+
+/// The bytes of a section; empty when the message has no such part (RFC 3501 allows an
+/// empty string for a part that does not exist).
+fn section_bytes(raw: &[u8], top: &Part<'_>, section: Option<&Section<'_>>) -> Vec<u8> {
+    let numbers = |part: Option<&imap_codec::imap_types::fetch::Part>| -> Vec<u32> {
+        part.map(|p| p.0.as_ref().iter().map(|n| n.get()).collect())
+            .unwrap_or_default()
+    };
+    let at = |part: Option<&imap_codec::imap_types::fetch::Part>| top.find(&numbers(part));
+    match section {
+        None => raw.to_vec(),
+        Some(Section::Part(part)) => at(Some(part)).map_or_else(Vec::new, |p| p.body.to_vec()),
+        Some(Section::Header(part)) => {
+            at(part.as_ref()).map_or_else(Vec::new, |p| with_blank_line(p.message().header))
+        }
+        Some(Section::Text(part)) => {
+            at(part.as_ref()).map_or_else(Vec::new, |p| p.message().body.to_vec())
+        }
+        Some(Section::Mime(part)) => {
+            at(Some(part)).map_or_else(Vec::new, |p| with_blank_line(p.header))
+        }
+        Some(Section::HeaderFields(part, names)) | Some(Section::HeaderFieldsNot(part, names)) => {
+            let keep = matches!(section, Some(Section::HeaderFields(..)));
+            let Some(p) = at(part.as_ref()) else {
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            for (name, field) in mime::fields(p.message().header) {
+                let listed = names
+                    .as_ref()
+                    .iter()
+                    .any(|n| n.as_ref().eq_ignore_ascii_case(name));
+                if listed == keep {
+                    out.extend_from_slice(field);
+                }
+            }
+            out.extend_from_slice(b"\r\n");
+            out
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Commands that change messages: STORE, COPY and MOVE (with UIDPLUS's COPYUID), EXPUNGE
+//! and UID EXPUNGE, APPEND (with APPENDUID, answered after the commit). Every change is
+//! checked against the session's rights (RFC 4314 letters) before it is made.
+
+use imap_codec::imap_types::datetime::DateTime;
+use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
+use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
+use imap_codec::imap_types::mailbox::Mailbox;
+use imap_codec::imap_types::sequence::SequenceSet;
+
+use super::fetch::has_flag;
+use super::session::{Reply, Session};
+use crate::delivery::Quota;
+use crate::listener::ReadError;
+
+/// The right a flag change needs (RFC 4314 2.1).
+fn right_for(flag: &str) -> &'static str {
+    if flag.eq_ignore_ascii_case("\\Seen") {
+        "s"
+    } else if flag.eq_ignore_ascii_case("\\Deleted") {
+        "t"
+    } else {
+        "w"
+    }
+}
+
+/// The flags of a STORE or APPEND as stored: system flags spelled canonically, no \Recent.
+fn flag_names(flags: &[Flag<'_>]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for flag in flags {
+        let name = flag.to_string();
+        if name.eq_ignore_ascii_case("\\Recent") || name == "\\*" {
+            continue;
+        }
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// `1:3,7` for a list of UIDs (in the order given, runs joined).
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end.wrapping_add(1) {
+            end = uids[i + 1];
+            i += 1;
+        }
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}:{end}")
+        });
+        i += 1;
+    }
+    out.join(",")
+}
+
+impl Session<'_> {
+    /// STORE or UID STORE.
+    pub(super) async fn store(
+        &mut self,
+        set: &SequenceSet,
+        kind: StoreType,
+        response: StoreResponse,
+        flags: &[Flag<'_>],
+        by_uid: bool,
+    ) -> Result<Reply, ReadError> {
+        let names = flag_names(flags);
+        let Some(view) = &self.view else {
+            return Ok(Reply::bad("No mailbox selected"));
+        };
+        if view.read_only {
+            return Ok(Reply::no("[READ-ONLY] The mailbox is read-only"));
+        }
+        if !by_uid && !view.valid_numbers(set) {
+            return Ok(Reply::bad("Invalid message sequence number"));
+        }
+        let targets = view.resolve(set, by_uid);
+        // Replacing touches every system flag; adding or removing only the ones named.
+        let touched: Vec<&str> = match kind {
+            StoreType::Replace => vec!["\\Seen", "\\Deleted", "\\Answered"],
+            _ => names.iter().map(String::as_str).collect(),
+        };
+        if let Some(flag) = touched.iter().find(|f| !self.rights.allows(right_for(f))) {
+            return Ok(Reply::no(format!(
+                "[NOPERM] You may not change {flag} here"
+            )));
+        }
+        let mut updates = Vec::new();
+        for &i in &targets {
+            let Some(meta) = view.get(i) else { continue };
+            let mut current: Vec<String> =
+                meta.flags.split_whitespace().map(String::from).collect();
+            match kind {
+                StoreType::Add => {
+                    for name in &names {
+                        if !has_flag(&meta.flags, name) {
+                            current.push(name.clone());
+                        }
+                    }
+                }
+                StoreType::Remove => {
+                    current.retain(|f| !names.iter().any(|n| n.eq_ignore_ascii_case(f)))
+                }
+                StoreType::Replace => current = names.clone(),
+            }
+            let new = current.join(" ");
+            if new != meta.flags {
+                updates.push((meta.uid, new));
+            }
+        }
+        let mailbox_id = view.mailbox.id;
+        let done = match self.ctx.store.store_flags(mailbox_id, &updates).await {
+            Ok(done) => done,
+            Err(e) => return Ok(Reply::unavailable(e)),
+        };
+        let mut out = Vec::new();
+        if let Some(view) = &mut self.view {
+            for ((uid, flags), (_, modseq)) in updates.into_iter().zip(done) {
+                if let Some(i) = view.index_of(uid) {
+                    view.set_flags(i, flags, modseq);
+                }
+            }
+            if response == StoreResponse::Answer {
+                for &i in &targets {
+                    if let Some(m) = view.get(i) {
+                        let uid = if by_uid {
+                            format!(" UID {}", m.uid)
+                        } else {
+                            String::new()
+                        };
+                        out.extend_from_slice(
+                            format!("* {} FETCH (FLAGS ({}){uid})\r\n", i + 1, m.flags).as_bytes(),
+                        );
+                    }
+                }
+            }
+        }
+        self.push(&out).await?;
+        Ok(Reply::ok(""))
+    }
+
+    /// COPY or MOVE (and their UID forms).
+    pub(super) async fn copy(
+        &mut self,
+        set: &SequenceSet,
+        target: &Mailbox<'_>,
+        by_uid: bool,
+        remove: bool,
+    ) -> Result<Reply, ReadError> {
+        let command = if remove { "MOVE" } else { "COPY" };
+        let target = match self.folder(target).await {
+            Ok(folder) => folder,
+            Err(Reply::No(text)) if text.starts_with("[NONEXISTENT]") => {
+                return Ok(Reply::no("[TRYCREATE] No such mailbox"));
+            }
+            Err(reply) => return Ok(reply),
+        };
+        if !self.rights.allows("i") || (remove && !self.rights.allows("te")) {
+            return Ok(Reply::no("[NOPERM] You may not do this here"));
+        }
+        let Some(view) = &self.view else {
+            return Ok(Reply::bad("No mailbox selected"));
+        };
+        if remove && view.read_only {
+            return Ok(Reply::no("[READ-ONLY] The mailbox is read-only"));
+        }
+        if !by_uid && !view.valid_numbers(set) {
+            return Ok(Reply::bad("Invalid message sequence number"));
+        }
+        let uids: Vec<u32> = view
+            .resolve(set, by_uid)
+            .into_iter()
+            .filter_map(|i| view.get(i).map(|m| m.uid))
+            .collect();
+        if uids.is_empty() {
+            return Ok(Reply::ok(format!("{command} completed (nothing to do)")));
+        }
+        let source = view.mailbox.id;
+        let pairs = match self.ctx.store.copy(source, &uids, target.id, remove).await {
+            Ok(pairs) => pairs,
+            Err(e) => return Ok(Reply::unavailable(e)),
+        };
+        let from: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+        let to: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+        let code = format!(
+            "[COPYUID {} {} {}]",
+            target.uidvalidity,
+            uid_set(&from),
+            uid_set(&to)
+        );
+        if !remove {
+            return Ok(Reply::ok(format!("{code} COPY completed")));
+        }
+        let mut out = format!("* OK {code} Moved\r\n").into_bytes();
+        if let Some(view) = &mut self.view {
+            for seq in view.remove(&from) {
+                out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+            }
+        }
+        self.push(&out).await?;
+        Ok(Reply::ok(""))
+    }
+
+    /// EXPUNGE, or UID EXPUNGE limited to `only`.
+    pub(super) async fn expunge(&mut self, only: Option<&SequenceSet>) -> Result<Reply, ReadError> {
+        let Some(view) = &self.view else {
+            return Ok(Reply::bad("No mailbox selected"));
+        };
+        if view.read_only {
+            return Ok(Reply::no("[READ-ONLY] The mailbox is read-only"));
+        }
+        if !self.rights.allows("e") {
+            return Ok(Reply::no("[NOPERM] You may not expunge here"));
+        }
+        let allowed: Option<Vec<usize>> = only.map(|set| view.resolve(set, true));
+        let doomed: Vec<u32> = view
+            .messages()
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| {
+                has_flag(&m.flags, "\\Deleted")
+                    && allowed.as_ref().is_none_or(|a| a.binary_search(i).is_ok())
+            })
+            .map(|(_, m)| m.uid)
+            .collect();
+        if let Err(e) = self.ctx.store.expunge(view.mailbox.id, &doomed).await {
+            return Ok(Reply::unavailable(e));
+        }
+        let mut out = Vec::new();
+        if let Some(view) = &mut self.view {
+            for seq in view.remove(&doomed) {
+                out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+            }
+        }
+        self.push(&out).await?;
+        Ok(Reply::ok(""))
+    }
+
+    /// APPEND: answered with APPENDUID once the message is committed.
+    pub(super) async fn append(
+        &mut self,
+        target: &Mailbox<'_>,
+        flags: &[Flag<'_>],
+        date: Option<DateTime>,
+        message: LiteralOrLiteral8<'_>,
+    ) -> Reply {
+        let folder = match self.folder(target).await {
+            Ok(folder) => folder,
+            Err(Reply::No(text)) if text.starts_with("[NONEXISTENT]") => {
+                return Reply::no("[TRYCREATE] No such mailbox");
+            }
+            Err(reply) => return reply,
+        };
+        let names = flag_names(flags);
+        let needed: String = std::iter::once("i")
+            .chain(names.iter().map(|f| right_for(f)))
+            .collect();
+        if !self.rights.allows(&needed) {
+            return Reply::no("[NOPERM] You may not append here");
+        }
+        let body = match message {
+            LiteralOrLiteral8::Literal(literal) => literal.data().to_vec(),
+            LiteralOrLiteral8::Literal8(literal8) => literal8.data.into_owned(),
+        };
+        if body.is_empty() {
+            return Reply::no("[CANNOT] Empty message");
+        }
+        let Some(user) = self.user.clone() else {
+            return Reply::bad("Not authenticated");
+        };
+        match self.ctx.delivery.quota(&user, body.len() as u64).await {
+            Ok(Quota::Room) => {}
+            Ok(_) => return Reply::no("[OVERQUOTA] The mailbox is full"),
+            Err(e) => return Reply::unavailable(e),
+        }
+        let internal_date = date.map_or_else(
+            || chrono::Utc::now().timestamp(),
+            |d| d.as_ref().timestamp(),
+        );
+        match self
+            .ctx
+            .store
+            .append(&user, folder.id, body, names.join(" "), internal_date)
+            .await
+        {
+            Ok(uid) => Reply::ok(format!(
+                "[APPENDUID {} {uid}] APPEND completed",
+                folder.uidvalidity
+            )),
+            Err(e) => Reply::unavailable(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_join_runs() {
+        assert_eq!(uid_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
+        assert_eq!(uid_set(&[4]), "4");
+        assert_eq!(uid_set(&[]), "");
+    }
+}

@@ -1,0 +1,236 @@
+//! SEARCH and UID SEARCH: every RFC 3501 key. Keys on flags, sizes, dates and numbers use
+//! what the view knows; keys on headers and text open the message (only when the search
+//! needs it) and compare case-insensitively with both the raw and the decoded value, so a
+//! search for "Hélène" finds an encoded-word From.
+
+use imap_codec::imap_types::core::Charset;
+use imap_codec::imap_types::search::SearchKey;
+use mail_parser::{HeaderValue, MessageParser};
+
+use super::fetch::has_flag;
+use super::mime;
+use super::session::{Reply, Session};
+use super::view::View;
+use crate::listener::ReadError;
+use crate::store::MessageMeta;
+
+/// What one message offers to a search.
+struct Candidate<'a> {
+    index: usize,
+    meta: &'a MessageMeta,
+    raw: Option<&'a [u8]>,
+}
+
+impl Session<'_> {
+    /// SEARCH or UID SEARCH.
+    pub(super) async fn search(
+        &mut self,
+        charset: Option<Charset<'static>>,
+        criteria: &[SearchKey<'static>],
+        by_uid: bool,
+    ) -> Result<Reply, ReadError> {
+        if let Some(charset) = &charset {
+            let name = charset.as_ref().to_ascii_uppercase();
+            if !matches!(name.as_str(), "UTF-8" | "US-ASCII") {
+                return Ok(Reply::no(
+                    "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset",
+                ));
+            }
+        }
+        let (Some(view), Some(user)) = (&self.view, self.user.clone()) else {
+            return Ok(Reply::bad("No mailbox selected"));
+        };
+        let needs_body = criteria.iter().any(needs_message);
+        let mut found = Vec::new();
+        for (index, meta) in view.messages().iter().enumerate() {
+            let body = if needs_body {
+                match self
+                    .ctx
+                    .store
+                    .read_message(&user, view.mailbox.id, meta.uid)
+                    .await
+                {
+                    Ok(body) => Some(body),
+                    Err(crate::store::StoreError::NotFound(_)) => continue,
+                    Err(e) => return Ok(Reply::unavailable(e)),
+                }
+            } else {
+                None
+            };
+            let candidate = Candidate {
+                index,
+                meta,
+                raw: body.as_deref().map(Vec::as_slice),
+            };
+            let parsed = candidate
+                .raw
+                .and_then(|raw| MessageParser::default().parse(raw));
+            if criteria
+                .iter()
+                .all(|key| matches(key, &candidate, parsed.as_ref(), view))
+            {
+                found.push(if by_uid { meta.uid } else { index as u32 + 1 });
+            }
+        }
+        let mut line = String::from("* SEARCH");
+        for n in found {
+            line.push_str(&format!(" {n}"));
+        }
+        line.push_str("\r\n");
+        self.push(line.as_bytes()).await?;
+        Ok(Reply::ok(""))
+    }
+}
+
+fn needs_message(key: &SearchKey<'_>) -> bool {
+    use SearchKey as K;
+    match key {
+        K::And(keys) => keys.as_ref().iter().any(needs_message),
+        K::Not(key) => needs_message(key),
+        K::Or(a, b) => needs_message(a) || needs_message(b),
+        K::Bcc(_)
+        | K::Body(_)
+        | K::Cc(_)
+        | K::From(_)
+        | K::Header(..)
+        | K::SentBefore(_)
+        | K::SentOn(_)
+        | K::SentSince(_)
+        | K::Subject(_)
+        | K::Text(_)
+        | K::To(_) => true,
+        _ => false,
+    }
+}
+
+fn contains(haystack: &str, needle: &[u8]) -> bool {
+    let needle = String::from_utf8_lossy(needle).to_lowercase();
+    haystack.to_lowercase().contains(&needle)
+}
+
+/// A header's raw and decoded values, for substring matching.
+fn header_text(c: &Candidate<'_>, parsed: Option<&mail_parser::Message<'_>>, name: &str) -> String {
+    let header = c
+        .raw
+        .map(|raw| mime::split_header(raw).0)
+        .unwrap_or_default();
+    let mut text = mime::header_value(header, name).unwrap_or_default();
+    if let Some(message) = parsed {
+        for value in message.header_values(name) {
+            text.push('\n');
+            match value {
+                HeaderValue::Text(t) => text.push_str(t),
+                HeaderValue::TextList(list) => text.push_str(&list.join(" ")),
+                HeaderValue::Address(address) => {
+                    for a in address.iter() {
+                        text.push_str(a.name.as_deref().unwrap_or_default());
+                        text.push(' ');
+                        text.push_str(a.address.as_deref().unwrap_or_default());
+                        text.push(' ');
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    text
+}
+
+/// The Date: header's day, for SENTBEFORE/SENTON/SENTSINCE (messages without one never match).
+fn sent_date(c: &Candidate<'_>) -> Option<chrono::NaiveDate> {
+    let header = mime::split_header(c.raw?).0;
+    let value = mime::header_value(header, "Date")?;
+    chrono::DateTime::parse_from_rfc2822(&value)
+        .ok()
+        .map(|d| d.date_naive())
+}
+
+fn internal_day(c: &Candidate<'_>) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp(c.meta.internal_date, 0)
+        .unwrap_or_default()
+        .date_naive()
+}
+
+fn matches(
+    key: &SearchKey<'_>,
+    c: &Candidate<'_>,
+    parsed: Option<&mail_parser::Message<'_>>,
+    view: &View,
+) -> bool {
+    use SearchKey as K;
+    let flag = |f: &str| has_flag(&c.meta.flags, f);
+    match key {
+        K::And(keys) => keys.as_ref().iter().all(|k| matches(k, c, parsed, view)),
+        K::Not(k) => !matches(k, c, parsed, view),
+        K::Or(a, b) => matches(a, c, parsed, view) || matches(b, c, parsed, view),
+        K::All | K::Old => true,
+        K::New | K::Recent => false,
+        K::Answered => flag("\\Answered"),
+        K::Deleted => flag("\\Deleted"),
+        K::Draft => flag("\\Draft"),
+        K::Flagged => flag("\\Flagged"),
+        K::Seen => flag("\\Seen"),
+        K::Unanswered => !flag("\\Answered"),
+        K::Undeleted => !flag("\\Deleted"),
+        K::Undraft => !flag("\\Draft"),
+        K::Unflagged => !flag("\\Flagged"),
+        K::Unseen => !flag("\\Seen"),
+        K::Keyword(k) => flag(k.as_ref()),
+        K::Unkeyword(k) => !flag(k.as_ref()),
+        K::Larger(n) => c.meta.size > u64::from(*n),
+        K::Smaller(n) => c.meta.size < u64::from(*n),
+        K::Before(d) => internal_day(c) < *d.as_ref(),
+        K::On(d) => internal_day(c) == *d.as_ref(),
+        K::Since(d) => internal_day(c) >= *d.as_ref(),
+        K::SentBefore(d) => sent_date(c).is_some_and(|s| s < *d.as_ref()),
+        K::SentOn(d) => sent_date(c).is_some_and(|s| s == *d.as_ref()),
+        K::SentSince(d) => sent_date(c).is_some_and(|s| s >= *d.as_ref()),
+        K::SequenceSet(set) => view.resolve(set, false).binary_search(&c.index).is_ok(),
+        K::Uid(set) => view.resolve(set, true).binary_search(&c.index).is_ok(),
+        K::From(s) => contains(&header_text(c, parsed, "From"), s.as_ref()),
+        K::To(s) => contains(&header_text(c, parsed, "To"), s.as_ref()),
+        K::Cc(s) => contains(&header_text(c, parsed, "Cc"), s.as_ref()),
+        K::Bcc(s) => contains(&header_text(c, parsed, "Bcc"), s.as_ref()),
+        K::Subject(s) => contains(&header_text(c, parsed, "Subject"), s.as_ref()),
+        K::Header(name, s) => {
+            let name = String::from_utf8_lossy(name.as_ref()).into_owned();
+            let header = c
+                .raw
+                .map(|raw| mime::split_header(raw).0)
+                .unwrap_or_default();
+            // HEADER name "" matches every message that has the field.
+            mime::header_value(header, &name).is_some()
+                && contains(&header_text(c, parsed, &name), s.as_ref())
+        }
+        K::Body(s) => body_contains(c, parsed, s.as_ref()),
+        K::Text(s) => {
+            let header = c
+                .raw
+                .map(|raw| mime::split_header(raw).0)
+                .unwrap_or_default();
+            contains(&String::from_utf8_lossy(header), s.as_ref())
+                || body_contains(c, parsed, s.as_ref())
+        }
+        K::ModSequence { modseq, .. } => c.meta.modseq >= *modseq,
+    }
+}
+
+fn body_contains(
+    c: &Candidate<'_>,
+    parsed: Option<&mail_parser::Message<'_>>,
+    needle: &[u8],
+) -> bool {
+    if let Some(message) = parsed {
+        let decoded = message
+            .text_bodies()
+            .chain(message.html_bodies())
+            .filter_map(|p| p.text_contents())
+            .any(|t| contains(t, needle));
+        if decoded {
+            return true;
+        }
+    }
+    c.raw
+        .map(|raw| contains(&String::from_utf8_lossy(mime::split_header(raw).1), needle))
+        .unwrap_or(false)
+}

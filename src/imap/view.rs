@@ -1,0 +1,220 @@
+//! The selected mailbox as one session sees it: its messages in sequence-number order, and
+//! the catching up with changes other sessions and deliveries made, turned into the untagged
+//! EXPUNGE, EXISTS and FETCH FLAGS responses RFC 3501 allows at that moment.
+
+use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+
+use crate::store::{MailboxChanges, MailboxInfo, MessageMeta, Store, StoreError};
+
+/// A selected mailbox.
+pub struct View {
+    /// The folder.
+    pub mailbox: MailboxInfo,
+    /// EXAMINE, or no right to change the seen state.
+    pub read_only: bool,
+    /// Messages in sequence order (message n is at index n - 1).
+    messages: Vec<MessageMeta>,
+    /// The modseq up to which this view has caught up.
+    seen_modseq: u64,
+    changes: MailboxChanges,
+    /// Changes were seen but not reported (expunges during a FETCH): look again next time.
+    behind: bool,
+}
+
+impl View {
+    /// Opens a view of `mailbox` with its current messages.
+    pub async fn open(
+        store: &Store,
+        mailbox: MailboxInfo,
+        read_only: bool,
+    ) -> Result<View, StoreError> {
+        // Listen first, so a change between the listing and the listening is not missed.
+        let mut changes = store.watch_folder(mailbox.id);
+        changes.borrow_and_update();
+        let delta = store.db().changes_since(mailbox.id, 0).await?;
+        Ok(View {
+            seen_modseq: delta.highestmodseq,
+            messages: delta.changed,
+            mailbox,
+            read_only,
+            changes,
+            behind: false,
+        })
+    }
+
+    /// Number of messages (EXISTS).
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// The message at a 1-based sequence number's index.
+    pub fn get(&self, index: usize) -> Option<&MessageMeta> {
+        self.messages.get(index)
+    }
+
+    /// All messages, in sequence order.
+    pub fn messages(&self) -> &[MessageMeta] {
+        &self.messages
+    }
+
+    /// The index of the message with this UID.
+    pub fn index_of(&self, uid: u32) -> Option<usize> {
+        self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    /// Lowest UID that a message could get next, as far as this view knows.
+    pub fn uidnext(&self) -> u32 {
+        self.messages
+            .last()
+            .map_or(self.mailbox.uidnext, |m| m.uid.saturating_add(1))
+            .max(self.mailbox.uidnext)
+    }
+
+    /// Indexes of the messages a sequence set names (by UID or sequence number), ascending.
+    /// A set that names nothing is not an error (RFC 3501 allows `UID FETCH 5:*` on an empty
+    /// folder to return nothing).
+    pub fn resolve(&self, set: &SequenceSet, by_uid: bool) -> Vec<usize> {
+        let largest = if by_uid {
+            self.messages.last().map_or(0, |m| m.uid)
+        } else {
+            self.messages.len() as u32
+        };
+        let expand = |v: &SeqOrUid| match v {
+            SeqOrUid::Value(n) => n.get(),
+            SeqOrUid::Asterisk => largest,
+        };
+        let ranges: Vec<(u32, u32)> = set
+            .0
+            .as_ref()
+            .iter()
+            .map(|s| match s {
+                Sequence::Single(v) => (expand(v), expand(v)),
+                Sequence::Range(a, b) => {
+                    let (a, b) = (expand(a), expand(b));
+                    (a.min(b), a.max(b))
+                }
+            })
+            .collect();
+        let inside = |n: u32| ranges.iter().any(|&(a, b)| a <= n && n <= b);
+        if by_uid {
+            self.messages
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| inside(m.uid))
+                .map(|(i, _)| i)
+                .collect()
+        } else {
+            (0..self.messages.len())
+                .filter(|i| inside(*i as u32 + 1))
+                .collect()
+        }
+    }
+
+    /// Whether every sequence number of a set exists (`*` on an empty folder does not):
+    /// a number past the end is a client error (BAD), unlike a UID that is gone.
+    pub fn valid_numbers(&self, set: &SequenceSet) -> bool {
+        let len = self.messages.len() as u32;
+        let ok = |v: &SeqOrUid| match v {
+            SeqOrUid::Value(n) => n.get() <= len,
+            SeqOrUid::Asterisk => len > 0,
+        };
+        set.0.as_ref().iter().all(|s| match s {
+            Sequence::Single(v) => ok(v),
+            Sequence::Range(a, b) => ok(a) && ok(b),
+        })
+    }
+
+    /// Records flags this session just stored, so catching up does not report them back.
+    pub fn set_flags(&mut self, index: usize, flags: String, modseq: u64) {
+        if let Some(m) = self.messages.get_mut(index) {
+            m.flags = flags;
+            m.modseq = modseq;
+        }
+    }
+
+    /// Removes messages this session expunged; returns their sequence numbers, highest first
+    /// (so each EXPUNGE line is right as the client applies it).
+    pub fn remove(&mut self, uids: &[u32]) -> Vec<usize> {
+        let mut seqs: Vec<usize> = uids
+            .iter()
+            .filter_map(|&uid| self.index_of(uid))
+            .map(|i| i + 1)
+            .collect();
+        seqs.sort_unstable_by(|a, b| b.cmp(a));
+        seqs.dedup();
+        let gone: std::collections::HashSet<u32> = uids.iter().copied().collect();
+        self.messages.retain(|m| !gone.contains(&m.uid));
+        seqs
+    }
+
+    /// Waits until the folder changes (a delivery, another session).
+    pub async fn changed(&mut self) {
+        if self.changes.changed().await.is_err() {
+            // The store is gone (shutdown): never wake again for this reason.
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Catches up with the store; returns the untagged responses to send. Expunges are
+    /// reported only when `expunges` (never during FETCH, STORE or SEARCH by sequence
+    /// number); then nothing is caught up, so nothing is lost. Unless `force` (NOOP, IDLE),
+    /// the store is asked only when this server rang the folder's bell since the last look.
+    pub async fn catch_up(
+        &mut self,
+        store: &Store,
+        expunges: bool,
+        force: bool,
+    ) -> Result<Vec<u8>, StoreError> {
+        if !force && !self.behind && !self.changes.has_changed().unwrap_or(false) {
+            return Ok(Vec::new());
+        }
+        self.changes.borrow_and_update();
+        self.behind = false;
+        let delta = store
+            .db()
+            .changes_since(self.mailbox.id, self.seen_modseq)
+            .await?;
+        if delta.highestmodseq == self.seen_modseq {
+            return Ok(Vec::new());
+        }
+        let expunged: Vec<u32> = delta
+            .expunged
+            .iter()
+            .copied()
+            .filter(|&uid| self.index_of(uid).is_some())
+            .collect();
+        if !expunges && !expunged.is_empty() {
+            self.behind = true;
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for seq in self.remove(&expunged) {
+            out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+        }
+        let before = self.messages.len();
+        let last_uid = self.messages.last().map_or(0, |m| m.uid);
+        let mut flag_changes = Vec::new();
+        for meta in delta.changed {
+            if meta.uid > last_uid {
+                self.messages.push(meta);
+            } else if let Some(i) = self.index_of(meta.uid) {
+                let known = &mut self.messages[i];
+                if known.flags != meta.flags {
+                    flag_changes.push(i);
+                }
+                *known = meta;
+            }
+        }
+        if self.messages.len() != before {
+            out.extend_from_slice(format!("* {} EXISTS\r\n", self.messages.len()).as_bytes());
+        }
+        for i in flag_changes {
+            let m = &self.messages[i];
+            out.extend_from_slice(
+                format!("* {} FETCH (UID {} FLAGS ({}))\r\n", i + 1, m.uid, m.flags).as_bytes(),
+            );
+        }
+        self.seen_modseq = delta.highestmodseq;
+        Ok(out)
+    }
+}
