@@ -87,6 +87,14 @@ impl Session<'_> {
         let Some(user) = &self.user else {
             return Reply::bad("Not authenticated");
         };
+        // The superior levels are made as needed (RFC 3501 6.3.3); existing ones are fine.
+        let db = self.ctx.store.db();
+        for (end, _) in name.match_indices('/') {
+            match db.create_mailbox(user.id, &name[..end], None).await {
+                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Reply::unavailable(e),
+            }
+        }
         match self
             .ctx
             .store

@@ -127,7 +127,7 @@ pub fn decode(raw: &[u8]) -> Result<Command<'static>, &'static str> {
         &fixed
     };
     match CommandCodec::default().decode_static(raw) {
-        Ok((rest, command)) if rest.is_empty() => Ok(command),
+        Ok((b"", command)) => Ok(command),
         Ok(_) => Err("Unexpected data after the command"),
         Err(CommandDecodeError::Incomplete | CommandDecodeError::LiteralFound { .. }) => {
             Err("Incomplete command")

@@ -110,8 +110,9 @@ impl View {
         }
     }
 
-    /// Whether every sequence number of a set exists (`*` on an empty folder does not):
-    /// a number past the end is a client error (BAD), unlike a UID that is gone.
+    /// Whether every sequence number of a set exists: a number past the end is a client
+    /// error (BAD), unlike a UID that is gone. A range up to `*` is clipped instead, so
+    /// `1:*` on an empty folder answers nothing rather than BAD (as clients expect).
     pub fn valid_numbers(&self, set: &SequenceSet) -> bool {
         let len = self.messages.len() as u32;
         let ok = |v: &SeqOrUid| match v {
@@ -120,6 +121,7 @@ impl View {
         };
         set.0.as_ref().iter().all(|s| match s {
             Sequence::Single(v) => ok(v),
+            Sequence::Range(_, SeqOrUid::Asterisk) | Sequence::Range(SeqOrUid::Asterisk, _) => true,
             Sequence::Range(a, b) => ok(a) && ok(b),
         })
     }
