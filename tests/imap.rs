@@ -31,6 +31,16 @@ def bad(m, name, *args):
         assert "BAD" in str(e), e
         return str(e)
     raise AssertionError(("expected BAD", name, typ, data))
+def raw(m, command):
+    """Sends a command as written; returns its response lines (no literals expected)."""
+    tag = m._new_tag()
+    m.send(tag + b" " + command.encode() + b"\r\n")
+    lines = []
+    while True:
+        line = m.readline().decode().rstrip("\r\n")
+        lines.append(line)
+        if line.startswith(tag.decode() + " "):
+            return lines
 def text(data):
     return b" ".join(d if isinstance(d, bytes) else b"".join(d) for d in data if d).decode("utf-8", "replace")
 "#;
@@ -445,4 +455,74 @@ time.sleep(30)
     raw.send(b"z LOGOUT\r\n");
     let _ = raw.rest();
     let _ = std::io::stdout().flush();
+}
+
+const CONDSTORE: &str = r#"
+m = connect()
+for n in range(3):
+    ok(m.append("INBOX", None, None, b"Subject: m%d\r\n\r\nbody %d\r\n" % (n, n)))
+# ENABLE and SELECT (CONDSTORE) as RFC 7162 3.1.8 and 3.2.5 show.
+lines = raw(m, "ENABLE QRESYNC")
+assert "* ENABLED QRESYNC" in lines, lines
+lines = raw(m, "SELECT INBOX (CONDSTORE)")
+highest = int(next(re.search(r"HIGHESTMODSEQ (\d+)", l).group(1) for l in lines if "HIGHESTMODSEQ" in l))
+uidvalidity = next(re.search(r"UIDVALIDITY (\d+)", l).group(1) for l in lines if "UIDVALIDITY" in l)
+# Every FETCH of flags tells the modseq.
+lines = raw(m, "FETCH 1:* (FLAGS)")
+assert all("MODSEQ (" in l for l in lines[:-1]) and len(lines) == 4, lines
+# STORE tells the new modseq; UNCHANGEDSINCE an older one fails with MODIFIED (RFC 7162 3.1.3).
+lines = raw(m, "STORE 1 +FLAGS (\\Seen)")
+seen_modseq = int(re.search(r"MODSEQ \((\d+)\)", lines[0]).group(1))
+assert seen_modseq > highest, (lines, highest)
+uids = raw(m, "UID SEARCH ALL")[0].split()[2:]
+lines = raw(m, "UID STORE %s (UNCHANGEDSINCE %d) +FLAGS.SILENT (\\Flagged)" % (uids[0], highest))
+assert ("[MODIFIED %s]" % uids[0]) in lines[-1], lines
+lines = raw(m, "UID STORE %s (UNCHANGEDSINCE %d) +FLAGS.SILENT (\\Flagged)" % (uids[1], highest))
+assert re.search(r"FETCH \(UID %s MODSEQ \(\d+\)\)" % uids[1], lines[0]) and " OK " in lines[-1], lines
+# CHANGEDSINCE: only what changed after the modseq.
+lines = raw(m, "FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % highest)
+assert len(lines) == 3 and "* 1 FETCH" in lines[0] and "* 2 FETCH" in lines[1], lines
+# SEARCH MODSEQ gives the highest modseq of what it found.
+lines = raw(m, "SEARCH MODSEQ %d" % (seen_modseq + 1))
+assert lines[0].startswith("* SEARCH 2 (MODSEQ "), lines
+# Another session expunges message 2; this one, QRESYNC on, is told VANISHED.
+other = connect()
+ok(other.select("INBOX"))
+ok(other.store("2", "+FLAGS", "(\\Deleted)"))
+ok(other.expunge())
+other.logout()
+lines = raw(m, "NOOP")
+assert ("* VANISHED %s" % uids[1]) in lines, lines
+# UID FETCH ... (CHANGEDSINCE n VANISHED) tells what went away since n (RFC 7162 3.2.6).
+lines = raw(m, "UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % highest)
+assert lines[0] == "* VANISHED (EARLIER) %s" % uids[1], lines
+# A reconnecting client resynchronises in its SELECT (RFC 7162 3.2.5.1).
+m.logout()
+m = connect()
+raw(m, "ENABLE QRESYNC")
+lines = raw(m, "SELECT INBOX (QRESYNC (%s %d))" % (uidvalidity, highest))
+assert ("* VANISHED (EARLIER) %s" % uids[1]) in lines, lines
+assert any(re.match(r"\* 1 FETCH \(UID %s FLAGS \(\\Seen\) MODSEQ" % uids[0], l) for l in lines), lines
+lines = raw(m, "SELECT INBOX (QRESYNC (1 1))")
+assert not any("VANISHED" in l for l in lines), "another UIDVALIDITY: no resync"
+# QRESYNC without ENABLE is refused.
+m.logout()
+m = connect()
+assert " BAD " in raw(m, "SELECT INBOX (QRESYNC (1 1))")[-1]
+lines = raw(m, "STATUS INBOX (HIGHESTMODSEQ MESSAGES)")
+assert "MESSAGES 2" in lines[0] and "HIGHESTMODSEQ" in lines[0], lines
+print("CONDSTORE OK")
+"#;
+
+#[test]
+fn condstore_and_qresync() {
+    let mut server = TestServer::new("");
+    server.start();
+    let out = run(&server, CONDSTORE, "");
+    assert!(
+        out.status.success() && stdout(&out).contains("CONDSTORE OK"),
+        "{}\n{}",
+        show(&out),
+        server.log()
+    );
 }

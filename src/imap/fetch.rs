@@ -3,6 +3,7 @@
 //! an item needs them; the implicit \Seen of a non-PEEK body fetch is committed, for all
 //! messages at once, before any of them is answered.
 
+use imap_codec::imap_types::command::FetchModifier;
 use imap_codec::imap_types::fetch::{
     Macro, MacroOrMessageDataItemNames, MessageDataItemName, Section,
 };
@@ -61,8 +62,31 @@ impl Session<'_> {
         set: &SequenceSet,
         names: MacroOrMessageDataItemNames<'static>,
         by_uid: bool,
+        modifiers: &[FetchModifier],
     ) -> Result<Reply, ReadError> {
         let mut items = expand(names);
+        let mut changed_since = None;
+        let mut vanished = false;
+        for modifier in modifiers {
+            match modifier {
+                FetchModifier::ChangedSince(n) => changed_since = Some(n.get()),
+                FetchModifier::Vanished => vanished = true,
+            }
+        }
+        if vanished && !(by_uid && self.qresync && changed_since.is_some()) {
+            return Ok(Reply::bad(
+                "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled",
+            ));
+        }
+        if changed_since.is_some() || items.contains(&MessageDataItemName::ModSeq) {
+            self.enable_condstore();
+        }
+        // Under CONDSTORE every FETCH that tells flags tells their modseq (RFC 7162 3.2).
+        let wants_modseq = changed_since.is_some()
+            || (self.condstore && items.contains(&MessageDataItemName::Flags));
+        if wants_modseq && !items.contains(&MessageDataItemName::ModSeq) {
+            items.push(MessageDataItemName::ModSeq);
+        }
         if items.iter().any(|i| {
             matches!(
                 i,
@@ -80,9 +104,37 @@ impl Session<'_> {
         if !by_uid && !view.valid_numbers(set) {
             return Ok(Reply::bad("Invalid message sequence number"));
         }
-        let targets = view.resolve(set, by_uid);
+        let mut targets = view.resolve(set, by_uid);
+        if let Some(since) = changed_since {
+            targets.retain(|&i| view.get(i).is_some_and(|m| m.modseq > since));
+        }
+        if let (true, Some(since)) = (vanished, changed_since) {
+            match self
+                .ctx
+                .store
+                .db()
+                .changes_since(view.mailbox.id, since)
+                .await
+            {
+                Ok(delta) => {
+                    let gone: Vec<u32> = delta
+                        .expunged
+                        .into_iter()
+                        .filter(|&uid| super::view::set_contains(set, uid))
+                        .collect();
+                    if !gone.is_empty() {
+                        let line =
+                            format!("* VANISHED (EARLIER) {}\r\n", super::encode::uid_set(&gone));
+                        self.out.extend_from_slice(line.as_bytes());
+                    }
+                }
+                Err(e) => return Ok(Reply::unavailable(e)),
+            }
+        }
+        let Some(view) = &mut self.view else {
+            return Ok(Reply::bad("No mailbox selected"));
+        };
         // The implicit \Seen first, committed for the whole set.
-        let mut flagged = std::collections::HashSet::new();
         if !view.read_only && items.iter().any(sets_seen) {
             let updates: Vec<(u32, String)> = targets
                 .iter()
@@ -97,10 +149,10 @@ impl Session<'_> {
             match self.ctx.store.store_flags(mailbox_id, &updates).await {
                 Ok(done) => {
                     let view = self.view.as_mut().ok_or(ReadError::Closed)?;
-                    for ((uid, flags), (_, modseq)) in updates.into_iter().zip(done) {
-                        if let Some(i) = view.index_of(uid) {
+                    let modseqs: std::collections::HashMap<u32, u64> = done.into_iter().collect();
+                    for (uid, flags) in updates {
+                        if let (Some(i), Some(&modseq)) = (view.index_of(uid), modseqs.get(&uid)) {
                             view.set_flags(i, flags, modseq);
-                            flagged.insert(i);
                         }
                     }
                 }

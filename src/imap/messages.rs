@@ -2,12 +2,14 @@
 //! and UID EXPUNGE, APPEND (with APPENDUID, answered after the commit). Every change is
 //! checked against the session's rights (RFC 4314 letters) before it is made.
 
+use imap_codec::imap_types::command::StoreModifier;
 use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::sequence::SequenceSet;
 
+use super::encode::uid_set;
 use super::fetch::has_flag;
 use super::session::{Reply, Session};
 use crate::delivery::Quota;
@@ -39,29 +41,8 @@ fn flag_names(flags: &[Flag<'_>]) -> Vec<String> {
     names
 }
 
-/// `1:3,7` for a list of UIDs (in the order given, runs joined).
-pub fn uid_set(uids: &[u32]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < uids.len() {
-        let start = uids[i];
-        let mut end = start;
-        while i + 1 < uids.len() && uids[i + 1] == end.wrapping_add(1) {
-            end = uids[i + 1];
-            i += 1;
-        }
-        out.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}:{end}")
-        });
-        i += 1;
-    }
-    out.join(",")
-}
-
 impl Session<'_> {
-    /// STORE or UID STORE.
+    /// STORE or UID STORE, with RFC 7162's UNCHANGEDSINCE.
     pub(super) async fn store(
         &mut self,
         set: &SequenceSet,
@@ -69,8 +50,16 @@ impl Session<'_> {
         response: StoreResponse,
         flags: &[Flag<'_>],
         by_uid: bool,
+        modifiers: &[StoreModifier],
     ) -> Result<Reply, ReadError> {
         let names = flag_names(flags);
+        let unchanged_since = modifiers
+            .iter()
+            .map(|StoreModifier::UnchangedSince(n)| *n)
+            .min();
+        if unchanged_since.is_some() {
+            self.enable_condstore();
+        }
         let Some(view) = &self.view else {
             return Ok(Reply::bad("No mailbox selected"));
         };
@@ -92,8 +81,14 @@ impl Session<'_> {
             )));
         }
         let mut updates = Vec::new();
+        // Messages changed since the client's modseq are left alone and named (MODIFIED).
+        let mut modified = Vec::new();
         for &i in &targets {
             let Some(meta) = view.get(i) else { continue };
+            if unchanged_since.is_some_and(|n| meta.modseq > n) {
+                modified.push(if by_uid { meta.uid } else { i as u32 + 1 });
+                continue;
+            }
             let mut current: Vec<String> =
                 meta.flags.split_whitespace().map(String::from).collect();
             match kind {
@@ -121,27 +116,38 @@ impl Session<'_> {
         };
         let mut out = Vec::new();
         if let Some(view) = &mut self.view {
-            for ((uid, flags), (_, modseq)) in updates.into_iter().zip(done) {
-                if let Some(i) = view.index_of(uid) {
+            let modseqs: std::collections::HashMap<u32, u64> = done.into_iter().collect();
+            let mut changed = std::collections::HashSet::new();
+            for (uid, flags) in updates {
+                if let (Some(i), Some(&modseq)) = (view.index_of(uid), modseqs.get(&uid)) {
                     view.set_flags(i, flags, modseq);
+                    changed.insert(i);
                 }
             }
-            if response == StoreResponse::Answer {
-                for &i in &targets {
+            for &i in &targets {
+                if response == StoreResponse::Answer {
+                    out.extend_from_slice(&view.flags_line(i, by_uid));
+                } else if view.modseq && changed.contains(&i) {
+                    // Even .SILENT tells the new modseq under CONDSTORE (RFC 7162 3.2).
                     if let Some(m) = view.get(i) {
                         let uid = if by_uid {
-                            format!(" UID {}", m.uid)
+                            format!("UID {} ", m.uid)
                         } else {
                             String::new()
                         };
-                        out.extend_from_slice(
-                            format!("* {} FETCH (FLAGS ({}){uid})\r\n", i + 1, m.flags).as_bytes(),
-                        );
+                        let line = format!("* {} FETCH ({uid}MODSEQ ({}))\r\n", i + 1, m.modseq);
+                        out.extend_from_slice(line.as_bytes());
                     }
                 }
             }
         }
         self.push(&out).await?;
+        if !modified.is_empty() {
+            return Ok(Reply::ok(format!(
+                "[MODIFIED {}] Conditional STORE failed for some messages",
+                uid_set(&modified)
+            )));
+        }
         Ok(Reply::ok(""))
     }
 
@@ -199,9 +205,7 @@ impl Session<'_> {
         }
         let mut out = format!("* OK {code} Moved\r\n").into_bytes();
         if let Some(view) = &mut self.view {
-            for seq in view.remove(&from) {
-                out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
-            }
+            out.extend_from_slice(&view.expunge_report(&from));
         }
         self.push(&out).await?;
         Ok(Reply::ok(""))
@@ -234,9 +238,7 @@ impl Session<'_> {
         }
         let mut out = Vec::new();
         if let Some(view) = &mut self.view {
-            for seq in view.remove(&doomed) {
-                out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
-            }
+            out.extend_from_slice(&view.expunge_report(&doomed));
         }
         self.push(&out).await?;
         Ok(Reply::ok(""))
@@ -295,17 +297,5 @@ impl Session<'_> {
             )),
             Err(e) => Reply::unavailable(e),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uid_sets_join_runs() {
-        assert_eq!(uid_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
-        assert_eq!(uid_set(&[4]), "4");
-        assert_eq!(uid_set(&[]), "");
     }
 }

@@ -37,11 +37,16 @@ impl Session<'_> {
                 ));
             }
         }
+        let modseq = criteria.iter().any(uses_modseq);
+        if modseq {
+            self.enable_condstore();
+        }
         let (Some(view), Some(user)) = (&self.view, self.user.clone()) else {
             return Ok(Reply::bad("No mailbox selected"));
         };
         let needs_body = criteria.iter().any(needs_message);
         let mut found = Vec::new();
+        let mut highest = 0;
         for (index, meta) in view.messages().iter().enumerate() {
             let body = if needs_body {
                 match self
@@ -70,15 +75,31 @@ impl Session<'_> {
                 .all(|key| matches(key, &candidate, parsed.as_ref(), view))
             {
                 found.push(if by_uid { meta.uid } else { index as u32 + 1 });
+                highest = highest.max(meta.modseq);
             }
         }
         let mut line = String::from("* SEARCH");
-        for n in found {
+        for n in &found {
             line.push_str(&format!(" {n}"));
+        }
+        // A search on MODSEQ tells the highest modseq of what it found (RFC 7162 3.1.5).
+        if modseq && !found.is_empty() {
+            line.push_str(&format!(" (MODSEQ {highest})"));
         }
         line.push_str("\r\n");
         self.push(line.as_bytes()).await?;
         Ok(Reply::ok(""))
+    }
+}
+
+fn uses_modseq(key: &SearchKey<'_>) -> bool {
+    use SearchKey as K;
+    match key {
+        K::And(keys) => keys.as_ref().iter().any(uses_modseq),
+        K::Not(key) => uses_modseq(key),
+        K::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        K::ModSequence { .. } => true,
+        _ => false,
     }
 }
 

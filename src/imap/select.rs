@@ -2,7 +2,9 @@
 //! and IDLE: the session waits for the client's DONE while the folder's bell (or, for
 //! changes made by another process, a slow poll) tells it what to report at once.
 
+use imap_codec::imap_types::command::SelectParameter;
 use imap_codec::imap_types::mailbox::Mailbox;
+use imap_codec::imap_types::sequence::SequenceSet;
 
 use super::input::MAX_LINE;
 use super::session::{IDLE_POLL, Reply, SYSTEM_FLAGS, Session};
@@ -10,14 +12,30 @@ use super::view::View;
 use crate::listener::ReadError;
 
 impl Session<'_> {
-    /// SELECT or EXAMINE.
+    /// SELECT or EXAMINE, with RFC 7162's CONDSTORE and QRESYNC parameters.
     pub(super) async fn select(
         &mut self,
         name: &Mailbox<'_>,
         examine: bool,
+        parameters: &[SelectParameter],
     ) -> Result<Reply, ReadError> {
         // A failed SELECT leaves no folder selected (RFC 3501 6.3.1).
         self.view = None;
+        let mut resync = None;
+        for parameter in parameters {
+            match parameter {
+                SelectParameter::CondStore => self.enable_condstore(),
+                SelectParameter::QResync { .. } if !self.qresync => {
+                    return Ok(Reply::bad("QRESYNC must be enabled first"));
+                }
+                SelectParameter::QResync {
+                    uid_validity,
+                    mod_sequence_value,
+                    known_uids,
+                    ..
+                } => resync = Some((uid_validity.get(), mod_sequence_value.get(), known_uids)),
+            }
+        }
         if !self.rights.allows("r") {
             return Ok(Reply::no("[NOPERM] You may not read this mailbox"));
         }
@@ -27,10 +45,12 @@ impl Session<'_> {
         };
         // Without the right to keep the seen state, reading never changes the folder.
         let read_only = examine || !self.rights.allows("s");
-        let view = match View::open(&self.ctx.store, mailbox, read_only).await {
+        let mut view = match View::open(&self.ctx.store, mailbox, read_only).await {
             Ok(view) => view,
             Err(e) => return Ok(Reply::unavailable(e)),
         };
+        view.modseq = self.condstore;
+        view.vanished = self.qresync;
         let permanent = if read_only {
             String::new()
         } else {
@@ -54,13 +74,59 @@ impl Session<'_> {
             view.mailbox.uidvalidity,
             view.uidnext()
         ));
+        if self.condstore {
+            lines.push_str(&format!(
+                "* OK [HIGHESTMODSEQ {}] Highest\r\n",
+                view.highestmodseq()
+            ));
+        }
         self.push(lines.as_bytes()).await?;
+        if let Some((uidvalidity, since, known)) = resync
+            && uidvalidity == view.mailbox.uidvalidity
+        {
+            match self.resync(&view, since, known.as_ref()).await {
+                Ok(untagged) => self.push(&untagged).await?,
+                Err(e) => return Ok(Reply::unavailable(e)),
+            }
+        }
         self.view = Some(view);
         Ok(Reply::ok(format!(
             "[{}] {} completed",
             if read_only { "READ-ONLY" } else { "READ-WRITE" },
             if examine { "EXAMINE" } else { "SELECT" },
         )))
+    }
+
+    /// What a QRESYNC client missed since `since`: the UIDs expunged (among `known`) as
+    /// `VANISHED (EARLIER)`, then the flags of the messages changed.
+    async fn resync(
+        &self,
+        view: &View,
+        since: u64,
+        known: Option<&SequenceSet>,
+    ) -> Result<Vec<u8>, crate::store::StoreError> {
+        let delta = self
+            .ctx
+            .store
+            .db()
+            .changes_since(view.mailbox.id, since)
+            .await?;
+        let gone: Vec<u32> = delta
+            .expunged
+            .into_iter()
+            .filter(|&uid| known.is_none_or(|set| super::view::set_contains(set, uid)))
+            .collect();
+        let mut out = Vec::new();
+        if !gone.is_empty() {
+            let line = format!("* VANISHED (EARLIER) {}\r\n", super::encode::uid_set(&gone));
+            out.extend_from_slice(line.as_bytes());
+        }
+        for meta in delta.changed {
+            if let Some(i) = view.index_of(meta.uid) {
+                out.extend_from_slice(&view.flags_line(i, true));
+            }
+        }
+        Ok(out)
     }
 
     /// CLOSE: removes the messages marked \Deleted (silently) unless read-only.

@@ -64,8 +64,12 @@ pub(super) struct Session<'a> {
     pub(super) view: Option<View>,
     /// The client enabled UTF8=ACCEPT: folder names are UTF-8, not modified UTF-7.
     pub(super) utf8: bool,
+    /// CONDSTORE is on (RFC 7162): FETCH responses carry MODSEQ.
+    pub(super) condstore: bool,
+    /// QRESYNC is on: removals are told as VANISHED.
+    pub(super) qresync: bool,
     /// Untagged responses not yet written.
-    out: Vec<u8>,
+    pub(super) out: Vec<u8>,
 }
 
 impl<'a> Session<'a> {
@@ -78,7 +82,26 @@ impl<'a> Session<'a> {
             rights: Rights::ALL,
             view: None,
             utf8: false,
+            condstore: false,
+            qresync: false,
             out: Vec::new(),
+        }
+    }
+
+    /// Turns CONDSTORE on (ENABLE, or the first command that uses a modseq).
+    pub(super) fn enable_condstore(&mut self) {
+        self.condstore = true;
+        if let Some(view) = &mut self.view {
+            view.modseq = true;
+        }
+    }
+
+    /// Turns QRESYNC (and so CONDSTORE) on.
+    fn enable_qresync(&mut self) {
+        self.enable_condstore();
+        self.qresync = true;
+        if let Some(view) = &mut self.view {
+            view.vanished = true;
         }
     }
 
@@ -121,6 +144,8 @@ impl<'a> Session<'a> {
             "SPECIAL-USE",
             "CHILDREN",
             "UTF8=ACCEPT",
+            "CONDSTORE",
+            "QRESYNC",
         ];
         if self.conn.can_start_tls() {
             caps.push("STARTTLS");
@@ -287,17 +312,26 @@ impl<'a> Session<'a> {
                 self.authenticate(mechanism.as_ref(), initial).await?
             }
             CommandBody::Enable { capabilities } if authenticated => {
-                let mut enabled = Vec::new();
+                let mut enabled = String::from("* ENABLED");
                 for capability in capabilities.as_ref() {
-                    if let CapabilityEnable::Utf8(Utf8Kind::Accept) = capability {
-                        self.utf8 = true;
-                        enabled.push("UTF8=ACCEPT");
+                    match capability {
+                        CapabilityEnable::Utf8(Utf8Kind::Accept) => {
+                            self.utf8 = true;
+                            enabled.push_str(" UTF8=ACCEPT");
+                        }
+                        CapabilityEnable::CondStore => {
+                            self.enable_condstore();
+                            enabled.push_str(" CONDSTORE");
+                        }
+                        other if other.to_string().eq_ignore_ascii_case("QRESYNC") => {
+                            self.enable_qresync();
+                            enabled.push_str(" QRESYNC");
+                        }
+                        _ => {}
                     }
                 }
-                let line = format!("* ENABLED {}\r\n", enabled.join(" "));
-                self.push(line.trim_end_matches([' ', '\r', '\n']).as_bytes())
-                    .await?;
-                self.push(b"\r\n").await?;
+                enabled.push_str("\r\n");
+                self.push(enabled.as_bytes()).await?;
                 Reply::ok("")
             }
             CommandBody::Namespace if authenticated => {
@@ -306,12 +340,12 @@ impl<'a> Session<'a> {
             }
             CommandBody::Select {
                 mailbox,
-                parameters: _,
-            } if authenticated => self.select(&mailbox, false).await?,
+                parameters,
+            } if authenticated => self.select(&mailbox, false, &parameters).await?,
             CommandBody::Examine {
                 mailbox,
-                parameters: _,
-            } if authenticated => self.select(&mailbox, true).await?,
+                parameters,
+            } if authenticated => self.select(&mailbox, true, &parameters).await?,
             CommandBody::Unselect if selected => {
                 self.view = None;
                 Reply::ok("")
@@ -355,17 +389,20 @@ impl<'a> Session<'a> {
                 sequence_set,
                 macro_or_item_names,
                 uid,
-                modifiers: _,
-            } if selected => self.fetch(&sequence_set, macro_or_item_names, uid).await?,
+                modifiers,
+            } if selected => {
+                self.fetch(&sequence_set, macro_or_item_names, uid, &modifiers)
+                    .await?
+            }
             CommandBody::Store {
                 sequence_set,
                 kind,
                 response,
                 flags,
                 uid,
-                modifiers: _,
+                modifiers,
             } if selected => {
-                self.store(&sequence_set, kind, response, &flags, uid)
+                self.store(&sequence_set, kind, response, &flags, uid, &modifiers)
                     .await?
             }
             CommandBody::Search {

@@ -19,6 +19,10 @@ pub struct View {
     changes: MailboxChanges,
     /// Changes were seen but not reported (expunges during a FETCH): look again next time.
     behind: bool,
+    /// CONDSTORE is on: FETCH responses carry MODSEQ.
+    pub modseq: bool,
+    /// QRESYNC is on: removals are told as VANISHED, not EXPUNGE.
+    pub vanished: bool,
 }
 
 impl View {
@@ -39,7 +43,14 @@ impl View {
             read_only,
             changes,
             behind: false,
+            modseq: false,
+            vanished: false,
         })
+    }
+
+    /// The highest modseq this view has caught up with.
+    pub fn highestmodseq(&self) -> u64 {
+        self.seen_modseq
     }
 
     /// Number of messages (EXISTS).
@@ -134,9 +145,54 @@ impl View {
         }
     }
 
-    /// Removes messages this session expunged; returns their sequence numbers, highest first
-    /// (so each EXPUNGE line is right as the client applies it).
-    pub fn remove(&mut self, uids: &[u32]) -> Vec<usize> {
+    /// Removes messages and returns how the client is told: `* VANISHED uids` with QRESYNC,
+    /// else one `* n EXPUNGE` per message, highest number first (each line stays right as
+    /// the client applies it).
+    pub fn expunge_report(&mut self, uids: &[u32]) -> Vec<u8> {
+        let mut present: Vec<u32> = uids
+            .iter()
+            .copied()
+            .filter(|&uid| self.index_of(uid).is_some())
+            .collect();
+        present.sort_unstable();
+        present.dedup();
+        let seqs = self.remove(&present);
+        if present.is_empty() {
+            return Vec::new();
+        }
+        if self.vanished {
+            return format!("* VANISHED {}\r\n", super::encode::uid_set(&present)).into_bytes();
+        }
+        seqs.iter()
+            .flat_map(|seq| format!("* {seq} EXPUNGE\r\n").into_bytes())
+            .collect()
+    }
+
+    /// The untagged FETCH that tells a message's flags (and MODSEQ under CONDSTORE).
+    pub fn flags_line(&self, index: usize, uid: bool) -> Vec<u8> {
+        let Some(m) = self.messages.get(index) else {
+            return Vec::new();
+        };
+        let uid = if uid {
+            format!("UID {} ", m.uid)
+        } else {
+            String::new()
+        };
+        let modseq = if self.modseq {
+            format!(" MODSEQ ({})", m.modseq)
+        } else {
+            String::new()
+        };
+        format!(
+            "* {} FETCH ({uid}FLAGS ({}){modseq})\r\n",
+            index + 1,
+            m.flags
+        )
+        .into_bytes()
+    }
+
+    /// Removes messages; returns their sequence numbers, highest first.
+    fn remove(&mut self, uids: &[u32]) -> Vec<usize> {
         let mut seqs: Vec<usize> = uids
             .iter()
             .filter_map(|&uid| self.index_of(uid))
@@ -189,10 +245,7 @@ impl View {
             self.behind = true;
             return Ok(Vec::new());
         }
-        let mut out = Vec::new();
-        for seq in self.remove(&expunged) {
-            out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
-        }
+        let mut out = self.expunge_report(&expunged);
         let before = self.messages.len();
         let last_uid = self.messages.last().map_or(0, |m| m.uid);
         let mut flag_changes = Vec::new();
@@ -211,12 +264,25 @@ impl View {
             out.extend_from_slice(format!("* {} EXISTS\r\n", self.messages.len()).as_bytes());
         }
         for i in flag_changes {
-            let m = &self.messages[i];
-            out.extend_from_slice(
-                format!("* {} FETCH (UID {} FLAGS ({}))\r\n", i + 1, m.uid, m.flags).as_bytes(),
-            );
+            out.extend_from_slice(&self.flags_line(i, true));
         }
         self.seen_modseq = delta.highestmodseq;
         Ok(out)
     }
+}
+
+/// Whether a UID set names `uid` (`*` standing for the largest UID, so `n:*` names all from
+/// n on).
+pub fn set_contains(set: &SequenceSet, uid: u32) -> bool {
+    let value = |v: &SeqOrUid| match v {
+        SeqOrUid::Value(n) => n.get(),
+        SeqOrUid::Asterisk => u32::MAX,
+    };
+    set.0.as_ref().iter().any(|s| match s {
+        Sequence::Single(v) => value(v) == uid,
+        Sequence::Range(a, b) => {
+            let (a, b) = (value(a), value(b));
+            a.min(b) <= uid && uid <= a.max(b)
+        }
+    })
 }
