@@ -82,7 +82,7 @@ for name, attr in (("Sent", "\\Sent"), ("Drafts", "\\Drafts"), ("Trash", "\\Tras
 assert "INBOX" in listing, listing
 # LIST "" "" gives the delimiter (RFC 3501 6.3.8).
 assert text(ok(m.list('""', '""'))) == '(\\Noselect) "/" ""'
-assert "((\"\" \"/\")) NIL NIL" in text(ok(m.namespace()))
+assert text(ok(m.namespace())) == '(("" "/")) (("Other Users/" "/")) (("Shared/" "/"))'
 ok(m.xatom("ID", '("name" "imaplib")'))
 
 # Folders: create with hierarchy, % and *, rename with children, subscribe, delete.
@@ -521,6 +521,48 @@ fn condstore_and_qresync() {
     let out = run(&server, CONDSTORE, "");
     assert!(
         out.status.success() && stdout(&out).contains("CONDSTORE OK"),
+        "{}\n{}",
+        show(&out),
+        server.log()
+    );
+}
+
+const EXTENDED: &str = r#"
+m = connect()
+for n in range(5):
+    ok(m.append("INBOX", "(\\Seen)" if n % 2 else None, None, b"Subject: e%d\r\n\r\nbody\r\n" % n))
+ok(m.create("Projets/Cardio"))
+ok(m.unsubscribe("Junk"))
+# ESEARCH (RFC 4731): MIN MAX COUNT ALL in one response, tagged.
+ok(m.select("INBOX"))
+lines = raw(m, "SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN")
+assert re.match(r'\* ESEARCH \(TAG "[^"]+"\) MIN 1 MAX 5 ALL 1,3,5 COUNT 3$', lines[0]), lines
+lines = raw(m, "UID SEARCH RETURN (COUNT) ALL")
+assert re.match(r'\* ESEARCH \(TAG "[^"]+"\) UID COUNT 5$', lines[0]), lines
+lines = raw(m, "SEARCH RETURN () SEEN")
+assert lines[0].endswith(" ALL 2,4"), lines
+assert " BAD " in raw(m, "SEARCH RETURN (BOGUS) ALL")[-1]
+# LIST-EXTENDED (RFC 5258): selection, several patterns, RETURN; LIST-STATUS (RFC 5819).
+lines = raw(m, 'LIST (SUBSCRIBED) "" "*" RETURN (SUBSCRIBED)')
+assert not any('"Junk"' in l for l in lines), lines
+assert any('\\Subscribed' in l and '"Sent"' in l for l in lines), lines
+lines = raw(m, 'LIST (SPECIAL-USE) "" "*"')
+assert len(lines) == 6 and all("\\" in l for l in lines[:-1]) and not any("INBOX" in l for l in lines), lines
+lines = raw(m, 'LIST "" ("INBOX" "Projets/%") RETURN (CHILDREN STATUS (MESSAGES UNSEEN))')
+assert lines[0].startswith("* LIST") and "INBOX" in lines[0], lines
+assert lines[1] == '* STATUS "INBOX" (MESSAGES 5 UNSEEN 3)' or lines[1] == "* STATUS INBOX (MESSAGES 5 UNSEEN 3)", lines
+assert any('"Projets/Cardio"' in l for l in lines) and any("STATUS \"Projets/Cardio\" (MESSAGES 0 UNSEEN 0)" in l for l in lines), lines
+assert " BAD " in raw(m, 'LIST (BOGUS) "" "*"')[-1]
+print("EXTENDED OK")
+"#;
+
+#[test]
+fn esearch_and_list_extended() {
+    let mut server = TestServer::new("");
+    server.start();
+    let out = run(&server, EXTENDED, "");
+    assert!(
+        out.status.success() && stdout(&out).contains("EXTENDED OK"),
         "{}\n{}",
         show(&out),
         server.log()

@@ -41,6 +41,26 @@ impl Rights {
         Ok(Rights(bits))
     }
 
+    /// The rights granted by either set.
+    pub fn union(self, other: Rights) -> Rights {
+        Rights(self.0 | other.0)
+    }
+
+    /// These rights without `other`'s.
+    pub fn without(self, other: Rights) -> Rights {
+        Rights(self.0 & !other.0)
+    }
+
+    /// Whether any right in `letters` is granted.
+    pub fn any(&self, letters: &str) -> bool {
+        letters.chars().any(|c| self.allows(&c.to_string()))
+    }
+
+    /// Whether no right at all is granted.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
     /// Whether every right in `letters` is granted (an unknown letter never is).
     pub fn allows(&self, letters: &str) -> bool {
         letters

@@ -35,6 +35,13 @@ pub fn nstring(out: &mut Vec<u8>, value: Option<&[u8]>) {
     }
 }
 
+/// `value` as a quoted string (or literal), for a response built with `format!`.
+pub fn quoted(value: &str) -> String {
+    let mut out = Vec::with_capacity(value.len() + 2);
+    string(&mut out, value.as_bytes());
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `1:3,7` for a list of UIDs (in the order given, runs joined).
 pub fn uid_set(uids: &[u32]) -> String {
     let mut out: Vec<String> = Vec::new();

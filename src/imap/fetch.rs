@@ -98,9 +98,13 @@ impl Session<'_> {
         if by_uid && !items.contains(&MessageDataItemName::Uid) {
             items.insert(0, MessageDataItemName::Uid);
         }
-        let (Some(view), Some(user)) = (&mut self.view, self.user.clone()) else {
+        let Some(view) = &mut self.view else {
             return Ok(Reply::bad("No mailbox selected"));
         };
+        if !view.rights.allows("r") {
+            return Ok(Reply::no("[NOPERM] You may no longer read this mailbox"));
+        }
+        let user = view.owner.clone();
         if !by_uid && !view.valid_numbers(set) {
             return Ok(Reply::bad("Invalid message sequence number"));
         }
@@ -135,7 +139,7 @@ impl Session<'_> {
             return Ok(Reply::bad("No mailbox selected"));
         };
         // The implicit \Seen first, committed for the whole set.
-        if !view.read_only && items.iter().any(sets_seen) {
+        if !view.read_only && view.rights.allows("s") && items.iter().any(sets_seen) {
             let updates: Vec<(u32, String)> = targets
                 .iter()
                 .filter_map(|&i| view.get(i))

@@ -75,7 +75,7 @@ impl Session<'_> {
             StoreType::Replace => vec!["\\Seen", "\\Deleted", "\\Answered"],
             _ => names.iter().map(String::as_str).collect(),
         };
-        if let Some(flag) = touched.iter().find(|f| !self.rights.allows(right_for(f))) {
+        if let Some(flag) = touched.iter().find(|f| !view.rights.allows(right_for(f))) {
             return Ok(Reply::no(format!(
                 "[NOPERM] You may not change {flag} here"
             )));
@@ -160,35 +160,53 @@ impl Session<'_> {
         remove: bool,
     ) -> Result<Reply, ReadError> {
         let command = if remove { "MOVE" } else { "COPY" };
-        let target = match self.folder(target).await {
-            Ok(folder) => folder,
+        let target = match self.target(target).await {
+            Ok(target) => target,
             Err(Reply::No(text)) if text.starts_with("[NONEXISTENT]") => {
                 return Ok(Reply::no("[TRYCREATE] No such mailbox"));
             }
             Err(reply) => return Ok(reply),
         };
-        if !self.rights.allows("i") || (remove && !self.rights.allows("te")) {
-            return Ok(Reply::no("[NOPERM] You may not do this here"));
-        }
         let Some(view) = &self.view else {
             return Ok(Reply::bad("No mailbox selected"));
         };
+        if !target.rights.allows("i")
+            || !view.rights.allows("r")
+            || (remove && !view.rights.allows("te"))
+        {
+            return Ok(Reply::no("[NOPERM] You may not do this here"));
+        }
         if remove && view.read_only {
             return Ok(Reply::no("[READ-ONLY] The mailbox is read-only"));
         }
         if !by_uid && !view.valid_numbers(set) {
             return Ok(Reply::bad("Invalid message sequence number"));
         }
-        let uids: Vec<u32> = view
+        let chosen: Vec<crate::store::MessageMeta> = view
             .resolve(set, by_uid)
             .into_iter()
-            .filter_map(|i| view.get(i).map(|m| m.uid))
+            .filter_map(|i| view.get(i).cloned())
             .collect();
-        if uids.is_empty() {
+        if chosen.is_empty() {
             return Ok(Reply::ok(format!("{command} completed (nothing to do)")));
         }
         let source = view.mailbox.id;
-        let pairs = match self.ctx.store.copy(source, &uids, target.id, remove).await {
+        let store = &self.ctx.store;
+        let copied = if view.owner.id == target.owner.id {
+            let uids: Vec<u32> = chosen.iter().map(|m| m.uid).collect();
+            store.copy(source, &uids, target.folder.id, remove).await
+        } else {
+            // Another mailbox's folder: its messages are sealed under its own key.
+            store
+                .copy_between(
+                    (&view.owner, source),
+                    &chosen,
+                    (&target.owner, target.folder.id),
+                    remove,
+                )
+                .await
+        };
+        let pairs = match copied {
             Ok(pairs) => pairs,
             Err(e) => return Ok(Reply::unavailable(e)),
         };
@@ -196,7 +214,7 @@ impl Session<'_> {
         let to: Vec<u32> = pairs.iter().map(|p| p.1).collect();
         let code = format!(
             "[COPYUID {} {} {}]",
-            target.uidvalidity,
+            target.folder.uidvalidity,
             uid_set(&from),
             uid_set(&to)
         );
@@ -219,7 +237,7 @@ impl Session<'_> {
         if view.read_only {
             return Ok(Reply::no("[READ-ONLY] The mailbox is read-only"));
         }
-        if !self.rights.allows("e") {
+        if !view.rights.allows("e") {
             return Ok(Reply::no("[NOPERM] You may not expunge here"));
         }
         let allowed: Option<Vec<usize>> = only.map(|set| view.resolve(set, true));
@@ -252,8 +270,8 @@ impl Session<'_> {
         date: Option<DateTime>,
         message: LiteralOrLiteral8<'_>,
     ) -> Reply {
-        let folder = match self.folder(target).await {
-            Ok(folder) => folder,
+        let target = match self.target(target).await {
+            Ok(target) => target,
             Err(Reply::No(text)) if text.starts_with("[NONEXISTENT]") => {
                 return Reply::no("[TRYCREATE] No such mailbox");
             }
@@ -263,7 +281,7 @@ impl Session<'_> {
         let needed: String = std::iter::once("i")
             .chain(names.iter().map(|f| right_for(f)))
             .collect();
-        if !self.rights.allows(&needed) {
+        if !target.rights.allows(&needed) {
             return Reply::no("[NOPERM] You may not append here");
         }
         let body = match message {
@@ -273,10 +291,8 @@ impl Session<'_> {
         if body.is_empty() {
             return Reply::no("[CANNOT] Empty message");
         }
-        let Some(user) = self.user.clone() else {
-            return Reply::bad("Not authenticated");
-        };
-        match self.ctx.delivery.quota(&user, body.len() as u64).await {
+        let (owner, folder) = (&target.owner, &target.folder);
+        match self.ctx.delivery.quota(owner, body.len() as u64).await {
             Ok(Quota::Room) => {}
             Ok(_) => return Reply::no("[OVERQUOTA] The mailbox is full"),
             Err(e) => return Reply::unavailable(e),
@@ -288,7 +304,7 @@ impl Session<'_> {
         match self
             .ctx
             .store
-            .append(&user, folder.id, body, names.join(" "), internal_date)
+            .append(owner, folder.id, body, names.join(" "), internal_date)
             .await
         {
             Ok(uid) => Reply::ok(format!(

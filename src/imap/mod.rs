@@ -4,11 +4,14 @@
 //! untagged responses RFC 3501 allows. Message structure (`mime.rs`, `address.rs`) is read
 //! from the stored bytes, never decoded, as IMAP wants.
 
+mod access;
 mod address;
 mod encode;
+mod extension;
 mod fetch;
 mod folders;
 mod input;
+mod list;
 mod login;
 mod messages;
 mod mime;

@@ -7,6 +7,7 @@ use imap_codec::imap_types::core::Charset;
 use imap_codec::imap_types::search::SearchKey;
 use mail_parser::{HeaderValue, MessageParser};
 
+use super::extension::SearchReturn;
 use super::fetch::has_flag;
 use super::mime;
 use super::session::{Reply, Session};
@@ -29,10 +30,71 @@ impl Session<'_> {
         criteria: &[SearchKey<'static>],
         by_uid: bool,
     ) -> Result<Reply, ReadError> {
+        let (found, highest) = match self.matching(charset, criteria, by_uid).await {
+            Ok(found) => found,
+            Err(reply) => return Ok(reply),
+        };
+        let mut line = String::from("* SEARCH");
+        for n in &found {
+            line.push_str(&format!(" {n}"));
+        }
+        if let Some(highest) = highest {
+            line.push_str(&format!(" (MODSEQ {highest})"));
+        }
+        line.push_str("\r\n");
+        self.push(line.as_bytes()).await?;
+        Ok(Reply::ok(""))
+    }
+
+    /// SEARCH RETURN (...): one ESEARCH response (RFC 4731).
+    pub(super) async fn esearch(
+        &mut self,
+        tag: &str,
+        charset: Option<Charset<'static>>,
+        criteria: &[SearchKey<'static>],
+        by_uid: bool,
+        ret: &SearchReturn,
+    ) -> Result<Reply, ReadError> {
+        let (found, highest) = match self.matching(charset, criteria, by_uid).await {
+            Ok(found) => found,
+            Err(reply) => return Ok(reply),
+        };
+        let mut line = format!("* ESEARCH (TAG {})", super::encode::quoted(tag));
+        if by_uid {
+            line.push_str(" UID");
+        }
+        if let (true, Some(min)) = (ret.min, found.first()) {
+            line.push_str(&format!(" MIN {min}"));
+        }
+        if let (true, Some(max)) = (ret.max, found.last()) {
+            line.push_str(&format!(" MAX {max}"));
+        }
+        if ret.all && !found.is_empty() {
+            line.push_str(&format!(" ALL {}", super::encode::uid_set(&found)));
+        }
+        if ret.count {
+            line.push_str(&format!(" COUNT {}", found.len()));
+        }
+        if let Some(highest) = highest {
+            line.push_str(&format!(" MODSEQ {highest}"));
+        }
+        line.push_str("\r\n");
+        self.push(line.as_bytes()).await?;
+        Ok(Reply::ok(""))
+    }
+
+    /// The numbers (or UIDs) of the matching messages, ascending, and the highest modseq
+    /// among them when the search used MODSEQ (RFC 7162 3.1.5).
+    async fn matching(
+        &mut self,
+        charset: Option<Charset<'static>>,
+        criteria: &[SearchKey<'static>],
+        by_uid: bool,
+    ) -> Result<(Vec<u32>, Option<u64>), Reply> {
         if let Some(charset) = &charset {
             let name = charset.as_ref().to_ascii_uppercase();
             if !matches!(name.as_str(), "UTF-8" | "US-ASCII") {
-                return Ok(Reply::no(
+                return Err(Reply::no(
                     "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset",
                 ));
             }
@@ -41,9 +103,13 @@ impl Session<'_> {
         if modseq {
             self.enable_condstore();
         }
-        let (Some(view), Some(user)) = (&self.view, self.user.clone()) else {
-            return Ok(Reply::bad("No mailbox selected"));
+        let Some(view) = &self.view else {
+            return Err(Reply::bad("No mailbox selected"));
         };
+        if !view.rights.allows("r") {
+            return Err(Reply::no("[NOPERM] You may no longer read this mailbox"));
+        }
+        let user = view.owner.clone();
         let needs_body = criteria.iter().any(needs_message);
         let mut found = Vec::new();
         let mut highest = 0;
@@ -57,7 +123,7 @@ impl Session<'_> {
                 {
                     Ok(body) => Some(body),
                     Err(crate::store::StoreError::NotFound(_)) => continue,
-                    Err(e) => return Ok(Reply::unavailable(e)),
+                    Err(e) => return Err(Reply::unavailable(e)),
                 }
             } else {
                 None
@@ -78,17 +144,7 @@ impl Session<'_> {
                 highest = highest.max(meta.modseq);
             }
         }
-        let mut line = String::from("* SEARCH");
-        for n in &found {
-            line.push_str(&format!(" {n}"));
-        }
-        // A search on MODSEQ tells the highest modseq of what it found (RFC 7162 3.1.5).
-        if modseq && !found.is_empty() {
-            line.push_str(&format!(" (MODSEQ {highest})"));
-        }
-        line.push_str("\r\n");
-        self.push(line.as_bytes()).await?;
-        Ok(Reply::ok(""))
+        Ok((found, (modseq && highest > 0).then_some(highest)))
     }
 }
 

@@ -9,6 +9,7 @@ use imap_codec::imap_types::sequence::SequenceSet;
 use super::input::MAX_LINE;
 use super::session::{IDLE_POLL, Reply, SYSTEM_FLAGS, Session};
 use super::view::View;
+use crate::audit::Outcome;
 use crate::listener::ReadError;
 
 impl Session<'_> {
@@ -36,16 +37,20 @@ impl Session<'_> {
                 } => resync = Some((uid_validity.get(), mod_sequence_value.get(), known_uids)),
             }
         }
-        if !self.rights.allows("r") {
-            return Ok(Reply::no("[NOPERM] You may not read this mailbox"));
-        }
-        let mailbox = match self.folder(name).await {
-            Ok(mailbox) => mailbox,
+        let target = match self.target(name).await {
+            Ok(target) => target,
             Err(reply) => return Ok(reply),
         };
-        // Without the right to keep the seen state, reading never changes the folder.
-        let read_only = examine || !self.rights.allows("s");
-        let mut view = match View::open(&self.ctx.store, mailbox, read_only).await {
+        if !target.rights.allows("r") {
+            return Ok(Reply::no("[NOPERM] You may not read this mailbox"));
+        }
+        // Without any right to change the folder, it is opened read-only.
+        let read_only = examine || !target.rights.any("swite");
+        if self.user.as_ref().is_some_and(|u| u.id != target.owner.id) {
+            // Opening someone else's folder is an access to health data: traced.
+            self.audit_access(&target.display).await;
+        }
+        let mut view = match View::open(&self.ctx.store, target, read_only).await {
             Ok(view) => view,
             Err(e) => return Ok(Reply::unavailable(e)),
         };
@@ -134,7 +139,7 @@ impl Session<'_> {
         let Some(view) = self.view.take() else {
             return Ok(Reply::bad("No mailbox selected"));
         };
-        if !view.read_only && self.rights.allows("e") {
+        if !view.read_only && view.rights.allows("e") {
             let doomed: Vec<u32> = view
                 .messages()
                 .iter()
@@ -146,6 +151,20 @@ impl Session<'_> {
             }
         }
         Ok(Reply::ok(""))
+    }
+
+    /// Records that the session opened a folder shared with it.
+    async fn audit_access(&self, folder: &str) {
+        let actor = self.user.as_ref().map_or("-", |u| u.address.as_str());
+        let source = format!("imap {}", self.conn.peer);
+        if let Err(e) = self
+            .ctx
+            .audit
+            .record("mailbox.access", actor, &source, Outcome::Ok, folder)
+            .await
+        {
+            tracing::error!(error = %e, "audit of a shared folder access failed");
+        }
     }
 
     /// Reports every change to the selected folder now (NOOP, CHECK, IDLE).

@@ -8,12 +8,20 @@ use imap_codec::imap_types::command::{Command, CommandBody};
 use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::extensions::utf8::Utf8Kind;
 
+use super::access;
+use super::extension::{self, Extended};
 use super::input::{self, Input};
 use super::view::View;
 use crate::auth::{Credentials, Rights};
 use crate::listener::{Connection, ReadError};
 use crate::server::ServerContext;
 use crate::store::Account;
+
+/// A decoded command: imap-codec's, or one the `extension` parser knows.
+enum Incoming {
+    Codec(Command<'static>),
+    Extended(String, Extended),
+}
 
 /// Untagged data is sent in pieces of about this size, so a large FETCH streams.
 const FLUSH_AT: usize = 64 * 1024;
@@ -146,6 +154,11 @@ impl<'a> Session<'a> {
             "UTF8=ACCEPT",
             "CONDSTORE",
             "QRESYNC",
+            "ESEARCH",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "ACL",
+            "RIGHTS=texk",
         ];
         if self.conn.can_start_tls() {
             caps.push("STARTTLS");
@@ -193,14 +206,22 @@ impl<'a> Session<'a> {
                 }
                 Err(e) => return Err(e),
             };
+            // imap-codec first; the commands its grammar lacks are parsed in `extension`.
             let command = match input::decode(&raw) {
-                Ok(command) => command,
-                Err(why) => {
-                    let tag = input::tag_of(&raw);
-                    let line = format!("{} BAD {why}", tag.as_deref().unwrap_or("*"));
-                    self.send_line(&line).await?;
-                    continue;
-                }
+                Ok(command) => Incoming::Codec(command),
+                Err(why) => match extension::parse(&raw) {
+                    Some(Ok((tag, extended))) => Incoming::Extended(tag, extended),
+                    other => {
+                        let why = match other {
+                            Some(Err(reason)) => reason,
+                            _ => why,
+                        };
+                        let tag = input::tag_of(&raw);
+                        let line = format!("{} BAD {why}", tag.as_deref().unwrap_or("*"));
+                        self.send_line(&line).await?;
+                        continue;
+                    }
+                },
             };
             if let Some(device) = self.device
                 && !self.ctx.auth.device_usable(device).await
@@ -216,20 +237,36 @@ impl<'a> Session<'a> {
     }
 
     /// Runs one command and sends its tagged reply; false once the session should end.
-    async fn command(&mut self, command: Command<'static>) -> Result<bool, ReadError> {
-        let tag = command.tag.as_ref().to_string();
-        let name = command.body.name();
+    async fn command(&mut self, command: Incoming) -> Result<bool, ReadError> {
+        self.refresh_rights().await;
         // Expunges may be told after any command but FETCH, STORE and SEARCH by sequence
         // number (RFC 3501 7.4.1).
-        let expunges_allowed = !matches!(
-            &command.body,
-            CommandBody::Fetch { uid: false, .. }
-                | CommandBody::Store { uid: false, .. }
-                | CommandBody::Search { uid: false, .. }
-        );
-        let reply = match self.dispatch(&tag, command.body).await? {
-            Some(reply) => reply,
-            None => return Ok(false),
+        let by_number = |body: &CommandBody<'_>| {
+            matches!(
+                body,
+                CommandBody::Fetch { uid: false, .. }
+                    | CommandBody::Store { uid: false, .. }
+                    | CommandBody::Search { uid: false, .. }
+            )
+        };
+        let (tag, name, expunges_allowed, reply) = match command {
+            Incoming::Codec(command) => {
+                let tag = command.tag.as_ref().to_string();
+                let allowed = !by_number(&command.body);
+                let name = command.body.name();
+                match self.dispatch(&tag, command.body).await? {
+                    Some(reply) => (tag, name, allowed, reply),
+                    None => return Ok(false),
+                }
+            }
+            Incoming::Extended(tag, extended) => {
+                let allowed = match &extended {
+                    Extended::Search(search, _) => !by_number(&search.body),
+                    _ => true,
+                };
+                let (name, reply) = self.extended(&tag, extended).await?;
+                (tag, name, allowed, reply)
+            }
         };
         if let Some(view) = &mut self.view {
             match view
@@ -249,6 +286,76 @@ impl<'a> Session<'a> {
         };
         self.send_line(&line).await?;
         Ok(true)
+    }
+
+    /// Rights on a folder shared with the session are read again before each command, so a
+    /// withdrawn grant takes effect at once, not at the next SELECT.
+    async fn refresh_rights(&mut self) {
+        let Some((owner, folder)) = self
+            .view
+            .as_ref()
+            .filter(|v| self.user.as_ref().is_some_and(|u| u.id != v.owner.id))
+            .map(|v| (v.owner.clone(), v.mailbox.id))
+        else {
+            return;
+        };
+        let rights = self.rights_on(&owner, Some(folder)).await;
+        if let Some(view) = &mut self.view {
+            // A failed lookup keeps no right at all: refusing is the safe side.
+            view.rights = rights.unwrap_or_default();
+        }
+    }
+
+    /// The reply to one of the commands parsed in `extension`, and the command's name.
+    async fn extended(
+        &mut self,
+        tag: &str,
+        extended: Extended,
+    ) -> Result<(&'static str, Reply), ReadError> {
+        if self.user.is_none() {
+            return Ok(("command", Reply::bad("Command not valid in this state")));
+        }
+        Ok(match extended {
+            Extended::Search(search, ret) => {
+                let CommandBody::Search {
+                    charset,
+                    criteria,
+                    uid,
+                } = search.body
+                else {
+                    return Ok(("SEARCH", Reply::bad("Invalid SEARCH")));
+                };
+                if self.view.is_none() {
+                    return Ok(("SEARCH", Reply::bad("No mailbox selected")));
+                }
+                let reply = self
+                    .esearch(tag, charset, criteria.as_ref(), uid, &ret)
+                    .await?;
+                ("SEARCH", reply)
+            }
+            Extended::List {
+                reference,
+                patterns,
+                options,
+            } => {
+                let reply = self
+                    .list_extended(&reference, &patterns, &options, false)
+                    .await?;
+                ("LIST", reply)
+            }
+            Extended::SetAcl(mailbox, identifier, rights) => (
+                "SETACL",
+                self.set_acl(&mailbox, &identifier, Some(&rights)).await,
+            ),
+            Extended::DeleteAcl(mailbox, identifier) => {
+                ("DELETEACL", self.set_acl(&mailbox, &identifier, None).await)
+            }
+            Extended::GetAcl(mailbox) => ("GETACL", self.get_acl(&mailbox).await?),
+            Extended::ListRights(mailbox, identifier) => {
+                ("LISTRIGHTS", self.list_rights(&mailbox, &identifier).await?)
+            }
+            Extended::MyRights(mailbox) => ("MYRIGHTS", self.my_rights(&mailbox).await?),
+        })
     }
 
     /// The reply to a command; None after LOGOUT.
@@ -335,7 +442,12 @@ impl<'a> Session<'a> {
                 Reply::ok("")
             }
             CommandBody::Namespace if authenticated => {
-                self.push(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n").await?;
+                let line = format!(
+                    "* NAMESPACE ((\"\" \"/\")) ((\"{}/\" \"/\")) ((\"{}/\" \"/\"))\r\n",
+                    access::OTHER_USERS,
+                    access::SHARED
+                );
+                self.push(line.as_bytes()).await?;
                 Reply::ok("")
             }
             CommandBody::Select {

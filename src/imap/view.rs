@@ -4,12 +4,18 @@
 
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 
-use crate::store::{MailboxChanges, MailboxInfo, MessageMeta, Store, StoreError};
+use super::access::Target;
+use crate::auth::Rights;
+use crate::store::{Account, MailboxChanges, MailboxInfo, MessageMeta, Store, StoreError};
 
 /// A selected mailbox.
 pub struct View {
     /// The folder.
     pub mailbox: MailboxInfo,
+    /// The mailbox that owns it (the session's, or one shared with it).
+    pub owner: Account,
+    /// The session's rights on it, refreshed before each command.
+    pub rights: Rights,
     /// EXAMINE, or no right to change the seen state.
     pub read_only: bool,
     /// Messages in sequence order (message n is at index n - 1).
@@ -27,11 +33,13 @@ pub struct View {
 
 impl View {
     /// Opens a view of `mailbox` with its current messages.
-    pub async fn open(
-        store: &Store,
-        mailbox: MailboxInfo,
-        read_only: bool,
-    ) -> Result<View, StoreError> {
+    pub async fn open(store: &Store, target: Target, read_only: bool) -> Result<View, StoreError> {
+        let Target {
+            owner,
+            folder: mailbox,
+            rights,
+            ..
+        } = target;
         // Listen first, so a change between the listing and the listening is not missed.
         let mut changes = store.watch_folder(mailbox.id);
         changes.borrow_and_update();
@@ -40,6 +48,8 @@ impl View {
             seen_modseq: delta.highestmodseq,
             messages: delta.changed,
             mailbox,
+            owner,
+            rights,
             read_only,
             changes,
             behind: false,

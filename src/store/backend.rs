@@ -8,7 +8,7 @@ use super::*;
 
 /// The storage operations, implemented once per database.
 #[async_trait]
-pub trait Backend: Send + Sync {
+pub trait Backend: Folders + Send + Sync {
     /// A setting, or None.
     async fn get_setting(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Sets a setting; with `only_if_absent`, returns false and changes nothing if it exists.
@@ -79,66 +79,6 @@ pub trait Backend: Send + Sync {
         delegate_id: i64,
         address: &str,
     ) -> Result<Option<String>, StoreError>;
-
-    /// The folder `name` of an account, created when asked to.
-    async fn mailbox(
-        &self,
-        account_id: i64,
-        name: &str,
-        create: bool,
-    ) -> Result<Option<MailboxInfo>, StoreError>;
-    /// Every folder of an account, by name.
-    async fn mailboxes(&self, account_id: i64) -> Result<Vec<MailboxInfo>, StoreError>;
-    /// Creates a folder; `Conflict` when it exists.
-    async fn create_mailbox(
-        &self,
-        account_id: i64,
-        name: &str,
-        special_use: Option<&str>,
-    ) -> Result<MailboxInfo, StoreError>;
-    /// Deletes a folder and its messages.
-    async fn delete_mailbox(&self, mailbox_id: i64) -> Result<(), StoreError>;
-    /// Renames a folder and the folders under it (`a` to `b` renames `a/x` to `b/x`).
-    async fn rename_mailbox(&self, account_id: i64, from: &str, to: &str)
-    -> Result<(), StoreError>;
-    /// Adds a folder to, or removes it from, the subscription list.
-    async fn set_subscribed(&self, mailbox_id: i64, subscribed: bool) -> Result<(), StoreError>;
-    /// Appends messages all at once (one transaction); returns their UIDs.
-    async fn append_messages(&self, messages: &[NewMessage]) -> Result<Vec<u32>, StoreError>;
-    /// The messages of a folder in UID order.
-    async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MessageMeta>, StoreError>;
-    /// What changed in a folder after modification sequence `since`.
-    async fn changes_since(&self, mailbox_id: i64, since: u64) -> Result<MailboxDelta, StoreError>;
-    /// The sealed body of one message.
-    async fn message_sealed(
-        &self,
-        mailbox_id: i64,
-        uid: u32,
-    ) -> Result<Option<Vec<u8>>, StoreError>;
-    /// The sealed original of one message, when one was kept (decrypted S/MIME).
-    async fn message_original(
-        &self,
-        mailbox_id: i64,
-        uid: u32,
-    ) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Replaces the flags of messages (one transaction, one new modification sequence each);
-    /// returns (UID, modseq) for the messages that still exist.
-    async fn store_flags(
-        &self,
-        mailbox_id: i64,
-        updates: &[(u32, String)],
-    ) -> Result<Vec<(u32, u64)>, StoreError>;
-    /// Removes messages (one transaction), remembering their UIDs as expunged.
-    async fn delete_messages(&self, mailbox_id: i64, uids: &[u32]) -> Result<(), StoreError>;
-    /// Copies messages to another folder of the same account, removing them from the source
-    /// when `remove` (MOVE), in one transaction; returns (source UID, new UID) pairs.
-    async fn copy_messages(
-        &self,
-        from: i64,
-        uids: &[u32],
-        to: i64,
-        remove: bool,
-    ) -> Result<Vec<(u32, u32)>, StoreError>;
 
     /// Commits one accepted message at once: the copies for local mailboxes, its queue entry
     /// when some recipients are elsewhere, its audit records. Returns the queue id once
@@ -295,4 +235,80 @@ pub trait Backend: Send + Sync {
     async fn directory_done(&self, seq: i64, address: &str) -> Result<(), StoreError>;
     /// A publication attempt failed.
     async fn directory_failed(&self, seq: i64, error: &str) -> Result<(), StoreError>;
+}
+
+/// Folders, their messages and who may use them: the part of a backend IMAP works with.
+#[async_trait]
+pub trait Folders: Send + Sync {
+    /// The folder `name` of an account, created when asked to.
+    async fn mailbox(
+        &self,
+        account_id: i64,
+        name: &str,
+        create: bool,
+    ) -> Result<Option<MailboxInfo>, StoreError>;
+    /// Every folder of an account, by name.
+    async fn mailboxes(&self, account_id: i64) -> Result<Vec<MailboxInfo>, StoreError>;
+    /// Creates a folder; `Conflict` when it exists.
+    async fn create_mailbox(
+        &self,
+        account_id: i64,
+        name: &str,
+        special_use: Option<&str>,
+    ) -> Result<MailboxInfo, StoreError>;
+    /// Deletes a folder and its messages.
+    async fn delete_mailbox(&self, mailbox_id: i64) -> Result<(), StoreError>;
+    /// Renames a folder and the folders under it (`a` to `b` renames `a/x` to `b/x`).
+    async fn rename_mailbox(&self, account_id: i64, from: &str, to: &str)
+    -> Result<(), StoreError>;
+    /// Adds a folder to, or removes it from, the subscription list.
+    async fn set_subscribed(&self, mailbox_id: i64, subscribed: bool) -> Result<(), StoreError>;
+    /// Appends messages all at once (one transaction); returns their UIDs.
+    async fn append_messages(&self, messages: &[NewMessage]) -> Result<Vec<u32>, StoreError>;
+    /// The messages of a folder in UID order.
+    async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MessageMeta>, StoreError>;
+    /// What changed in a folder after modification sequence `since`.
+    async fn changes_since(&self, mailbox_id: i64, since: u64) -> Result<MailboxDelta, StoreError>;
+    /// The sealed body of one message.
+    async fn message_sealed(
+        &self,
+        mailbox_id: i64,
+        uid: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The sealed original of one message, when one was kept (decrypted S/MIME).
+    async fn message_original(
+        &self,
+        mailbox_id: i64,
+        uid: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Replaces the flags of messages (one transaction, one new modification sequence each);
+    /// returns (UID, modseq) for the messages that still exist.
+    async fn store_flags(
+        &self,
+        mailbox_id: i64,
+        updates: &[(u32, String)],
+    ) -> Result<Vec<(u32, u64)>, StoreError>;
+    /// Removes messages (one transaction), remembering their UIDs as expunged.
+    async fn delete_messages(&self, mailbox_id: i64, uids: &[u32]) -> Result<(), StoreError>;
+    /// Copies messages to another folder of the same account, removing them from the source
+    /// when `remove` (MOVE), in one transaction; returns (source UID, new UID) pairs.
+    async fn copy_messages(
+        &self,
+        from: i64,
+        uids: &[u32],
+        to: i64,
+        remove: bool,
+    ) -> Result<Vec<(u32, u32)>, StoreError>;
+
+    /// The per-folder grants of a folder: (grantee address, RFC 4314 letters).
+    async fn folder_acl(&self, mailbox_id: i64) -> Result<Vec<(String, String)>, StoreError>;
+    /// Grants `rights` on a folder to an account, or withdraws its grant (None).
+    async fn set_folder_acl(
+        &self,
+        mailbox_id: i64,
+        account_id: i64,
+        rights: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// What others granted this account: mailbox-wide delegations and per-folder grants.
+    async fn grants_to(&self, account_id: i64) -> Result<Vec<Grant>, StoreError>;
 }

@@ -89,6 +89,17 @@ pub struct MailboxDelta {
 /// The outcome of copying or moving messages: (source UID, new UID) pairs, in source order.
 pub type CopiedUids = Vec<(u32, u32)>;
 
+/// Access someone else granted an account (RFC 4314 letters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The mailbox (account) that granted it.
+    pub owner: String,
+    /// The folder, or None for a delegation of the whole mailbox.
+    pub mailbox_id: Option<i64>,
+    /// The rights.
+    pub rights: String,
+}
+
 /// One bell per folder that has a listener: rung after each committed change.
 #[derive(Default)]
 pub struct FolderChanges {
@@ -223,5 +234,41 @@ impl Store {
         let done = self.backend.copy_messages(from, uids, to, remove).await?;
         self.folders_changed([from, to]);
         Ok(done)
+    }
+
+    /// Copies messages to a folder of another account: each is opened with the source's
+    /// key and sealed again with the target's, one commit each; with `remove` the sources
+    /// are expunged once every copy is committed (a crash in between leaves a duplicate,
+    /// never a loss).
+    pub async fn copy_between(
+        &self,
+        from: (&Account, i64),
+        messages: &[MessageMeta],
+        to: (&Account, i64),
+        remove: bool,
+    ) -> Result<CopiedUids, StoreError> {
+        let mut pairs = Vec::with_capacity(messages.len());
+        for meta in messages {
+            let body = match self.read_message(from.0, from.1, meta.uid).await {
+                Ok(body) => body,
+                Err(StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let uid = self
+                .append(
+                    to.0,
+                    to.1,
+                    body.to_vec(),
+                    meta.flags.clone(),
+                    meta.internal_date,
+                )
+                .await?;
+            pairs.push((meta.uid, uid));
+        }
+        if remove {
+            let moved: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+            self.expunge(from.1, &moved).await?;
+        }
+        Ok(pairs)
     }
 }

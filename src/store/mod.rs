@@ -26,11 +26,11 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 pub use audit_log::AuditRecord;
-pub use backend::Backend;
+pub use backend::{Backend, Folders};
 pub use devices::Device;
 pub use directory::{DirectoryProfile, PendingPublication};
 pub use folders::{
-    DEFAULT_FOLDERS, FolderChanges, MailboxChanges, MailboxDelta, MailboxInfo, MessageMeta,
+    DEFAULT_FOLDERS, FolderChanges, Grant, MailboxChanges, MailboxDelta, MailboxInfo, MessageMeta,
     NewMessage,
 };
 pub use keys::{KeyState, KeyUse, NewKey, StoredKey};

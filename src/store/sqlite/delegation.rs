@@ -1,10 +1,11 @@
-//! SQLite side of delegations: who may act for which mailbox.
+//! SQLite side of delegations (who may act for which mailbox) and of per-folder grants
+//! (RFC 4314 ACLs set with SETACL).
 
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 
 use super::db_err;
-use crate::store::{Delegation, StoreError};
+use crate::store::{Delegation, Grant, StoreError};
 
 /// Grants (or updates) a delegation, both mailboxes named by address.
 pub async fn grant(
@@ -107,4 +108,79 @@ pub async fn rights(
     .fetch_optional(pool)
     .await
     .map_err(db_err)
+}
+
+/// The per-folder grants of a folder, by grantee address.
+pub async fn folder_acl(
+    pool: &SqlitePool,
+    mailbox_id: i64,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT a.address, f.rights FROM folder_acl f JOIN accounts a ON f.account_id = a.id
+         WHERE f.mailbox_id = ? ORDER BY a.address",
+    )
+    .bind(mailbox_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("address").map_err(db_err)?,
+                r.try_get("rights").map_err(db_err)?,
+            ))
+        })
+        .collect()
+}
+
+/// Sets (or, with None, removes) an account's grant on a folder.
+pub async fn set_folder_acl(
+    pool: &SqlitePool,
+    mailbox_id: i64,
+    account_id: i64,
+    rights: Option<&str>,
+) -> Result<(), StoreError> {
+    match rights {
+        Some(rights) => sqlx::query(
+            "INSERT INTO folder_acl (mailbox_id, account_id, rights) VALUES (?, ?, ?)
+             ON CONFLICT (mailbox_id, account_id) DO UPDATE SET rights = excluded.rights",
+        )
+        .bind(mailbox_id)
+        .bind(account_id)
+        .bind(rights),
+        None => sqlx::query("DELETE FROM folder_acl WHERE mailbox_id = ? AND account_id = ?")
+            .bind(mailbox_id)
+            .bind(account_id),
+    }
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Everything granted to an account: delegations of whole mailboxes, then folder grants.
+pub async fn grants_to(pool: &SqlitePool, account_id: i64) -> Result<Vec<Grant>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.address AS owner, NULL AS mailbox_id, g.rights FROM delegations g
+           JOIN accounts m ON g.mailbox_id = m.id WHERE g.delegate_id = ?
+         UNION ALL
+         SELECT a.address, f.mailbox_id, f.rights FROM folder_acl f
+           JOIN mailboxes b ON f.mailbox_id = b.id JOIN accounts a ON b.account_id = a.id
+           WHERE f.account_id = ?
+         ORDER BY owner",
+    )
+    .bind(account_id)
+    .bind(account_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok(Grant {
+                owner: r.try_get("owner").map_err(db_err)?,
+                mailbox_id: r.try_get("mailbox_id").map_err(db_err)?,
+                rights: r.try_get("rights").map_err(db_err)?,
+            })
+        })
+        .collect()
 }

@@ -93,7 +93,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::super::SqliteBackend;
-    use crate::store::{Accepted, AccountKind, Backend, NewAccount, NewMessage};
+    use crate::store::{Accepted, AccountKind, Backend, Folders, NewAccount, NewMessage};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_messages_share_commits_and_a_bad_one_fails_alone() {

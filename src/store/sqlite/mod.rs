@@ -17,6 +17,7 @@ mod audit_log;
 mod delegation;
 mod devices;
 mod directory;
+mod folders;
 mod group_commit;
 mod keys;
 mod messages;
@@ -26,8 +27,8 @@ mod trust;
 
 use super::{
     Accepted, Account, AttemptRecord, AuditRecord, Backend, Delegation, Device, DirectoryProfile,
-    MailboxDelta, MailboxInfo, MessageMeta, NewAccount, NewKey, NewMessage, OtpState,
-    PendingPublication, QueuedMessage, StoreError, StoredKey, TrustDiff, TrustEntry,
+    NewAccount, NewKey, OtpState, PendingPublication, QueuedMessage, StoreError, StoredKey,
+    TrustDiff, TrustEntry,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -258,95 +259,6 @@ impl Backend for SqliteBackend {
         address: &str,
     ) -> Result<Option<String>, StoreError> {
         delegation::rights(&self.pool, delegate_id, address).await
-    }
-
-    async fn mailbox(
-        &self,
-        account_id: i64,
-        name: &str,
-        create: bool,
-    ) -> Result<Option<MailboxInfo>, StoreError> {
-        messages::mailbox(&self.pool, account_id, name, create).await
-    }
-
-    async fn mailboxes(&self, account_id: i64) -> Result<Vec<MailboxInfo>, StoreError> {
-        messages::mailboxes(&self.pool, account_id).await
-    }
-
-    async fn create_mailbox(
-        &self,
-        account_id: i64,
-        name: &str,
-        special_use: Option<&str>,
-    ) -> Result<MailboxInfo, StoreError> {
-        messages::create_mailbox(&self.pool, account_id, name, special_use).await
-    }
-
-    async fn delete_mailbox(&self, mailbox_id: i64) -> Result<(), StoreError> {
-        messages::delete_mailbox(&self.pool, mailbox_id).await
-    }
-
-    async fn rename_mailbox(
-        &self,
-        account_id: i64,
-        from: &str,
-        to: &str,
-    ) -> Result<(), StoreError> {
-        messages::rename_mailbox(&self.pool, account_id, from, to).await
-    }
-
-    async fn set_subscribed(&self, mailbox_id: i64, subscribed: bool) -> Result<(), StoreError> {
-        messages::set_subscribed(&self.pool, mailbox_id, subscribed).await
-    }
-
-    async fn append_messages(&self, messages: &[NewMessage]) -> Result<Vec<u32>, StoreError> {
-        messages::append_messages(&self.pool, messages).await
-    }
-
-    async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MessageMeta>, StoreError> {
-        messages::list_messages(&self.pool, mailbox_id).await
-    }
-
-    async fn changes_since(&self, mailbox_id: i64, since: u64) -> Result<MailboxDelta, StoreError> {
-        messages::changes_since(&self.pool, mailbox_id, since).await
-    }
-
-    async fn message_sealed(
-        &self,
-        mailbox_id: i64,
-        uid: u32,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        messages::message_sealed(&self.pool, mailbox_id, uid).await
-    }
-
-    async fn message_original(
-        &self,
-        mailbox_id: i64,
-        uid: u32,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        messages::message_original(&self.pool, mailbox_id, uid).await
-    }
-
-    async fn store_flags(
-        &self,
-        mailbox_id: i64,
-        updates: &[(u32, String)],
-    ) -> Result<Vec<(u32, u64)>, StoreError> {
-        messages::store_flags(&self.pool, mailbox_id, updates).await
-    }
-
-    async fn delete_messages(&self, mailbox_id: i64, uids: &[u32]) -> Result<(), StoreError> {
-        messages::delete_messages(&self.pool, mailbox_id, uids).await
-    }
-
-    async fn copy_messages(
-        &self,
-        from: i64,
-        uids: &[u32],
-        to: i64,
-        remove: bool,
-    ) -> Result<Vec<(u32, u32)>, StoreError> {
-        messages::copy_messages(&self.pool, from, uids, to, remove).await
     }
 
     async fn accept_message(&self, accepted: Accepted) -> Result<Option<i64>, StoreError> {

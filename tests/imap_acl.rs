@@ -1,0 +1,124 @@
+//! Sharing through IMAP: a doctor grants a replacement read access to their INBOX with
+//! SETACL (RFC 4314), the replacement finds it under "Other Users/" (RFC 2342), reads it
+//! without changing it, loses it the moment the grant is withdrawn; an ORG mailbox's team
+//! works in it under "Shared/"; every grant and every opening of another's folder is audited.
+
+mod common;
+
+use common::*;
+
+const BOB: &str = "bob.durand@hopital.test";
+const TEAM: &str = "secretariat@hopital.test";
+
+const SHARING: &str = r#"
+import imaplib, re, ssl, sys
+ctx = ssl._create_unverified_context()
+port, alice, bob, team, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+def connect(user):
+    m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ctx, timeout=20)
+    m.login(user, password)
+    return m
+def raw(m, command):
+    tag = m._new_tag()
+    m.send(tag + b" " + command.encode() + b"\r\n")
+    lines = []
+    while True:
+        line = m.readline().decode().rstrip("\r\n")
+        lines.append(line)
+        if line.startswith(tag.decode() + " "):
+            return lines
+def status(lines):
+    return lines[-1].split(" ", 2)[1]
+
+# Bob's INBOX holds a message; he shares the INBOX (not his other folder) with Alice.
+b = connect(bob)
+assert "ACL" in b.capabilities and "RIGHTS=TEXK" in b.capabilities, b.capabilities
+b.create("Consultations")
+b.append("INBOX", None, None, b"Subject: pour le remplacant\r\n\r\nPatient de 14h.\r\n")
+assert status(raw(b, "SETACL INBOX %s lr" % alice)) == "OK"
+assert status(raw(b, "SETACL INBOX %s +s" % alice)) == "OK"
+assert status(raw(b, "SETACL INBOX %s -s" % alice)) == "OK"
+lines = raw(b, "GETACL INBOX")
+assert lines[0] == '* ACL "INBOX" "%s" lrswipkxtea "%s" lr' % (bob, alice), lines
+lines = raw(b, "LISTRIGHTS INBOX %s" % alice)
+assert lines[0] == '* LISTRIGHTS "INBOX" "%s" "" l r s w i p k x t e a' % alice, lines
+assert raw(b, "MYRIGHTS INBOX")[0] == '* MYRIGHTS "INBOX" lrswipkxtea'
+assert status(raw(b, "SETACL INBOX nobody@hopital.test lr")) == "NO"
+assert status(raw(b, "SETACL INBOX %s lrz" % alice)) == "BAD"
+
+# Alice sees it under Other Users, and the team's mailbox under Shared; nothing else of Bob's.
+a = connect(alice)
+assert raw(a, "NAMESPACE")[0] == '* NAMESPACE (("" "/")) (("Other Users/" "/")) (("Shared/" "/"))'
+listing = "\n".join(raw(a, 'LIST "" "*"'))
+bob_inbox = "Other Users/%s/INBOX" % bob
+assert '"%s"' % bob_inbox in listing, listing
+assert "Consultations" not in listing, listing
+assert '"Shared/%s/INBOX"' % team in listing, listing
+assert '(\\Noselect \\HasChildren) "/" "Other Users"' in listing, listing
+assert raw(a, 'MYRIGHTS "%s"' % bob_inbox)[0] == '* MYRIGHTS "%s" lr' % bob_inbox
+# Read-only: reading works and leaves no \Seen; changing is refused.
+lines = raw(a, 'SELECT "%s"' % bob_inbox)
+assert status(lines) == "OK" and "[READ-ONLY]" in lines[-1], lines
+a.state = "SELECTED"  # selected by hand, to read the tagged line
+typ, data = a.fetch("1", "(BODY[])")
+assert typ == "OK" and b"Patient de 14h." in data[0][1], data
+assert "\\Seen" not in a.fetch("1", "(FLAGS)")[1][0].decode()
+assert status(raw(a, "STORE 1 +FLAGS (\\Deleted)")) == "NO"
+assert status(raw(a, 'SETACL "%s" %s lrswi' % (bob_inbox, alice))) == "NO"
+assert status(raw(a, 'GETACL "%s"' % bob_inbox)) == "NO"
+typ, data = a.append('"%s"' % bob_inbox, None, None, b"Subject: x\r\n\r\nx\r\n")
+assert typ == "NO" and b"NOPERM" in data[0], (typ, data)
+assert status(raw(a, 'SELECT "Other Users/%s/Consultations"' % bob)) == "NO"
+assert status(raw(a, 'SELECT "Other Users/%s/Consultations"' % "nobody@hopital.test")) == "NO"
+
+# The grant is withdrawn while Alice has the folder open: her next command is refused.
+a.select('"%s"' % bob_inbox, readonly=True)
+assert status(raw(b, "DELETEACL INBOX %s" % alice)) == "OK"
+lines = raw(a, "FETCH 1 (BODY.PEEK[])")
+assert status(lines) == "NO" and "NOPERM" in lines[-1], lines
+assert bob_inbox not in "\n".join(raw(a, 'LIST "" "*"'))
+
+# The team mailbox: Alice works in it (delegation lrswite), even copying her own mail in.
+shared = "Shared/%s/INBOX" % team
+a.append("INBOX", None, None, b"Subject: a transmettre\r\n\r\nCourrier pour le secretariat.\r\n")
+lines = raw(a, 'SELECT "%s"' % shared)
+assert "[READ-WRITE]" in lines[-1], lines
+a.state = "SELECTED"
+a.select("INBOX")
+lines = raw(a, 'COPY 1 "%s"' % shared)
+assert status(lines) == "OK" and "COPYUID" in lines[-1], lines
+t = connect(team)
+t.select("INBOX")
+typ, data = t.fetch("1", "(BODY[])")
+assert b"Courrier pour le secretariat." in data[0][1], data
+print("SHARING OK")
+"#;
+
+#[test]
+fn acl_delegation_and_shared_namespaces() {
+    let mut server = TestServer::new("");
+    server.cli_stdin_ok(&["user", "add", BOB, "--password-stdin"], PASSWORD);
+    server.cli_stdin_ok(
+        &["user", "add", TEAM, "--type", "ORG", "--password-stdin"],
+        PASSWORD,
+    );
+    server.cli_ok(&["delegation", "add", TEAM, USER, "--rights", "lrswite"]);
+    server.start();
+    let port = server.ports.imaps.to_string();
+    let out = python(SHARING, &[&port, USER, BOB, TEAM, PASSWORD]);
+    assert!(
+        out.status.success() && stdout(&out).contains("SHARING OK"),
+        "{}\n{}",
+        show(&out),
+        server.log()
+    );
+    let audit = server.cli_ok(&["audit", "tail", "-n", "100"]);
+    assert!(
+        audit.contains("acl.set") && audit.contains(&format!("{USER} now has \"lr\"")),
+        "{audit}"
+    );
+    assert!(
+        audit.contains("mailbox.access") && audit.contains(&format!("Other Users/{BOB}/INBOX")),
+        "{audit}"
+    );
+}
