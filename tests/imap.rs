@@ -568,3 +568,34 @@ fn esearch_and_list_extended() {
         server.log()
     );
 }
+
+const QUOTA: &str = r#"
+m = connect()
+ok(m.append("INBOX", None, None, b"Subject: q\r\n\r\n" + b"z" * 4000 + b"\r\n"))
+# RFC 9208 4.3.2's exchange: the root, then its usage and limit in KiB.
+lines = raw(m, "GETQUOTAROOT INBOX")
+assert lines[0] == '* QUOTAROOT "INBOX" ""', lines
+used, limit = map(int, re.match(r'\* QUOTA "" \(STORAGE (\d+) (\d+)\)', lines[1]).groups())
+assert 4 <= used <= 6 and limit == 10, (used, limit, lines)
+assert raw(m, 'GETQUOTA ""')[0] == lines[1]
+assert " NO " in raw(m, 'SETQUOTA "" (STORAGE 99999)')[-1]
+assert " NO " in raw(m, 'GETQUOTA "someone@else.test"')[-1]
+# Over the quota, APPEND is refused with OVERQUOTA and nothing is stored.
+typ, data = m.append("INBOX", None, None, b"Subject: big\r\n\r\n" + b"z" * 8000 + b"\r\n")
+assert typ == "NO" and b"OVERQUOTA" in data[0], (typ, data)
+print("QUOTA OK")
+"#;
+
+#[test]
+fn quota_is_told_and_enforced() {
+    let mut server = TestServer::new("");
+    server.cli_ok(&["user", "quota", USER, "10240"]);
+    server.start();
+    let out = run(&server, QUOTA, "");
+    assert!(
+        out.status.success() && stdout(&out).contains("QUOTA OK"),
+        "{}\n{}",
+        show(&out),
+        server.log()
+    );
+}

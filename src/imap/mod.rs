@@ -15,6 +15,7 @@ mod list;
 mod login;
 mod messages;
 mod mime;
+mod quota;
 mod search;
 mod select;
 mod session;

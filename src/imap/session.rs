@@ -158,6 +158,8 @@ impl<'a> Session<'a> {
             "LIST-EXTENDED",
             "LIST-STATUS",
             "ACL",
+            "QUOTA",
+            "QUOTA=RES-STORAGE",
             "RIGHTS=texk",
         ];
         if self.conn.can_start_tls() {
@@ -533,6 +535,11 @@ impl<'a> Session<'a> {
                 uid,
             } if selected => self.copy(&sequence_set, &mailbox, uid, true).await?,
             CommandBody::Expunge if selected => self.expunge(None).await?,
+            CommandBody::GetQuotaRoot { mailbox } => self.get_quota_root(&mailbox).await?,
+            CommandBody::GetQuota { root } => self.get_quota(root.as_ref()).await?,
+            CommandBody::SetQuota { .. } => {
+                Reply::no("[NOPERM] Quotas are set by the administrator")
+            }
             CommandBody::ExpungeUid { sequence_set } if selected => {
                 self.expunge(Some(&sequence_set)).await?
             }
