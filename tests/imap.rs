@@ -599,3 +599,44 @@ fn quota_is_told_and_enforced() {
         server.log()
     );
 }
+
+const SORTING: &str = r#"
+m = connect()
+def put(mid, subject, frm, date, size=0, refs=None):
+    head = "Message-ID: <%s>\r\nSubject: %s\r\nFrom: %s\r\nDate: %s\r\n" % (mid, subject, frm, date)
+    if refs:
+        head += "References: %s\r\n" % " ".join("<%s>" % r for r in refs)
+    ok(m.append("INBOX", None, None, (head + "\r\n" + "x" * size + "\r\n").encode()))
+put("a@h", "Bilan sanguin", "Zoe <zoe@h.fr>", "Mon, 2 Feb 2026 10:00:00 +0000", 300)
+put("b@h", "Re: Bilan sanguin", "Marc <marc@h.fr>", "Mon, 2 Feb 2026 11:00:00 +0000", 500, ["a@h"])
+put("c@h", "Garde du week-end", "Anne <anne@h.fr>", "Sun, 1 Feb 2026 09:00:00 +0000", 100)
+put("d@h", "Re: Re: Bilan sanguin", "Zoe <zoe@h.fr>", "Mon, 2 Feb 2026 12:00:00 +0000", 50, ["a@h", "b@h"])
+put("e@h", "Fwd: Garde du week-end", "Luc <luc@h.fr>", "Tue, 3 Feb 2026 08:00:00 +0000", 5)
+ok(m.select("INBOX"))
+# SORT (RFC 5256 3): keys in order, REVERSE per key, ties by sequence number.
+assert raw(m, "SORT (DATE) UTF-8 ALL")[0] == "* SORT 3 1 2 4 5"
+assert raw(m, "SORT (REVERSE SIZE) UTF-8 ALL")[0] == "* SORT 2 1 3 4 5"
+assert raw(m, "SORT (SUBJECT DATE) UTF-8 ALL")[0] == "* SORT 1 2 4 3 5"
+assert raw(m, "SORT (FROM) UTF-8 ALL")[0] == "* SORT 3 5 2 1 4"
+assert raw(m, "SORT (DISPLAYFROM) UTF-8 SINCE 1-Jan-2000")[0] == "* SORT 3 5 2 1 4"
+lines = raw(m, "UID SORT (ARRIVAL) UTF-8 FROM zoe")
+assert re.match(r"\* SORT \d+ \d+$", lines[0]), lines
+# THREAD=REFERENCES (RFC 5256 2): replies under their parent, the forward by subject.
+assert raw(m, "THREAD REFERENCES UTF-8 ALL")[0] == "* THREAD (3 5)(1 2 4)", raw(m, "THREAD REFERENCES UTF-8 ALL")
+assert raw(m, "THREAD ORDEREDSUBJECT UTF-8 ALL")[0] == "* THREAD (3 5)(1 (2)(4))"
+assert " BAD " in raw(m, "THREAD BOGUS UTF-8 ALL")[-1]
+print("SORT OK")
+"#;
+
+#[test]
+fn sort_and_thread() {
+    let mut server = TestServer::new("");
+    server.start();
+    let out = run(&server, SORTING, "");
+    assert!(
+        out.status.success() && stdout(&out).contains("SORT OK"),
+        "{}\n{}",
+        show(&out),
+        server.log()
+    );
+}

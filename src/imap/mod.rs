@@ -19,6 +19,8 @@ mod quota;
 mod search;
 mod select;
 mod session;
+mod sort;
+mod thread;
 mod utf7;
 mod view;
 

@@ -35,20 +35,30 @@ impl Session<'_> {
     }
 
     /// GETQUOTAROOT.
-    pub(super) async fn get_quota_root(&mut self, mailbox: &Mailbox<'_>) -> Result<Reply, ReadError> {
+    pub(super) async fn get_quota_root(
+        &mut self,
+        mailbox: &Mailbox<'_>,
+    ) -> Result<Reply, ReadError> {
         let target = match self.target(mailbox).await {
             Ok(target) => target,
             Err(reply) => return Ok(reply),
         };
         let own = self.user.as_ref().is_some_and(|u| u.id == target.owner.id);
-        let root = if own { String::new() } else { target.owner.address.clone() };
+        let root = if own {
+            String::new()
+        } else {
+            target.owner.address.clone()
+        };
         let name = quoted(&self.name_to_client(&target.display));
         match self.quota_line(&root, &target.owner).await {
             Ok(Some(line)) => {
                 let out = format!("* QUOTAROOT {name} {}\r\n{line}", quoted(&root));
                 self.push(out.as_bytes()).await?;
             }
-            Ok(None) => self.push(format!("* QUOTAROOT {name}\r\n").as_bytes()).await?,
+            Ok(None) => {
+                self.push(format!("* QUOTAROOT {name}\r\n").as_bytes())
+                    .await?
+            }
             Err(reply) => return Ok(reply),
         }
         Ok(Reply::ok(""))

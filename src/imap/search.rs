@@ -85,7 +85,7 @@ impl Session<'_> {
 
     /// The numbers (or UIDs) of the matching messages, ascending, and the highest modseq
     /// among them when the search used MODSEQ (RFC 7162 3.1.5).
-    async fn matching(
+    pub(super) async fn matching(
         &mut self,
         charset: Option<Charset<'static>>,
         criteria: &[SearchKey<'static>],

@@ -160,6 +160,10 @@ impl<'a> Session<'a> {
             "ACL",
             "QUOTA",
             "QUOTA=RES-STORAGE",
+            "SORT",
+            "SORT=DISPLAY",
+            "THREAD=REFERENCES",
+            "THREAD=ORDEREDSUBJECT",
             "RIGHTS=texk",
         ];
         if self.conn.can_start_tls() {
@@ -524,6 +528,29 @@ impl<'a> Session<'a> {
                 criteria,
                 uid,
             } if selected => self.search(charset, criteria.as_ref(), uid).await?,
+            CommandBody::Sort {
+                sort_criteria,
+                charset,
+                search_criteria,
+                uid,
+            } if selected => {
+                self.sort(
+                    sort_criteria.as_ref(),
+                    charset,
+                    search_criteria.as_ref(),
+                    uid,
+                )
+                .await?
+            }
+            CommandBody::Thread {
+                algorithm,
+                charset,
+                search_criteria,
+                uid,
+            } if selected => {
+                self.thread(&algorithm, charset, search_criteria.as_ref(), uid)
+                    .await?
+            }
             CommandBody::Copy {
                 sequence_set,
                 mailbox,
@@ -546,6 +573,8 @@ impl<'a> Session<'a> {
             CommandBody::Fetch { .. }
             | CommandBody::Store { .. }
             | CommandBody::Search { .. }
+            | CommandBody::Sort { .. }
+            | CommandBody::Thread { .. }
             | CommandBody::Copy { .. }
             | CommandBody::Move { .. }
             | CommandBody::Expunge
