@@ -640,3 +640,54 @@ fn sort_and_thread() {
         server.log()
     );
 }
+
+const BINARY: &str = r#"
+import base64
+m = connect()
+payload = bytes(range(256)) * 4
+message = (b"Subject: radio\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+           b"Cliche=CC=81 du thorax =\r\njoint\r\n--B\r\n"
+           b"Content-Type: application/dicom\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + base64.encodebytes(payload).replace(b"\n", b"\r\n") +
+           b"--B\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-unknown\r\n\r\n??\r\n--B--\r\n")
+ok(m.append("INBOX", None, None, message))
+ok(m.select("INBOX"))
+# BINARY (RFC 3516): decoded content, a literal8 when it holds NUL, and its decoded size.
+typ, data = m.fetch("1", "(BINARY.PEEK[2])")
+assert typ == "OK" and data[0][1] == payload, data[0][0]
+assert b"BINARY[2] ~{1024}" in data[0][0], data[0][0]
+typ, data = m.fetch("1", "(BINARY.PEEK[1])")
+assert data[0][1] == b"Cliche\xcc\x81 du thorax joint", data
+lines = raw(m, "FETCH 1 (BINARY.SIZE[2] BINARY.SIZE[1])")
+assert "BINARY.SIZE[2] 1024" in lines[0] and "BINARY.SIZE[1] 24" in lines[0], lines
+typ, data = m.fetch("1", "(BINARY.PEEK[2]<256.4>)")
+assert data[0][1] == bytes([0, 1, 2, 3]) and b"BINARY[2]<256>" in data[0][0], data
+lines = raw(m, "FETCH 1 (BINARY.PEEK[3])")
+assert " NO [UNKNOWN-CTE]" in lines[-1], lines
+assert "\\Seen" not in raw(m, "FETCH 1 (FLAGS)")[0]
+# APPEND of 8-bit data with NUL in a literal8.
+body = b"Subject: nul\r\nContent-Transfer-Encoding: binary\r\n\r\na\x00b\r\n"
+tag = m._new_tag()
+m.send(tag + b" APPEND INBOX ~{%d+}\r\n" % len(body) + body + b"\r\n")
+line = m.readline()
+while not line.startswith(tag):
+    line = m.readline()
+assert b" OK [APPENDUID" in line, line
+typ, data = m.fetch("2", "(BINARY.PEEK[1])")
+assert data[0][1] == b"a\x00b\r\n", data
+print("BINARY OK")
+"#;
+
+#[test]
+fn binary_fetch_and_append() {
+    let mut server = TestServer::new("");
+    server.start();
+    let out = run(&server, BINARY, "");
+    assert!(
+        out.status.success() && stdout(&out).contains("BINARY OK"),
+        "{}\n{}",
+        show(&out),
+        server.log()
+    );
+}

@@ -12,6 +12,7 @@ use imap_codec::imap_types::sequence::SequenceSet;
 use super::encode;
 use super::mime::{self, Part};
 use super::session::{Reply, Session};
+use super::transfer::{self, UnknownCte};
 use crate::listener::ReadError;
 
 /// Whether a space-separated flag list holds `flag` (case-insensitive, as IMAP compares).
@@ -86,14 +87,6 @@ impl Session<'_> {
             || (self.condstore && items.contains(&MessageDataItemName::Flags));
         if wants_modseq && !items.contains(&MessageDataItemName::ModSeq) {
             items.push(MessageDataItemName::ModSeq);
-        }
-        if items.iter().any(|i| {
-            matches!(
-                i,
-                MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. }
-            )
-        }) {
-            return Ok(Reply::bad("BINARY is not offered by this server"));
         }
         if by_uid && !items.contains(&MessageDataItemName::Uid) {
             items.insert(0, MessageDataItemName::Uid);
@@ -194,7 +187,11 @@ impl Session<'_> {
                 if n > 0 {
                     out.push(b' ');
                 }
-                write_item(&mut out, item, &meta, raw, parsed.as_ref());
+                if write_item(&mut out, item, &meta, raw, parsed.as_ref()).is_err() {
+                    return Ok(Reply::no(
+                        "[UNKNOWN-CTE] A part's transfer encoding cannot be decoded",
+                    ));
+                }
             }
             out.extend_from_slice(b")\r\n");
             self.push(&out).await?;
@@ -209,7 +206,7 @@ fn write_item(
     meta: &crate::store::MessageMeta,
     raw: &[u8],
     parsed: Option<&Part<'_>>,
-) {
+) -> Result<(), UnknownCte> {
     use MessageDataItemName as N;
     match item {
         N::Uid => out.extend_from_slice(format!("UID {}", meta.uid).as_bytes()),
@@ -275,8 +272,54 @@ fn write_item(
                 }
             }
         }
-        N::Binary { .. } | N::BinarySize { .. } => out.extend_from_slice(b"NIL"),
+        N::Binary {
+            section, partial, ..
+        } => {
+            let data = binary(raw, parsed, section)?;
+            out.extend_from_slice(format!("BINARY[{}]", dotted(section)).as_bytes());
+            let data: &[u8] = match partial {
+                Some((start, len)) => {
+                    let from = (*start as usize).min(data.len());
+                    let to = from.saturating_add(len.get() as usize).min(data.len());
+                    out.extend_from_slice(format!("<{start}>").as_bytes());
+                    &data[from..to]
+                }
+                None => &data,
+            };
+            // A literal8 when the data holds NUL (RFC 3516 4.3).
+            let tilde = if data.contains(&0) { "~" } else { "" };
+            out.extend_from_slice(format!(" {tilde}{{{}}}\r\n", data.len()).as_bytes());
+            out.extend_from_slice(data);
+        }
+        N::BinarySize { section } => {
+            let size = binary(raw, parsed, section)?.len();
+            out.extend_from_slice(format!("BINARY.SIZE[{}] {size}", dotted(section)).as_bytes());
+        }
     }
+    Ok(())
+}
+
+/// `1.2` for a section path.
+fn dotted(section: &[std::num::NonZeroU32]) -> String {
+    let numbers: Vec<String> = section.iter().map(|n| n.to_string()).collect();
+    numbers.join(".")
+}
+
+/// The decoded content of a BINARY section (the whole message, as is, for `[]`).
+fn binary<'a>(
+    raw: &'a [u8],
+    parsed: Option<&'a Part<'a>>,
+    section: &[std::num::NonZeroU32],
+) -> Result<std::borrow::Cow<'a, [u8]>, UnknownCte> {
+    if section.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(raw));
+    }
+    let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+    let Some(part) = parsed.and_then(|p| p.find(&path)) else {
+        return Ok(std::borrow::Cow::Borrowed(&[]));
+    };
+    let encoding = mime::header_value(part.header, "Content-Transfer-Encoding");
+    transfer::decode(encoding.as_deref(), part.body)
 }
 
 /// A header block with the blank line that ends it, as IMAP returns headers.

@@ -21,6 +21,7 @@ mod select;
 mod session;
 mod sort;
 mod thread;
+mod transfer;
 mod utf7;
 mod view;
 

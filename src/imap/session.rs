@@ -164,6 +164,7 @@ impl<'a> Session<'a> {
             "SORT=DISPLAY",
             "THREAD=REFERENCES",
             "THREAD=ORDEREDSUBJECT",
+            "BINARY",
             "RIGHTS=texk",
         ];
         if self.conn.can_start_tls() {
