@@ -383,10 +383,10 @@ impl Authenticator {
             .as_ref()
             .and_then(|a| a.password_hash.clone())
             .unwrap_or_else(|| password::decoy().to_string());
-        // argon2 is slow on purpose: keep it off the async workers.
-        let matches = tokio::task::spawn_blocking(move || password::verify(&stored, &secret))
+        // argon2 is slow and large on purpose: off the async workers, a few at a time.
+        let matches = password::verify_bounded(stored, secret)
             .await
-            .map_err(|_| AuthError::Unavailable)?;
+            .ok_or(AuthError::Unavailable)?;
         let account = match account {
             Some(a) if matches && a.password_hash.is_some() => a,
             _ => return Err(AuthError::InvalidCredentials),

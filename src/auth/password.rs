@@ -24,6 +24,20 @@ pub fn verify(stored: &str, password: &str) -> bool {
     })
 }
 
+/// [`verify`] on the blocking pool, at most one per CPU at a time: each verification holds
+/// argon2's 19 MiB of memory, so a burst of logins (a mail client opening 5 connections, a
+/// guessing attack) must not multiply it. None when the task failed.
+pub async fn verify_bounded(stored: String, password: String) -> Option<bool> {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    let _slot = slots.acquire().await.ok()?;
+    tokio::task::spawn_blocking(move || verify(&stored, &password))
+        .await
+        .ok()
+}
+
 /// A hash to verify against when the account does not exist, so that "no such user" and
 /// "wrong password" take the same time.
 pub fn decoy() -> &'static str {

@@ -97,7 +97,6 @@ impl Session<'_> {
         if !view.rights.allows("r") {
             return Ok(Reply::no("[NOPERM] You may no longer read this mailbox"));
         }
-        let user = view.owner.clone();
         if !by_uid && !view.valid_numbers(set) {
             return Ok(Reply::bad("Invalid message sequence number"));
         }
@@ -160,44 +159,104 @@ impl Session<'_> {
             }
         }
         let body_needed = items.iter().any(needs_body);
-        for i in targets {
-            let Some(meta) = self.view.as_ref().and_then(|v| v.get(i)).cloned() else {
-                continue;
-            };
-            let mailbox_id = self.view.as_ref().map_or(0, |v| v.mailbox.id);
-            let body = if body_needed {
-                match self
-                    .ctx
-                    .store
-                    .read_message(&user, mailbox_id, meta.uid)
-                    .await
-                {
-                    Ok(body) => Some(body),
-                    // Expunged by another session since this view was made: skip it.
-                    Err(crate::store::StoreError::NotFound(_)) => continue,
+        for run in runs(&targets) {
+            let mut bodies = if body_needed {
+                match self.open_run(run).await {
+                    Ok(bodies) => bodies,
                     Err(e) => return Ok(Reply::unavailable(e)),
                 }
             } else {
-                None
+                Default::default()
             };
-            let raw: &[u8] = body.as_deref().map_or(&[], Vec::as_slice);
-            let parsed = body.as_ref().map(|_| Part::parse(raw));
-            let mut out = format!("* {} FETCH (", i + 1).into_bytes();
-            for (n, item) in items.iter().enumerate() {
-                if n > 0 {
-                    out.push(b' ');
-                }
-                if write_item(&mut out, item, &meta, raw, parsed.as_ref()).is_err() {
+            for &i in run {
+                let Some(meta) = self.view.as_ref().and_then(|v| v.get(i)).cloned() else {
+                    continue;
+                };
+                let body = match bodies.remove(&meta.uid) {
+                    Some(body) => Some(body),
+                    // Expunged by another session since this view was made: skipped.
+                    None if body_needed => continue,
+                    None => None,
+                };
+                if !self
+                    .fetch_one(i, &meta, body.as_deref().map(Vec::as_slice), &items)
+                    .await?
+                {
                     return Ok(Reply::no(
                         "[UNKNOWN-CTE] A part's transfer encoding cannot be decoded",
                     ));
                 }
             }
-            out.extend_from_slice(b")\r\n");
-            self.push(&out).await?;
         }
         Ok(Reply::ok(""))
     }
+
+    /// Writes one message's FETCH response; false when a BINARY part cannot be decoded.
+    async fn fetch_one(
+        &mut self,
+        i: usize,
+        meta: &crate::store::MessageMeta,
+        body: Option<&[u8]>,
+        items: &[MessageDataItemName<'static>],
+    ) -> Result<bool, ReadError> {
+        {
+            let raw: &[u8] = body.unwrap_or_default();
+            let parsed = body.map(|_| Part::parse(raw));
+            let mut out = format!("* {} FETCH (", i + 1).into_bytes();
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(b' ');
+                }
+                if write_item(&mut out, item, meta, raw, parsed.as_ref()).is_err() {
+                    return Ok(false);
+                }
+            }
+            out.extend_from_slice(b")\r\n");
+            self.push(&out).await?;
+        }
+        Ok(true)
+    }
+
+    /// Opens the messages at a run of consecutive view indices, by UID (one query).
+    pub(super) async fn open_run(
+        &self,
+        run: &[usize],
+    ) -> Result<std::collections::HashMap<u32, zeroize::Zeroizing<Vec<u8>>>, crate::store::StoreError>
+    {
+        let Some(view) = &self.view else {
+            return Ok(Default::default());
+        };
+        let (Some(first), Some(last)) = (
+            run.first().and_then(|&i| view.get(i)),
+            run.last().and_then(|&i| view.get(i)),
+        ) else {
+            return Ok(Default::default());
+        };
+        let opened = self
+            .ctx
+            .store
+            .read_range(&view.owner, view.mailbox.id, first.uid, last.uid)
+            .await?;
+        Ok(opened.into_iter().collect())
+    }
+}
+
+/// Most messages opened together: bounds the memory of a large FETCH.
+const RUN: usize = 64;
+
+/// Splits ascending view indices into runs of consecutive ones (at most [`RUN`] each): a run
+/// covers one UID range, so one query opens it.
+pub fn runs(indices: &[usize]) -> Vec<&[usize]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=indices.len() {
+        let breaks = i == indices.len() || indices[i] != indices[i - 1] + 1 || i - start == RUN;
+        if breaks {
+            out.push(&indices[start..i]);
+            start = i;
+        }
+    }
+    out
 }
 
 fn write_item(

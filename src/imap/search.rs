@@ -109,39 +109,42 @@ impl Session<'_> {
         if !view.rights.allows("r") {
             return Err(Reply::no("[NOPERM] You may no longer read this mailbox"));
         }
-        let user = view.owner.clone();
         let needs_body = criteria.iter().any(needs_message);
+        let all: Vec<usize> = (0..view.len()).collect();
         let mut found = Vec::new();
         let mut highest = 0;
-        for (index, meta) in view.messages().iter().enumerate() {
-            let body = if needs_body {
-                match self
-                    .ctx
-                    .store
-                    .read_message(&user, view.mailbox.id, meta.uid)
-                    .await
-                {
-                    Ok(body) => Some(body),
-                    Err(crate::store::StoreError::NotFound(_)) => continue,
-                    Err(e) => return Err(Reply::unavailable(e)),
-                }
+        for run in super::fetch::runs(&all) {
+            let mut bodies = if needs_body {
+                self.open_run(run).await.map_err(Reply::unavailable)?
             } else {
-                None
+                Default::default()
             };
-            let candidate = Candidate {
-                index,
-                meta,
-                raw: body.as_deref().map(Vec::as_slice),
+            let Some(view) = &self.view else {
+                return Err(Reply::bad("No mailbox selected"));
             };
-            let parsed = candidate
-                .raw
-                .and_then(|raw| MessageParser::default().parse(raw));
-            if criteria
-                .iter()
-                .all(|key| matches(key, &candidate, parsed.as_ref(), view))
-            {
-                found.push(if by_uid { meta.uid } else { index as u32 + 1 });
-                highest = highest.max(meta.modseq);
+            for &index in run {
+                let Some(meta) = view.get(index) else {
+                    continue;
+                };
+                let body = bodies.remove(&meta.uid);
+                if needs_body && body.is_none() {
+                    continue;
+                }
+                let candidate = Candidate {
+                    index,
+                    meta,
+                    raw: body.as_deref().map(Vec::as_slice),
+                };
+                let parsed = candidate
+                    .raw
+                    .and_then(|raw| MessageParser::default().parse(raw));
+                if criteria
+                    .iter()
+                    .all(|key| matches(key, &candidate, parsed.as_ref(), view))
+                {
+                    found.push(if by_uid { meta.uid } else { index as u32 + 1 });
+                    highest = highest.max(meta.modseq);
+                }
             }
         }
         Ok((found, (modseq && highest > 0).then_some(highest)))

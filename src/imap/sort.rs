@@ -222,21 +222,16 @@ impl Session<'_> {
         let Some(view) = &self.view else {
             return Err(Reply::bad("No mailbox selected"));
         };
-        let mut out = Vec::with_capacity(numbers.len());
-        for n in numbers {
-            let index = n as usize - 1;
-            let Some(meta) = view.get(index) else {
-                continue;
-            };
-            match self
-                .ctx
-                .store
-                .read_message(&view.owner, view.mailbox.id, meta.uid)
-                .await
-            {
-                Ok(raw) => out.push(Summary::of(index, meta, &raw)),
-                Err(crate::store::StoreError::NotFound(_)) => {}
-                Err(e) => return Err(Reply::unavailable(e)),
+        let indices: Vec<usize> = numbers.iter().map(|&n| n as usize - 1).collect();
+        let mut out = Vec::with_capacity(indices.len());
+        for run in super::fetch::runs(&indices) {
+            let mut bodies = self.open_run(run).await.map_err(Reply::unavailable)?;
+            for &index in run {
+                if let Some(meta) = view.get(index)
+                    && let Some(raw) = bodies.remove(&meta.uid)
+                {
+                    out.push(Summary::of(index, meta, &raw));
+                }
             }
         }
         Ok(out)

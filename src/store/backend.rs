@@ -83,7 +83,7 @@ pub trait Backend: Folders + Send + Sync {
     /// Commits one accepted message at once: the copies for local mailboxes, its queue entry
     /// when some recipients are elsewhere, its audit records. Returns the queue id once
     /// committed.
-    async fn accept_message(&self, accepted: Accepted) -> Result<Option<i64>, StoreError>;
+    async fn accept_message(&self, accepted: Accepted) -> Result<Committed, StoreError>;
     /// Queued messages due at `now` with something pending, oldest first.
     async fn queue_due(&self, now: i64, limit: u32) -> Result<Vec<QueuedMessage>, StoreError>;
     /// The whole queue, oldest first.
@@ -275,6 +275,13 @@ pub trait Folders: Send + Sync {
         mailbox_id: i64,
         uid: u32,
     ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The sealed bodies of the messages whose UIDs are in `first..=last`, in UID order.
+    async fn messages_sealed(
+        &self,
+        mailbox_id: i64,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<(u32, Vec<u8>)>, StoreError>;
     /// The sealed original of one message, when one was kept (decrypted S/MIME).
     async fn message_original(
         &self,

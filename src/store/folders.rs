@@ -271,4 +271,33 @@ impl Store {
         }
         Ok(pairs)
     }
+
+    /// Opens the messages of a folder whose UIDs are in `first..=last` (one query, one key
+    /// unwrap): how IMAP reads many messages at once.
+    pub async fn read_range(
+        &self,
+        account: &Account,
+        mailbox_id: i64,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<(u32, Zeroizing<Vec<u8>>)>, StoreError> {
+        let sealed = self
+            .backend
+            .messages_sealed(mailbox_id, first, last)
+            .await?;
+        let key = vault::open_data_key(
+            self.kek.as_ref(),
+            &dek_context(&account.address),
+            &account.dek_wrapped,
+        )?;
+        let context = message_context(&account.address);
+        let total: usize = sealed.iter().map(|(_, s)| s.len()).sum();
+        blocking(total, move || {
+            sealed
+                .into_iter()
+                .map(|(uid, s)| Ok((uid, key.open(&context, &s)?)))
+                .collect()
+        })
+        .await
+    }
 }

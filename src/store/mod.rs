@@ -36,8 +36,8 @@ pub use folders::{
 pub use keys::{KeyState, KeyUse, NewKey, StoredKey};
 pub use otp::OtpState;
 pub use queue::{
-    Accepted, AttemptRecord, Envelope, EnvelopeRecipient, NewQueued, Notify, QueuedMessage,
-    QueuedRecipient, RecipientState,
+    Accepted, AttemptRecord, Committed, Envelope, EnvelopeRecipient, NewQueued, Notify,
+    QueuedMessage, QueuedRecipient, RecipientState,
 };
 pub use trust::{TrustDiff, TrustEntry};
 pub use vault::{FileKek, Kek, VaultError};
@@ -337,7 +337,7 @@ impl Store {
             _ => None,
         };
         let folders: Vec<i64> = batch.iter().map(|m| m.mailbox_id).collect();
-        let queue_id = self
+        let committed = self
             .backend
             .accept_message(Accepted {
                 local: batch,
@@ -346,7 +346,7 @@ impl Store {
             })
             .await?;
         self.folders_changed(folders);
-        Ok(queue_id)
+        Ok(committed.queue_id)
     }
 
     /// Opens the body of a queued message.

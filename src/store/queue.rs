@@ -197,6 +197,15 @@ pub struct Accepted {
     pub audit: Vec<super::AuditRecord>,
 }
 
+/// What a committed [`Accepted`] became.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// The queue id, when something was queued.
+    pub queue_id: Option<i64>,
+    /// The UIDs of the local copies, in order.
+    pub uids: Vec<u32>,
+}
+
 /// The outcome of one delivery attempt, to record.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {

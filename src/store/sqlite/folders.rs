@@ -50,7 +50,12 @@ impl Folders for SqliteBackend {
     }
 
     async fn append_messages(&self, messages: &[NewMessage]) -> Result<Vec<u32>, StoreError> {
-        messages::append_messages(&self.pool, messages).await
+        // Through the group commit: concurrent APPENDs share one fsync.
+        let accepted = crate::store::Accepted {
+            local: messages.to_vec(),
+            ..crate::store::Accepted::default()
+        };
+        Ok(self.commits.accept(&self.pool, accepted).await?.uids)
     }
 
     async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MessageMeta>, StoreError> {
@@ -67,6 +72,15 @@ impl Folders for SqliteBackend {
         uid: u32,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         messages::message_sealed(&self.pool, mailbox_id, uid).await
+    }
+
+    async fn messages_sealed(
+        &self,
+        mailbox_id: i64,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
+        messages::messages_sealed(&self.pool, mailbox_id, first, last).await
     }
 
     async fn message_original(

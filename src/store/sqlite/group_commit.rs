@@ -10,14 +10,14 @@ use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{db_err, queue};
-use crate::store::{Accepted, StoreError};
+use crate::store::{Accepted, Committed, StoreError};
 
 /// Most messages in one transaction: bounds how long the write lock is held.
 const MAX_BATCH: usize = 64;
 /// Messages waiting for the writer before callers wait to hand theirs over.
 const BACKLOG: usize = 256;
 
-type Answer = Result<Option<i64>, StoreError>;
+type Answer = Result<Committed, StoreError>;
 
 /// One accepted message on its way to the writer.
 struct Request {
@@ -33,7 +33,7 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     /// Commits one accepted message (local copies, queue entry, audit records) and returns
-    /// its queue id.
+    /// its queue id and UIDs.
     pub async fn accept(&self, pool: &SqlitePool, accepted: Accepted) -> Answer {
         let writer = self.writer.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(BACKLOG);
@@ -71,7 +71,7 @@ async fn write_batches(pool: SqlitePool, mut receiver: mpsc::Receiver<Request>) 
     }
 }
 
-async fn together(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<Option<i64>>, StoreError> {
+async fn together(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<Committed>, StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
     let mut ids = Vec::with_capacity(batch.len());
     for request in batch {

@@ -234,16 +234,6 @@ async fn next_modseq(tx: &mut Transaction<'_, Sqlite>, mailbox_id: i64) -> Resul
     .map_err(db_err)
 }
 
-pub async fn append_messages(
-    pool: &SqlitePool,
-    messages: &[NewMessage],
-) -> Result<Vec<u32>, StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-    let uids = insert_messages(&mut tx, messages).await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(uids)
-}
-
 pub async fn list_messages(
     pool: &SqlitePool,
     mailbox_id: i64,
@@ -315,6 +305,31 @@ pub async fn message_sealed(
         .fetch_optional(pool)
         .await
         .map_err(db_err)
+}
+
+pub async fn messages_sealed(
+    pool: &SqlitePool,
+    mailbox_id: i64,
+    first: u32,
+    last: u32,
+) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT uid, sealed FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid",
+    )
+    .bind(mailbox_id)
+    .bind(i64::from(first))
+    .bind(i64::from(last))
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<i64, _>("uid").map_err(db_err)? as u32,
+                r.try_get("sealed").map_err(db_err)?,
+            ))
+        })
+        .collect()
 }
 
 pub async fn message_original(

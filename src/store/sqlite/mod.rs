@@ -26,9 +26,9 @@ mod queue;
 mod trust;
 
 use super::{
-    Accepted, Account, AttemptRecord, AuditRecord, Backend, Delegation, Device, DirectoryProfile,
-    NewAccount, NewKey, OtpState, PendingPublication, QueuedMessage, StoreError, StoredKey,
-    TrustDiff, TrustEntry,
+    Accepted, Account, AttemptRecord, AuditRecord, Backend, Committed, Delegation, Device,
+    DirectoryProfile, NewAccount, NewKey, OtpState, PendingPublication, QueuedMessage, StoreError,
+    StoredKey, TrustDiff, TrustEntry,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
@@ -261,7 +261,7 @@ impl Backend for SqliteBackend {
         delegation::rights(&self.pool, delegate_id, address).await
     }
 
-    async fn accept_message(&self, accepted: Accepted) -> Result<Option<i64>, StoreError> {
+    async fn accept_message(&self, accepted: Accepted) -> Result<Committed, StoreError> {
         self.commits.accept(&self.pool, accepted).await
     }
 

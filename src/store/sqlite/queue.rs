@@ -6,17 +6,17 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use super::db_err;
 use crate::store::{
-    Accepted, AttemptRecord, EnvelopeRecipient, Notify, QueuedMessage, QueuedRecipient,
+    Accepted, AttemptRecord, Committed, EnvelopeRecipient, Notify, QueuedMessage, QueuedRecipient,
     RecipientState, StoreError,
 };
 
 /// Writes an accepted message's local copies, queue entry and audit records inside `tx`;
-/// returns the queue id. The caller commits (see `group_commit`).
+/// returns the queue id and the copies' UIDs. The caller commits (see `group_commit`).
 pub async fn write_accepted(
     tx: &mut Transaction<'_, Sqlite>,
     accepted: &Accepted,
-) -> Result<Option<i64>, StoreError> {
-    super::messages::insert_messages(tx, &accepted.local).await?;
+) -> Result<Committed, StoreError> {
+    let uids = super::messages::insert_messages(tx, &accepted.local).await?;
     for record in &accepted.audit {
         super::audit_log::append(tx, record).await?;
     }
@@ -54,7 +54,7 @@ pub async fn write_accepted(
         }
         id = Some(message_id);
     }
-    Ok(id)
+    Ok(Committed { queue_id: id, uids })
 }
 
 fn message_from_row(row: &SqliteRow) -> Result<QueuedMessage, StoreError> {
