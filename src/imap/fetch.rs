@@ -100,10 +100,7 @@ impl Session<'_> {
         if !by_uid && !view.valid_numbers(set) {
             return Ok(Reply::bad("Invalid message sequence number"));
         }
-        let mut targets = view.resolve(set, by_uid);
-        if let Some(since) = changed_since {
-            targets.retain(|&i| view.get(i).is_some_and(|m| m.modseq > since));
-        }
+        let targets = view.resolve(set, by_uid);
         if let (true, Some(since)) = (vanished, changed_since) {
             match self
                 .ctx
@@ -127,40 +124,27 @@ impl Session<'_> {
                 Err(e) => return Ok(Reply::unavailable(e)),
             }
         }
-        let Some(view) = &mut self.view else {
+        let Some(view) = &self.view else {
             return Ok(Reply::bad("No mailbox selected"));
         };
-        // The implicit \Seen first, committed for the whole set.
-        if !view.read_only && view.rights.allows("s") && items.iter().any(sets_seen) {
-            let updates: Vec<(u32, String)> = targets
-                .iter()
-                .filter_map(|&i| view.get(i))
-                .filter(|m| !has_flag(&m.flags, "\\Seen"))
-                .map(|m| {
-                    let flags = format!("{} \\Seen", m.flags).trim_start().to_string();
-                    (m.uid, flags)
-                })
-                .collect();
-            let mailbox_id = view.mailbox.id;
-            match self.ctx.store.store_flags(mailbox_id, &updates).await {
-                Ok(done) => {
-                    let view = self.view.as_mut().ok_or(ReadError::Closed)?;
-                    let modseqs: std::collections::HashMap<u32, u64> = done.into_iter().collect();
-                    for (uid, flags) in updates {
-                        if let (Some(i), Some(&modseq)) = (view.index_of(uid), modseqs.get(&uid)) {
-                            view.set_flags(i, flags, modseq);
-                        }
-                    }
-                }
-                Err(e) => return Ok(Reply::unavailable(e)),
-            }
-            if !items.contains(&MessageDataItemName::Flags) {
-                items.push(MessageDataItemName::Flags);
-            }
+        // The implicit \Seen is committed for each run of messages before it is answered.
+        let marks_seen = !view.read_only && view.rights.allows("s") && items.iter().any(sets_seen);
+        if marks_seen && !items.contains(&MessageDataItemName::Flags) {
+            items.push(MessageDataItemName::Flags);
         }
         let body_needed = items.iter().any(needs_body);
         for run in runs(&targets) {
-            let mut bodies = if body_needed {
+            let mut metas = match self.metas(run).await {
+                Ok(metas) => metas,
+                Err(e) => return Ok(Reply::unavailable(e)),
+            };
+            if let Some(since) = changed_since {
+                metas.retain(|_, m| m.modseq > since);
+            }
+            if marks_seen && let Err(e) = self.mark_seen(&mut metas).await {
+                return Ok(Reply::unavailable(e));
+            }
+            let mut bodies = if body_needed && !metas.is_empty() {
                 match self.open_run(run).await {
                     Ok(bodies) => bodies,
                     Err(e) => return Ok(Reply::unavailable(e)),
@@ -169,12 +153,15 @@ impl Session<'_> {
                 Default::default()
             };
             for &i in run {
-                let Some(meta) = self.view.as_ref().and_then(|v| v.get(i)).cloned() else {
+                let Some(uid) = self.view.as_ref().and_then(|v| v.uid(i)) else {
                     continue;
                 };
-                let body = match bodies.remove(&meta.uid) {
+                // Expunged by another session since this view was made: skipped.
+                let Some(meta) = metas.remove(&uid) else {
+                    continue;
+                };
+                let body = match bodies.remove(&uid) {
                     Some(body) => Some(body),
-                    // Expunged by another session since this view was made: skipped.
                     None if body_needed => continue,
                     None => None,
                 };
@@ -189,6 +176,35 @@ impl Session<'_> {
             }
         }
         Ok(Reply::ok(""))
+    }
+
+    /// Sets \Seen on the messages that lack it (committed), updating `metas`.
+    async fn mark_seen(&mut self, metas: &mut Metas) -> Result<(), crate::store::StoreError> {
+        let updates: Vec<(u32, String)> = metas
+            .values()
+            .filter(|m| !has_flag(&m.flags, "\\Seen"))
+            .map(|m| {
+                (
+                    m.uid,
+                    format!("{} \\Seen", m.flags).trim_start().to_string(),
+                )
+            })
+            .collect();
+        let Some(mailbox_id) = self.view.as_ref().map(|v| v.mailbox.id) else {
+            return Ok(());
+        };
+        let done = self.ctx.store.store_flags(mailbox_id, &updates).await?;
+        let modseqs: std::collections::HashMap<u32, u64> = done.into_iter().collect();
+        for (uid, flags) in updates {
+            if let (Some(meta), Some(&modseq)) = (metas.get_mut(&uid), modseqs.get(&uid)) {
+                meta.flags = flags;
+                meta.modseq = modseq;
+                if let Some(view) = &mut self.view {
+                    view.note_own(modseq);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Writes one message's FETCH response; false when a BINARY part cannot be decoded.
@@ -217,29 +233,73 @@ impl Session<'_> {
         Ok(true)
     }
 
+    /// The metadata of the messages at a run of consecutive view indices (one query).
+    pub(super) async fn metas(&self, run: &[usize]) -> Result<Metas, crate::store::StoreError> {
+        let Some((view, first, last)) = self.run_bounds(run) else {
+            return Ok(Metas::default());
+        };
+        let metas = self
+            .ctx
+            .store
+            .db()
+            .messages_between(view.mailbox.id, first, last)
+            .await?;
+        Ok(metas.into_iter().map(|m| (m.uid, m)).collect())
+    }
+
+    /// The metadata of the messages at ascending view indices, with their indices (one query
+    /// per run of consecutive indices).
+    pub(super) async fn metas_of(
+        &self,
+        indices: &[usize],
+    ) -> Result<Vec<(usize, crate::store::MessageMeta)>, crate::store::StoreError> {
+        let mut out = Vec::with_capacity(indices.len());
+        let mut start = 0;
+        for end in 1..=indices.len() {
+            if end < indices.len() && indices[end] == indices[end - 1] + 1 {
+                continue;
+            }
+            let run = &indices[start..end];
+            start = end;
+            let mut metas = self.metas(run).await?;
+            let Some(view) = &self.view else { break };
+            for &i in run {
+                if let Some(meta) = view.uid(i).and_then(|uid| metas.remove(&uid)) {
+                    out.push((i, meta));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The view and the first and last UIDs of a run of indices.
+    fn run_bounds(&self, run: &[usize]) -> Option<(&super::view::View, u32, u32)> {
+        let view = self.view.as_ref()?;
+        let first = view.uid(*run.first()?)?;
+        let last = view.uid(*run.last()?)?;
+        Some((view, first, last))
+    }
+
     /// Opens the messages at a run of consecutive view indices, by UID (one query).
     pub(super) async fn open_run(
         &self,
         run: &[usize],
     ) -> Result<std::collections::HashMap<u32, zeroize::Zeroizing<Vec<u8>>>, crate::store::StoreError>
     {
-        let Some(view) = &self.view else {
-            return Ok(Default::default());
-        };
-        let (Some(first), Some(last)) = (
-            run.first().and_then(|&i| view.get(i)),
-            run.last().and_then(|&i| view.get(i)),
-        ) else {
+        let Some((view, first, last)) = self.run_bounds(run) else {
             return Ok(Default::default());
         };
         let opened = self
             .ctx
             .store
-            .read_range(&view.owner, view.mailbox.id, first.uid, last.uid)
+            .read_range(&view.owner, view.mailbox.id, first, last)
             .await?;
         Ok(opened.into_iter().collect())
     }
 }
+
+/// Message metadata by UID.
+pub type Metas = std::collections::HashMap<u32, crate::store::MessageMeta>;
 
 /// Most messages opened together: bounds the memory of a large FETCH.
 const RUN: usize = 64;

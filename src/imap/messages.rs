@@ -80,11 +80,16 @@ impl Session<'_> {
                 "[NOPERM] You may not change {flag} here"
             )));
         }
+        let mailbox_id = view.mailbox.id;
+        let mut listed = match self.metas_of(&targets).await {
+            Ok(listed) => listed,
+            Err(e) => return Ok(Reply::unavailable(e)),
+        };
         let mut updates = Vec::new();
         // Messages changed since the client's modseq are left alone and named (MODIFIED).
         let mut modified = Vec::new();
-        for &i in &targets {
-            let Some(meta) = view.get(i) else { continue };
+        for (i, meta) in &listed {
+            let i = *i;
             if unchanged_since.is_some_and(|n| meta.modseq > n) {
                 modified.push(if by_uid { meta.uid } else { i as u32 + 1 });
                 continue;
@@ -109,7 +114,6 @@ impl Session<'_> {
                 updates.push((meta.uid, new));
             }
         }
-        let mailbox_id = view.mailbox.id;
         let done = match self.ctx.store.store_flags(mailbox_id, &updates).await {
             Ok(done) => done,
             Err(e) => return Ok(Reply::unavailable(e)),
@@ -117,27 +121,28 @@ impl Session<'_> {
         let mut out = Vec::new();
         if let Some(view) = &mut self.view {
             let modseqs: std::collections::HashMap<u32, u64> = done.into_iter().collect();
-            let mut changed = std::collections::HashSet::new();
-            for (uid, flags) in updates {
-                if let (Some(i), Some(&modseq)) = (view.index_of(uid), modseqs.get(&uid)) {
-                    view.set_flags(i, flags, modseq);
-                    changed.insert(i);
-                }
-            }
-            for &i in &targets {
-                if response == StoreResponse::Answer {
-                    out.extend_from_slice(&view.flags_line(i, by_uid));
-                } else if view.modseq && changed.contains(&i) {
-                    // Even .SILENT tells the new modseq under CONDSTORE (RFC 7162 3.2).
-                    if let Some(m) = view.get(i) {
-                        let uid = if by_uid {
-                            format!("UID {} ", m.uid)
-                        } else {
-                            String::new()
-                        };
-                        let line = format!("* {} FETCH ({uid}MODSEQ ({}))\r\n", i + 1, m.modseq);
-                        out.extend_from_slice(line.as_bytes());
+            let new_flags: std::collections::HashMap<u32, String> = updates.into_iter().collect();
+            for (i, meta) in &mut listed {
+                let changed = match (modseqs.get(&meta.uid), new_flags.get(&meta.uid)) {
+                    (Some(&modseq), Some(flags)) => {
+                        meta.flags = flags.clone();
+                        meta.modseq = modseq;
+                        view.note_own(modseq);
+                        true
                     }
+                    _ => false,
+                };
+                if response == StoreResponse::Answer {
+                    out.extend_from_slice(&view.flags_line(*i, meta, by_uid));
+                } else if view.modseq && changed {
+                    // Even .SILENT tells the new modseq under CONDSTORE (RFC 7162 3.2).
+                    let uid = if by_uid {
+                        format!("UID {} ", meta.uid)
+                    } else {
+                        String::new()
+                    };
+                    let line = format!("* {} FETCH ({uid}MODSEQ ({}))\r\n", *i + 1, meta.modseq);
+                    out.extend_from_slice(line.as_bytes());
                 }
             }
         }
@@ -182,15 +187,18 @@ impl Session<'_> {
         if !by_uid && !view.valid_numbers(set) {
             return Ok(Reply::bad("Invalid message sequence number"));
         }
-        let chosen: Vec<crate::store::MessageMeta> = view
-            .resolve(set, by_uid)
-            .into_iter()
-            .filter_map(|i| view.get(i).cloned())
-            .collect();
+        let source = view.mailbox.id;
+        let chosen: Vec<crate::store::MessageMeta> =
+            match self.metas_of(&view.resolve(set, by_uid)).await {
+                Ok(listed) => listed.into_iter().map(|(_, m)| m).collect(),
+                Err(e) => return Ok(Reply::unavailable(e)),
+            };
+        let Some(view) = &self.view else {
+            return Ok(Reply::bad("No mailbox selected"));
+        };
         if chosen.is_empty() {
             return Ok(Reply::ok(format!("{command} completed (nothing to do)")));
         }
-        let source = view.mailbox.id;
         let store = &self.ctx.store;
         let copied = if view.owner.id == target.owner.id {
             let uids: Vec<u32> = chosen.iter().map(|m| m.uid).collect();
@@ -240,18 +248,20 @@ impl Session<'_> {
         if !view.rights.allows("e") {
             return Ok(Reply::no("[NOPERM] You may not expunge here"));
         }
-        let allowed: Option<Vec<usize>> = only.map(|set| view.resolve(set, true));
-        let doomed: Vec<u32> = view
-            .messages()
-            .iter()
-            .enumerate()
-            .filter(|(i, m)| {
-                has_flag(&m.flags, "\\Deleted")
-                    && allowed.as_ref().is_none_or(|a| a.binary_search(i).is_ok())
-            })
-            .map(|(_, m)| m.uid)
-            .collect();
-        if let Err(e) = self.ctx.store.expunge(view.mailbox.id, &doomed).await {
+        let candidates: Vec<usize> = match only {
+            Some(set) => view.resolve(set, true),
+            None => (0..view.len()).collect(),
+        };
+        let mailbox_id = view.mailbox.id;
+        let doomed: Vec<u32> = match self.metas_of(&candidates).await {
+            Ok(listed) => listed
+                .into_iter()
+                .filter(|(_, m)| has_flag(&m.flags, "\\Deleted"))
+                .map(|(_, m)| m.uid)
+                .collect(),
+            Err(e) => return Ok(Reply::unavailable(e)),
+        };
+        if let Err(e) = self.ctx.store.expunge(mailbox_id, &doomed).await {
             return Ok(Reply::unavailable(e));
         }
         let mut out = Vec::new();

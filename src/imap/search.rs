@@ -114,6 +114,7 @@ impl Session<'_> {
         let mut found = Vec::new();
         let mut highest = 0;
         for run in super::fetch::runs(&all) {
+            let mut metas = self.metas(run).await.map_err(Reply::unavailable)?;
             let mut bodies = if needs_body {
                 self.open_run(run).await.map_err(Reply::unavailable)?
             } else {
@@ -123,7 +124,7 @@ impl Session<'_> {
                 return Err(Reply::bad("No mailbox selected"));
             };
             for &index in run {
-                let Some(meta) = view.get(index) else {
+                let Some(meta) = view.uid(index).and_then(|uid| metas.remove(&uid)) else {
                     continue;
                 };
                 let body = bodies.remove(&meta.uid);
@@ -132,7 +133,7 @@ impl Session<'_> {
                 }
                 let candidate = Candidate {
                     index,
-                    meta,
+                    meta: &meta,
                     raw: body.as_deref().map(Vec::as_slice),
                 };
                 let parsed = candidate

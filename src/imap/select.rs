@@ -50,8 +50,8 @@ impl Session<'_> {
             // Opening someone else's folder is an access to health data: traced.
             self.audit_access(&target.display).await;
         }
-        let mut view = match View::open(&self.ctx.store, target, read_only).await {
-            Ok(view) => view,
+        let (mut view, metas) = match View::open(&self.ctx.store, target, read_only).await {
+            Ok(opened) => opened,
             Err(e) => return Ok(Reply::unavailable(e)),
         };
         view.modseq = self.condstore;
@@ -67,8 +67,7 @@ impl Session<'_> {
              * {} EXISTS\r\n* 0 RECENT\r\n",
             view.len()
         );
-        if let Some(first) = view
-            .messages()
+        if let Some(first) = metas
             .iter()
             .position(|m| !super::fetch::has_flag(&m.flags, "\\Seen"))
         {
@@ -128,7 +127,7 @@ impl Session<'_> {
         }
         for meta in delta.changed {
             if let Some(i) = view.index_of(meta.uid) {
-                out.extend_from_slice(&view.flags_line(i, true));
+                out.extend_from_slice(&view.flags_line(i, &meta, true));
             }
         }
         Ok(out)
@@ -136,20 +135,25 @@ impl Session<'_> {
 
     /// CLOSE: removes the messages marked \Deleted (silently) unless read-only.
     pub(super) async fn close(&mut self) -> Result<Reply, ReadError> {
-        let Some(view) = self.view.take() else {
+        let Some(view) = &self.view else {
             return Ok(Reply::bad("No mailbox selected"));
         };
         if !view.read_only && view.rights.allows("e") {
-            let doomed: Vec<u32> = view
-                .messages()
-                .iter()
-                .filter(|m| super::fetch::has_flag(&m.flags, "\\Deleted"))
-                .map(|m| m.uid)
-                .collect();
-            if let Err(e) = self.ctx.store.expunge(view.mailbox.id, &doomed).await {
+            let mailbox_id = view.mailbox.id;
+            let all: Vec<usize> = (0..view.len()).collect();
+            let doomed: Vec<u32> = match self.metas_of(&all).await {
+                Ok(listed) => listed
+                    .into_iter()
+                    .filter(|(_, m)| super::fetch::has_flag(&m.flags, "\\Deleted"))
+                    .map(|(_, m)| m.uid)
+                    .collect(),
+                Err(e) => return Ok(Reply::unavailable(e)),
+            };
+            if let Err(e) = self.ctx.store.expunge(mailbox_id, &doomed).await {
                 return Ok(Reply::unavailable(e));
             }
         }
+        self.view = None;
         Ok(Reply::ok(""))
     }
 

@@ -219,18 +219,19 @@ impl Session<'_> {
         criteria: &[SearchKey<'static>],
     ) -> Result<Vec<Summary>, Reply> {
         let (numbers, _) = self.matching(charset, criteria, false).await?;
-        let Some(view) = &self.view else {
-            return Err(Reply::bad("No mailbox selected"));
-        };
         let indices: Vec<usize> = numbers.iter().map(|&n| n as usize - 1).collect();
         let mut out = Vec::with_capacity(indices.len());
         for run in super::fetch::runs(&indices) {
+            let mut metas = self.metas(run).await.map_err(Reply::unavailable)?;
             let mut bodies = self.open_run(run).await.map_err(Reply::unavailable)?;
+            let Some(view) = &self.view else {
+                return Err(Reply::bad("No mailbox selected"));
+            };
             for &index in run {
-                if let Some(meta) = view.get(index)
-                    && let Some(raw) = bodies.remove(&meta.uid)
+                if let Some(uid) = view.uid(index)
+                    && let (Some(meta), Some(raw)) = (metas.remove(&uid), bodies.remove(&uid))
                 {
-                    out.push(Summary::of(index, meta, &raw));
+                    out.push(Summary::of(index, &meta, &raw));
                 }
             }
         }

@@ -1,6 +1,10 @@
-//! The selected mailbox as one session sees it: its messages in sequence-number order, and
-//! the catching up with changes other sessions and deliveries made, turned into the untagged
-//! EXPUNGE, EXISTS and FETCH FLAGS responses RFC 3501 allows at that moment.
+//! The selected mailbox as one session sees it: the UIDs of its messages in sequence-number
+//! order (flags, sizes and dates stay in the store and are read per command, so an idle
+//! session holds a few bytes per message), and the catching up with changes other sessions
+//! and deliveries made, turned into the untagged EXPUNGE (or VANISHED), EXISTS and FETCH
+//! FLAGS responses RFC 3501 allows at that moment.
+
+use std::collections::HashSet;
 
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 
@@ -18,10 +22,12 @@ pub struct View {
     pub rights: Rights,
     /// EXAMINE, or no right to change the seen state.
     pub read_only: bool,
-    /// Messages in sequence order (message n is at index n - 1).
-    messages: Vec<MessageMeta>,
+    /// UIDs in sequence order (message n is at index n - 1).
+    uids: Vec<u32>,
     /// The modseq up to which this view has caught up.
     seen_modseq: u64,
+    /// Modseqs of this session's own flag changes, already told to the client.
+    own: HashSet<u64>,
     changes: MailboxChanges,
     /// Changes were seen but not reported (expunges during a FETCH): look again next time.
     behind: bool,
@@ -32,8 +38,13 @@ pub struct View {
 }
 
 impl View {
-    /// Opens a view of `mailbox` with its current messages.
-    pub async fn open(store: &Store, target: Target, read_only: bool) -> Result<View, StoreError> {
+    /// Opens a view of a folder; returns it with its messages' metadata as they are now
+    /// (for SELECT's answer; the view keeps only the UIDs).
+    pub async fn open(
+        store: &Store,
+        target: Target,
+        read_only: bool,
+    ) -> Result<(View, Vec<MessageMeta>), StoreError> {
         let Target {
             owner,
             folder: mailbox,
@@ -44,9 +55,10 @@ impl View {
         let mut changes = store.watch_folder(mailbox.id);
         changes.borrow_and_update();
         let delta = store.db().changes_since(mailbox.id, 0).await?;
-        Ok(View {
+        let view = View {
             seen_modseq: delta.highestmodseq,
-            messages: delta.changed,
+            uids: delta.changed.iter().map(|m| m.uid).collect(),
+            own: HashSet::new(),
             mailbox,
             owner,
             rights,
@@ -55,7 +67,8 @@ impl View {
             behind: false,
             modseq: false,
             vanished: false,
-        })
+        };
+        Ok((view, delta.changed))
     }
 
     /// The highest modseq this view has caught up with.
@@ -65,29 +78,24 @@ impl View {
 
     /// Number of messages (EXISTS).
     pub fn len(&self) -> usize {
-        self.messages.len()
+        self.uids.len()
     }
 
-    /// The message at a 1-based sequence number's index.
-    pub fn get(&self, index: usize) -> Option<&MessageMeta> {
-        self.messages.get(index)
-    }
-
-    /// All messages, in sequence order.
-    pub fn messages(&self) -> &[MessageMeta] {
-        &self.messages
+    /// The UID of the message at an index (sequence number - 1).
+    pub fn uid(&self, index: usize) -> Option<u32> {
+        self.uids.get(index).copied()
     }
 
     /// The index of the message with this UID.
     pub fn index_of(&self, uid: u32) -> Option<usize> {
-        self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+        self.uids.binary_search(&uid).ok()
     }
 
     /// Lowest UID that a message could get next, as far as this view knows.
     pub fn uidnext(&self) -> u32 {
-        self.messages
+        self.uids
             .last()
-            .map_or(self.mailbox.uidnext, |m| m.uid.saturating_add(1))
+            .map_or(self.mailbox.uidnext, |u| u.saturating_add(1))
             .max(self.mailbox.uidnext)
     }
 
@@ -96,9 +104,9 @@ impl View {
     /// folder to return nothing).
     pub fn resolve(&self, set: &SequenceSet, by_uid: bool) -> Vec<usize> {
         let largest = if by_uid {
-            self.messages.last().map_or(0, |m| m.uid)
+            self.uids.last().copied().unwrap_or(0)
         } else {
-            self.messages.len() as u32
+            self.uids.len() as u32
         };
         let expand = |v: &SeqOrUid| match v {
             SeqOrUid::Value(n) => n.get(),
@@ -118,14 +126,14 @@ impl View {
             .collect();
         let inside = |n: u32| ranges.iter().any(|&(a, b)| a <= n && n <= b);
         if by_uid {
-            self.messages
+            self.uids
                 .iter()
                 .enumerate()
-                .filter(|(_, m)| inside(m.uid))
+                .filter(|(_, uid)| inside(**uid))
                 .map(|(i, _)| i)
                 .collect()
         } else {
-            (0..self.messages.len())
+            (0..self.uids.len())
                 .filter(|i| inside(*i as u32 + 1))
                 .collect()
         }
@@ -135,7 +143,7 @@ impl View {
     /// error (BAD), unlike a UID that is gone. A range up to `*` is clipped instead, so
     /// `1:*` on an empty folder answers nothing rather than BAD (as clients expect).
     pub fn valid_numbers(&self, set: &SequenceSet) -> bool {
-        let len = self.messages.len() as u32;
+        let len = self.uids.len() as u32;
         let ok = |v: &SeqOrUid| match v {
             SeqOrUid::Value(n) => n.get() <= len,
             SeqOrUid::Asterisk => len > 0,
@@ -147,12 +155,10 @@ impl View {
         })
     }
 
-    /// Records flags this session just stored, so catching up does not report them back.
-    pub fn set_flags(&mut self, index: usize, flags: String, modseq: u64) {
-        if let Some(m) = self.messages.get_mut(index) {
-            m.flags = flags;
-            m.modseq = modseq;
-        }
+    /// Records a flag change this session made and told, so catching up does not tell it
+    /// again.
+    pub fn note_own(&mut self, modseq: u64) {
+        self.own.insert(modseq);
     }
 
     /// Removes messages and returns how the client is told: `* VANISHED uids` with QRESYNC,
@@ -179,24 +185,21 @@ impl View {
     }
 
     /// The untagged FETCH that tells a message's flags (and MODSEQ under CONDSTORE).
-    pub fn flags_line(&self, index: usize, uid: bool) -> Vec<u8> {
-        let Some(m) = self.messages.get(index) else {
-            return Vec::new();
-        };
+    pub fn flags_line(&self, index: usize, meta: &MessageMeta, uid: bool) -> Vec<u8> {
         let uid = if uid {
-            format!("UID {} ", m.uid)
+            format!("UID {} ", meta.uid)
         } else {
             String::new()
         };
         let modseq = if self.modseq {
-            format!(" MODSEQ ({})", m.modseq)
+            format!(" MODSEQ ({})", meta.modseq)
         } else {
             String::new()
         };
         format!(
             "* {} FETCH ({uid}FLAGS ({}){modseq})\r\n",
             index + 1,
-            m.flags
+            meta.flags
         )
         .into_bytes()
     }
@@ -210,8 +213,8 @@ impl View {
             .collect();
         seqs.sort_unstable_by(|a, b| b.cmp(a));
         seqs.dedup();
-        let gone: std::collections::HashSet<u32> = uids.iter().copied().collect();
-        self.messages.retain(|m| !gone.contains(&m.uid));
+        let gone: HashSet<u32> = uids.iter().copied().collect();
+        self.uids.retain(|uid| !gone.contains(uid));
         seqs
     }
 
@@ -256,26 +259,26 @@ impl View {
             return Ok(Vec::new());
         }
         let mut out = self.expunge_report(&expunged);
-        let before = self.messages.len();
-        let last_uid = self.messages.last().map_or(0, |m| m.uid);
+        let before = self.uids.len();
+        let last_uid = self.uids.last().copied().unwrap_or(0);
         let mut flag_changes = Vec::new();
         for meta in delta.changed {
             if meta.uid > last_uid {
-                self.messages.push(meta);
+                self.uids.push(meta.uid);
             } else if let Some(i) = self.index_of(meta.uid) {
-                let known = &mut self.messages[i];
-                if known.flags != meta.flags {
-                    flag_changes.push(i);
+                // This session's own changes were told when made.
+                if !self.own.remove(&meta.modseq) {
+                    flag_changes.push((i, meta));
                 }
-                *known = meta;
             }
         }
-        if self.messages.len() != before {
-            out.extend_from_slice(format!("* {} EXISTS\r\n", self.messages.len()).as_bytes());
+        if self.uids.len() != before {
+            out.extend_from_slice(format!("* {} EXISTS\r\n", self.uids.len()).as_bytes());
         }
-        for i in flag_changes {
-            out.extend_from_slice(&self.flags_line(i, true));
+        for (i, meta) in flag_changes {
+            out.extend_from_slice(&self.flags_line(i, &meta, true));
         }
+        self.own.clear();
         self.seen_modseq = delta.highestmodseq;
         Ok(out)
     }

@@ -267,6 +267,13 @@ pub trait Folders: Send + Sync {
     async fn append_messages(&self, messages: &[NewMessage]) -> Result<Vec<u32>, StoreError>;
     /// The messages of a folder in UID order.
     async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MessageMeta>, StoreError>;
+    /// The messages of a folder whose UIDs are in `first..=last`, in UID order.
+    async fn messages_between(
+        &self,
+        mailbox_id: i64,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<MessageMeta>, StoreError>;
     /// What changed in a folder after modification sequence `since`.
     async fn changes_since(&self, mailbox_id: i64, since: u64) -> Result<MailboxDelta, StoreError>;
     /// The sealed body of one message.

@@ -62,6 +62,15 @@ impl Folders for SqliteBackend {
         messages::list_messages(&self.pool, mailbox_id).await
     }
 
+    async fn messages_between(
+        &self,
+        mailbox_id: i64,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<MessageMeta>, StoreError> {
+        messages::messages_between(&self.pool, mailbox_id, first, last).await
+    }
+
     async fn changes_since(&self, mailbox_id: i64, since: u64) -> Result<MailboxDelta, StoreError> {
         messages::changes_since(&self.pool, mailbox_id, since).await
     }

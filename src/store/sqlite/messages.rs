@@ -251,6 +251,27 @@ pub async fn list_messages(
     rows.iter().map(message_from_row).collect()
 }
 
+pub async fn messages_between(
+    pool: &SqlitePool,
+    mailbox_id: i64,
+    first: u32,
+    last: u32,
+) -> Result<Vec<MessageMeta>, StoreError> {
+    let sql = concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid"
+    );
+    let rows = sqlx::query(sql)
+        .bind(mailbox_id)
+        .bind(i64::from(first))
+        .bind(i64::from(last))
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+    rows.iter().map(message_from_row).collect()
+}
+
 pub async fn changes_since(
     pool: &SqlitePool,
     mailbox_id: i64,
