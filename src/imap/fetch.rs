@@ -9,6 +9,7 @@ use imap_codec::imap_types::fetch::{
 };
 use imap_codec::imap_types::sequence::SequenceSet;
 
+use super::cache::{self, Cached};
 use super::encode;
 use super::mime::{self, Part};
 use super::session::{Reply, Session};
@@ -133,7 +134,16 @@ impl Session<'_> {
             items.push(MessageDataItemName::Flags);
         }
         let body_needed = items.iter().any(needs_body);
-        for run in runs(&targets) {
+        // Headers and structure come from the cache when that is all the items need.
+        let from_cache = body_needed && cache::answers(&items);
+        // Whole messages are opened 64 at a time; metadata and cached parts come in larger
+        // runs (one query each).
+        let run_size = if body_needed && !from_cache {
+            RUN
+        } else {
+            META_RUN
+        };
+        for run in runs(&targets, run_size) {
             let mut metas = match self.metas(run).await {
                 Ok(metas) => metas,
                 Err(e) => return Ok(Reply::unavailable(e)),
@@ -143,6 +153,30 @@ impl Session<'_> {
             }
             if marks_seen && let Err(e) = self.mark_seen(&mut metas).await {
                 return Ok(Reply::unavailable(e));
+            }
+            if from_cache {
+                let cached = match self.cached(run).await {
+                    Ok(cached) => cached,
+                    Err(e) => return Ok(Reply::unavailable(e)),
+                };
+                for &i in run {
+                    let Some(uid) = self.view.as_ref().and_then(|v| v.uid(i)) else {
+                        continue;
+                    };
+                    let (Some(meta), Some(parts)) = (metas.remove(&uid), cached.get(&uid)) else {
+                        continue;
+                    };
+                    let mut out = format!("* {} FETCH (", i + 1).into_bytes();
+                    for (n, item) in items.iter().enumerate() {
+                        if n > 0 {
+                            out.push(b' ');
+                        }
+                        cache::write_item(&mut out, item, &meta, parts);
+                    }
+                    out.extend_from_slice(b")\r\n");
+                    self.push(&out).await?;
+                }
+                continue;
             }
             let mut bodies = if body_needed && !metas.is_empty() {
                 match self.open_run(run).await {
@@ -233,6 +267,49 @@ impl Session<'_> {
         Ok(true)
     }
 
+    /// The cached parts of the messages at a run of indices, made (and kept) for the ones
+    /// that have none yet.
+    async fn cached(
+        &self,
+        run: &[usize],
+    ) -> Result<std::collections::HashMap<u32, Cached>, crate::store::StoreError> {
+        let Some((view, first, last)) = self.run_bounds(run) else {
+            return Ok(Default::default());
+        };
+        let store = &self.ctx.store;
+        let stored = store
+            .read_summaries(&view.owner, view.mailbox.id, first, last)
+            .await?;
+        let mut out = std::collections::HashMap::with_capacity(stored.len());
+        let mut missing = false;
+        for (uid, bytes) in stored {
+            match bytes.as_deref().and_then(|b| Cached::decode(b)) {
+                Some(cached) => {
+                    out.insert(uid, cached);
+                }
+                None => missing = true,
+            }
+        }
+        if missing {
+            let mut made = Vec::new();
+            for (uid, raw) in self.open_run(run).await? {
+                if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(uid) {
+                    let cached = Cached::of(&raw);
+                    made.push((uid, cached.encode()));
+                    slot.insert(cached);
+                }
+            }
+            if let Err(e) = store
+                .keep_summaries(&view.owner, view.mailbox.id, made)
+                .await
+            {
+                // The answer does not depend on it: the next FETCH makes them again.
+                tracing::warn!(error = %e, "could not keep message summaries");
+            }
+        }
+        Ok(out)
+    }
+
     /// The metadata of the messages at a run of consecutive view indices (one query).
     pub(super) async fn metas(&self, run: &[usize]) -> Result<Metas, crate::store::StoreError> {
         let Some((view, first, last)) = self.run_bounds(run) else {
@@ -302,15 +379,17 @@ impl Session<'_> {
 pub type Metas = std::collections::HashMap<u32, crate::store::MessageMeta>;
 
 /// Most messages opened together: bounds the memory of a large FETCH.
-const RUN: usize = 64;
+pub const RUN: usize = 64;
+/// Most messages whose metadata (or cached parts) are read together.
+pub const META_RUN: usize = 2048;
 
-/// Splits ascending view indices into runs of consecutive ones (at most [`RUN`] each): a run
-/// covers one UID range, so one query opens it.
-pub fn runs(indices: &[usize]) -> Vec<&[usize]> {
+/// Splits ascending view indices into runs of consecutive ones (at most `size` each): a run
+/// covers one UID range, so one query reads it.
+pub fn runs(indices: &[usize], size: usize) -> Vec<&[usize]> {
     let mut out = Vec::new();
     let mut start = 0;
     for i in 1..=indices.len() {
-        let breaks = i == indices.len() || indices[i] != indices[i - 1] + 1 || i - start == RUN;
+        let breaks = i == indices.len() || indices[i] != indices[i - 1] + 1 || i - start == size;
         if breaks {
             out.push(&indices[start..i]);
             start = i;
@@ -319,13 +398,13 @@ pub fn runs(indices: &[usize]) -> Vec<&[usize]> {
     out
 }
 
-fn write_item(
+/// Writes an item the message's metadata answers (UID, FLAGS, sizes, dates, MODSEQ); false
+/// for any other.
+pub(super) fn write_meta_item(
     out: &mut Vec<u8>,
     item: &MessageDataItemName<'_>,
     meta: &crate::store::MessageMeta,
-    raw: &[u8],
-    parsed: Option<&Part<'_>>,
-) -> Result<(), UnknownCte> {
+) -> bool {
     use MessageDataItemName as N;
     match item {
         N::Uid => out.extend_from_slice(format!("UID {}", meta.uid).as_bytes()),
@@ -338,6 +417,24 @@ fn write_item(
                 format!("INTERNALDATE \"{}\"", date.format("%d-%b-%Y %H:%M:%S %z")).as_bytes(),
             );
         }
+        _ => return false,
+    }
+    true
+}
+
+fn write_item(
+    out: &mut Vec<u8>,
+    item: &MessageDataItemName<'_>,
+    meta: &crate::store::MessageMeta,
+    raw: &[u8],
+    parsed: Option<&Part<'_>>,
+) -> Result<(), UnknownCte> {
+    use MessageDataItemName as N;
+    if write_meta_item(out, item, meta) {
+        return Ok(());
+    }
+    match item {
+        N::Uid | N::Flags | N::Rfc822Size | N::ModSeq | N::InternalDate => {}
         N::Envelope => {
             out.extend_from_slice(b"ENVELOPE ");
             mime::write_envelope(out, parsed.map_or(&[][..], |p| p.header));
@@ -442,13 +539,13 @@ fn binary<'a>(
 }
 
 /// A header block with the blank line that ends it, as IMAP returns headers.
-fn with_blank_line(header: &[u8]) -> Vec<u8> {
+pub(super) fn with_blank_line(header: &[u8]) -> Vec<u8> {
     let mut out = header.to_vec();
     out.extend_from_slice(b"\r\n");
     out
 }
 
-fn write_section_name(out: &mut Vec<u8>, section: Option<&Section<'_>>) {
+pub(super) fn write_section_name(out: &mut Vec<u8>, section: Option<&Section<'_>>) {
     let path =
         |out: &mut Vec<u8>, part: Option<&imap_codec::imap_types::fetch::Part>, dot: bool| {
             if let Some(part) = part {
@@ -519,21 +616,27 @@ fn section_bytes(raw: &[u8], top: &Part<'_>, section: Option<&Section<'_>>) -> V
         }
         Some(Section::HeaderFields(part, names)) | Some(Section::HeaderFieldsNot(part, names)) => {
             let keep = matches!(section, Some(Section::HeaderFields(..)));
-            let Some(p) = at(part.as_ref()) else {
-                return Vec::new();
-            };
-            let mut out = Vec::new();
-            for (name, field) in mime::fields(p.message().header) {
-                let listed = names
-                    .as_ref()
-                    .iter()
-                    .any(|n| n.as_ref().eq_ignore_ascii_case(name));
-                if listed == keep {
-                    out.extend_from_slice(field);
-                }
-            }
-            out.extend_from_slice(b"\r\n");
-            out
+            at(part.as_ref()).map_or_else(Vec::new, |p| {
+                header_fields(p.message().header, names.as_ref(), keep)
+            })
         }
     }
+}
+
+/// The fields of a header block named in `names` (or, when not `keep`, the others), with
+/// the blank line that ends a header.
+pub(super) fn header_fields(
+    header: &[u8],
+    names: &[imap_codec::imap_types::core::AString<'_>],
+    keep: bool,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, field) in mime::fields(header) {
+        let listed = names.iter().any(|n| n.as_ref().eq_ignore_ascii_case(name));
+        if listed == keep {
+            out.extend_from_slice(field);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
 }

@@ -6,6 +6,7 @@
 
 mod access;
 mod address;
+mod cache;
 mod encode;
 mod extension;
 mod fetch;

@@ -113,7 +113,12 @@ impl Session<'_> {
         let all: Vec<usize> = (0..view.len()).collect();
         let mut found = Vec::new();
         let mut highest = 0;
-        for run in super::fetch::runs(&all) {
+        let size = if needs_body {
+            super::fetch::RUN
+        } else {
+            super::fetch::META_RUN
+        };
+        for run in super::fetch::runs(&all, size) {
             let mut metas = self.metas(run).await.map_err(Reply::unavailable)?;
             let mut bodies = if needs_body {
                 self.open_run(run).await.map_err(Reply::unavailable)?

@@ -221,7 +221,7 @@ impl Session<'_> {
         let (numbers, _) = self.matching(charset, criteria, false).await?;
         let indices: Vec<usize> = numbers.iter().map(|&n| n as usize - 1).collect();
         let mut out = Vec::with_capacity(indices.len());
-        for run in super::fetch::runs(&indices) {
+        for run in super::fetch::runs(&indices, super::fetch::RUN) {
             let mut metas = self.metas(run).await.map_err(Reply::unavailable)?;
             let mut bodies = self.open_run(run).await.map_err(Reply::unavailable)?;
             let Some(view) = &self.view else {

@@ -23,7 +23,7 @@ pub struct View {
     /// EXAMINE, or no right to change the seen state.
     pub read_only: bool,
     /// UIDs in sequence order (message n is at index n - 1).
-    uids: Vec<u32>,
+    uids: UidRuns,
     /// The modseq up to which this view has caught up.
     seen_modseq: u64,
     /// Modseqs of this session's own flag changes, already told to the client.
@@ -57,7 +57,7 @@ impl View {
         let delta = store.db().changes_since(mailbox.id, 0).await?;
         let view = View {
             seen_modseq: delta.highestmodseq,
-            uids: delta.changed.iter().map(|m| m.uid).collect(),
+            uids: UidRuns::from_sorted(delta.changed.iter().map(|m| m.uid)),
             own: HashSet::new(),
             mailbox,
             owner,
@@ -83,12 +83,12 @@ impl View {
 
     /// The UID of the message at an index (sequence number - 1).
     pub fn uid(&self, index: usize) -> Option<u32> {
-        self.uids.get(index).copied()
+        self.uids.get(index)
     }
 
     /// The index of the message with this UID.
     pub fn index_of(&self, uid: u32) -> Option<usize> {
-        self.uids.binary_search(&uid).ok()
+        self.uids.index_of(uid)
     }
 
     /// Lowest UID that a message could get next, as far as this view knows.
@@ -104,7 +104,7 @@ impl View {
     /// folder to return nothing).
     pub fn resolve(&self, set: &SequenceSet, by_uid: bool) -> Vec<usize> {
         let largest = if by_uid {
-            self.uids.last().copied().unwrap_or(0)
+            self.uids.last().unwrap_or(0)
         } else {
             self.uids.len() as u32
         };
@@ -129,7 +129,7 @@ impl View {
             self.uids
                 .iter()
                 .enumerate()
-                .filter(|(_, uid)| inside(**uid))
+                .filter(|(_, uid)| inside(*uid))
                 .map(|(i, _)| i)
                 .collect()
         } else {
@@ -214,7 +214,7 @@ impl View {
         seqs.sort_unstable_by(|a, b| b.cmp(a));
         seqs.dedup();
         let gone: HashSet<u32> = uids.iter().copied().collect();
-        self.uids.retain(|uid| !gone.contains(uid));
+        self.uids.retain(|uid| !gone.contains(&uid));
         seqs
     }
 
@@ -260,7 +260,7 @@ impl View {
         }
         let mut out = self.expunge_report(&expunged);
         let before = self.uids.len();
-        let last_uid = self.uids.last().copied().unwrap_or(0);
+        let last_uid = self.uids.last().unwrap_or(0);
         let mut flag_changes = Vec::new();
         for meta in delta.changed {
             if meta.uid > last_uid {
@@ -284,6 +284,66 @@ impl View {
     }
 }
 
+/// UIDs in ascending order, kept as runs of consecutive values: a folder whose messages were
+/// never expunged is one run however large it is, so an idle session stays small.
+#[derive(Debug, Default, Clone)]
+struct UidRuns {
+    /// (index of the run's first message, its first UID, its length), ascending.
+    runs: Vec<(u32, u32, u32)>,
+    len: usize,
+}
+
+impl UidRuns {
+    fn from_sorted(uids: impl IntoIterator<Item = u32>) -> UidRuns {
+        let mut runs = UidRuns::default();
+        for uid in uids {
+            runs.push(uid);
+        }
+        runs
+    }
+
+    /// Appends a UID greater than every other.
+    fn push(&mut self, uid: u32) {
+        match self.runs.last_mut() {
+            Some(last) if last.1.saturating_add(last.2) == uid => last.2 += 1,
+            _ => self.runs.push((self.len as u32, uid, 1)),
+        }
+        self.len += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn last(&self) -> Option<u32> {
+        self.runs.last().map(|r| r.1 + (r.2 - 1))
+    }
+
+    fn get(&self, index: usize) -> Option<u32> {
+        if index >= self.len {
+            return None;
+        }
+        let run = self.runs.partition_point(|r| r.0 as usize <= index);
+        let (start, first, _) = *self.runs.get(run.checked_sub(1)?)?;
+        Some(first + (index - start as usize) as u32)
+    }
+
+    fn index_of(&self, uid: u32) -> Option<usize> {
+        let run = self.runs.partition_point(|r| r.1 <= uid);
+        let (start, first, len) = *self.runs.get(run.checked_sub(1)?)?;
+        (uid - first < len).then(|| start as usize + (uid - first) as usize)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.runs.iter().flat_map(|r| r.1..r.1.saturating_add(r.2))
+    }
+
+    fn retain(&mut self, keep: impl Fn(u32) -> bool) {
+        let kept: Vec<u32> = self.iter().filter(|&uid| keep(uid)).collect();
+        *self = UidRuns::from_sorted(kept);
+    }
+}
+
 /// Whether a UID set names `uid` (`*` standing for the largest UID, so `n:*` names all from
 /// n on).
 pub fn set_contains(set: &SequenceSet, uid: u32) -> bool {
@@ -298,4 +358,29 @@ pub fn set_contains(set: &SequenceSet, uid: u32) -> bool {
             a.min(b) <= uid && uid <= a.max(b)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_runs_map_indices_and_uids() {
+        let mut runs = UidRuns::from_sorted([1, 2, 3, 7, 8, 20]);
+        assert_eq!(runs.runs.len(), 3);
+        assert_eq!((runs.len(), runs.last()), (6, Some(20)));
+        assert_eq!(
+            (0..7).map(|i| runs.get(i)).collect::<Vec<_>>(),
+            vec![Some(1), Some(2), Some(3), Some(7), Some(8), Some(20), None]
+        );
+        assert_eq!(runs.index_of(7), Some(3));
+        assert_eq!(runs.index_of(4), None);
+        assert_eq!(runs.index_of(0), None);
+        assert_eq!(runs.index_of(21), None);
+        runs.push(21);
+        assert_eq!(runs.runs.len(), 3);
+        runs.retain(|uid| uid != 2 && uid != 20);
+        assert_eq!(runs.iter().collect::<Vec<_>>(), vec![1, 3, 7, 8, 21]);
+        assert_eq!(runs.index_of(21), Some(4));
+    }
 }

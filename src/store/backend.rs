@@ -289,6 +289,20 @@ pub trait Folders: Send + Sync {
         first: u32,
         last: u32,
     ) -> Result<Vec<(u32, Vec<u8>)>, StoreError>;
+    /// The sealed summaries of the messages whose UIDs are in `first..=last` (None where
+    /// none was made yet), in UID order.
+    async fn summaries_sealed(
+        &self,
+        mailbox_id: i64,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<(u32, Option<Vec<u8>>)>, StoreError>;
+    /// Keeps sealed summaries of messages (one transaction).
+    async fn set_summaries(
+        &self,
+        mailbox_id: i64,
+        summaries: &[(u32, Vec<u8>)],
+    ) -> Result<(), StoreError>;
     /// The sealed original of one message, when one was kept (decrypted S/MIME).
     async fn message_original(
         &self,

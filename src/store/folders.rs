@@ -300,4 +300,56 @@ impl Store {
         })
         .await
     }
+
+    /// The summaries of the messages whose UIDs are in `first..=last` (None where none was
+    /// kept yet), opened.
+    pub async fn read_summaries(
+        &self,
+        account: &Account,
+        mailbox_id: i64,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<(u32, Option<Zeroizing<Vec<u8>>>)>, StoreError> {
+        let sealed = self
+            .backend
+            .summaries_sealed(mailbox_id, first, last)
+            .await?;
+        let key = vault::open_data_key(
+            self.kek.as_ref(),
+            &dek_context(&account.address),
+            &account.dek_wrapped,
+        )?;
+        let context = summary_context(&account.address);
+        sealed
+            .into_iter()
+            .map(|(uid, s)| Ok((uid, s.map(|s| key.open(&context, &s)).transpose()?)))
+            .collect()
+    }
+
+    /// Seals and keeps summaries of messages.
+    pub async fn keep_summaries(
+        &self,
+        account: &Account,
+        mailbox_id: i64,
+        summaries: Vec<(u32, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        if summaries.is_empty() {
+            return Ok(());
+        }
+        let key = vault::open_data_key(
+            self.kek.as_ref(),
+            &dek_context(&account.address),
+            &account.dek_wrapped,
+        )?;
+        let context = summary_context(&account.address);
+        let sealed = summaries
+            .into_iter()
+            .map(|(uid, s)| Ok((uid, key.seal(&context, &s)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.backend.set_summaries(mailbox_id, &sealed).await
+    }
+}
+
+fn summary_context(address: &str) -> String {
+    format!("summary:{address}")
 }

@@ -92,6 +92,23 @@ impl Folders for SqliteBackend {
         messages::messages_sealed(&self.pool, mailbox_id, first, last).await
     }
 
+    async fn summaries_sealed(
+        &self,
+        mailbox_id: i64,
+        first: u32,
+        last: u32,
+    ) -> Result<Vec<(u32, Option<Vec<u8>>)>, StoreError> {
+        messages::summaries_sealed(&self.pool, mailbox_id, first, last).await
+    }
+
+    async fn set_summaries(
+        &self,
+        mailbox_id: i64,
+        summaries: &[(u32, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        messages::set_summaries(&self.pool, mailbox_id, summaries).await
+    }
+
     async fn message_original(
         &self,
         mailbox_id: i64,

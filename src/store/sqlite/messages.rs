@@ -353,6 +353,49 @@ pub async fn messages_sealed(
         .collect()
 }
 
+pub async fn summaries_sealed(
+    pool: &SqlitePool,
+    mailbox_id: i64,
+    first: u32,
+    last: u32,
+) -> Result<Vec<(u32, Option<Vec<u8>>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT uid, summary FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid",
+    )
+    .bind(mailbox_id)
+    .bind(i64::from(first))
+    .bind(i64::from(last))
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<i64, _>("uid").map_err(db_err)? as u32,
+                r.try_get("summary").map_err(db_err)?,
+            ))
+        })
+        .collect()
+}
+
+pub async fn set_summaries(
+    pool: &SqlitePool,
+    mailbox_id: i64,
+    summaries: &[(u32, Vec<u8>)],
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+    for (uid, sealed) in summaries {
+        sqlx::query("UPDATE messages SET summary = ? WHERE mailbox_id = ? AND uid = ?")
+            .bind(sealed)
+            .bind(mailbox_id)
+            .bind(i64::from(*uid))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    tx.commit().await.map_err(db_err)
+}
+
 pub async fn message_original(
     pool: &SqlitePool,
     mailbox_id: i64,
@@ -471,8 +514,8 @@ pub async fn copy_messages(
         }
         let (new_uid, modseq) = next_uid(&mut tx, to).await?;
         sqlx::query(
-            "INSERT INTO messages (mailbox_id, uid, internal_date, size, flags, modseq, sealed, original)
-             SELECT ?, ?, internal_date, size, flags, ?, sealed, original
+            "INSERT INTO messages (mailbox_id, uid, internal_date, size, flags, modseq, sealed, original, summary)
+             SELECT ?, ?, internal_date, size, flags, ?, sealed, original, summary
              FROM messages WHERE mailbox_id = ? AND uid = ?",
         )
         .bind(to)

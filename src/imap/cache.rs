@@ -1,0 +1,164 @@
+//! What FETCH answers most without opening a message: its header block, BODYSTRUCTURE and
+//! BODY. Made the first time a client asks and kept sealed in the store (like Dovecot's
+//! cache file), so a second sync of a folder decrypts a few hundred octets per message
+//! instead of the whole message and parses nothing.
+
+use imap_codec::imap_types::fetch::{MessageDataItemName, Section};
+
+use super::encode;
+use super::fetch::{header_fields, with_blank_line, write_section_name};
+use super::mime::{self, Part};
+use crate::store::MessageMeta;
+
+/// Format version, first octet of the encoding: a new layout is simply made again.
+const VERSION: u8 = 1;
+
+/// The cached parts of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cached {
+    /// The top-level header block, without the blank line.
+    pub header: Vec<u8>,
+    /// BODYSTRUCTURE, as written in a FETCH response.
+    pub bodystructure: Vec<u8>,
+    /// BODY (non-extensible).
+    pub body: Vec<u8>,
+}
+
+impl Cached {
+    /// Computes the cached parts of a message.
+    pub fn of(raw: &[u8]) -> Cached {
+        let part = Part::parse(raw);
+        let mut bodystructure = Vec::new();
+        part.write_structure(&mut bodystructure, true);
+        let mut body = Vec::new();
+        part.write_structure(&mut body, false);
+        Cached {
+            header: part.header.to_vec(),
+            bodystructure,
+            body,
+        }
+    }
+
+    /// The stored form: a version octet, then three length-prefixed fields.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![VERSION];
+        for field in [&self.header, &self.bodystructure, &self.body] {
+            out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            out.extend_from_slice(field);
+        }
+        out
+    }
+
+    /// Reads the stored form; None for another version or damaged data (made again).
+    pub fn decode(bytes: &[u8]) -> Option<Cached> {
+        let (&version, mut rest) = bytes.split_first()?;
+        if version != VERSION {
+            return None;
+        }
+        let mut fields = Vec::with_capacity(3);
+        for _ in 0..3 {
+            let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            fields.push(rest.get(4..4 + len)?.to_vec());
+            rest = &rest[4 + len..];
+        }
+        let body = fields.pop()?;
+        let bodystructure = fields.pop()?;
+        let header = fields.pop()?;
+        Some(Cached {
+            header,
+            bodystructure,
+            body,
+        })
+    }
+}
+
+/// Whether every item that needs the message can be answered from the cache.
+pub fn answers(items: &[MessageDataItemName<'_>]) -> bool {
+    use MessageDataItemName as N;
+    items.iter().all(|item| match item {
+        N::Envelope | N::BodyStructure | N::Body | N::Rfc822Header => true,
+        N::BodyExt { section, .. } => matches!(
+            section,
+            Some(Section::Header(None))
+                | Some(Section::HeaderFields(None, _))
+                | Some(Section::HeaderFieldsNot(None, _))
+        ),
+        N::Flags | N::InternalDate | N::Rfc822Size | N::Uid | N::ModSeq => true,
+        _ => false,
+    })
+}
+
+/// Writes one of the items [`answers`] accepts, from the cache; false for any other.
+pub fn write_item(
+    out: &mut Vec<u8>,
+    item: &MessageDataItemName<'_>,
+    meta: &MessageMeta,
+    cached: &Cached,
+) -> bool {
+    use MessageDataItemName as N;
+    match item {
+        N::Envelope => {
+            out.extend_from_slice(b"ENVELOPE ");
+            mime::write_envelope(out, &cached.header);
+        }
+        N::BodyStructure => {
+            out.extend_from_slice(b"BODYSTRUCTURE ");
+            out.extend_from_slice(&cached.bodystructure);
+        }
+        N::Body => {
+            out.extend_from_slice(b"BODY ");
+            out.extend_from_slice(&cached.body);
+        }
+        N::Rfc822Header => {
+            out.extend_from_slice(b"RFC822.HEADER ");
+            encode::literal(out, &with_blank_line(&cached.header));
+        }
+        N::BodyExt {
+            section, partial, ..
+        } => {
+            let data = match section {
+                Some(Section::Header(None)) => with_blank_line(&cached.header),
+                Some(Section::HeaderFields(None, names)) => {
+                    header_fields(&cached.header, names.as_ref(), true)
+                }
+                Some(Section::HeaderFieldsNot(None, names)) => {
+                    header_fields(&cached.header, names.as_ref(), false)
+                }
+                _ => return false,
+            };
+            out.extend_from_slice(b"BODY[");
+            write_section_name(out, section.as_ref());
+            out.push(b']');
+            match partial {
+                Some((start, len)) => {
+                    let from = (*start as usize).min(data.len());
+                    let to = from.saturating_add(len.get() as usize).min(data.len());
+                    out.extend_from_slice(format!("<{start}> ").as_bytes());
+                    encode::literal(out, &data[from..to]);
+                }
+                None => {
+                    out.push(b' ');
+                    encode::literal(out, &data);
+                }
+            }
+        }
+        _ => return super::fetch::write_meta_item(out, item, meta),
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_damage() {
+        let cached = Cached::of(b"Subject: x\r\nContent-Type: text/plain\r\n\r\nbody\r\n");
+        assert_eq!(cached.header, b"Subject: x\r\nContent-Type: text/plain\r\n");
+        assert_eq!(Cached::decode(&cached.encode()), Some(cached.clone()));
+        let mut damaged = cached.encode();
+        damaged.truncate(damaged.len() - 1);
+        assert_eq!(Cached::decode(&damaged), None);
+        assert_eq!(Cached::decode(&[2]), None);
+    }
+}
