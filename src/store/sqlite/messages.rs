@@ -360,7 +360,9 @@ pub async fn summaries_sealed(
     last: u32,
 ) -> Result<Vec<(u32, Option<Vec<u8>>)>, StoreError> {
     let rows = sqlx::query(
-        "SELECT uid, summary FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid",
+        "SELECT m.uid, s.summary FROM messages m LEFT JOIN message_summaries s
+           ON s.mailbox_id = m.mailbox_id AND s.uid = m.uid
+         WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid",
     )
     .bind(mailbox_id)
     .bind(i64::from(first))
@@ -385,13 +387,17 @@ pub async fn set_summaries(
 ) -> Result<(), StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
     for (uid, sealed) in summaries {
-        sqlx::query("UPDATE messages SET summary = ? WHERE mailbox_id = ? AND uid = ?")
-            .bind(sealed)
-            .bind(mailbox_id)
-            .bind(i64::from(*uid))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        // A message expunged meanwhile has no row to attach to: skipped.
+        sqlx::query(
+            "INSERT OR REPLACE INTO message_summaries (mailbox_id, uid, summary)
+             SELECT mailbox_id, uid, ? FROM messages WHERE mailbox_id = ? AND uid = ?",
+        )
+        .bind(sealed)
+        .bind(mailbox_id)
+        .bind(i64::from(*uid))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
     }
     tx.commit().await.map_err(db_err)
 }
@@ -514,13 +520,25 @@ pub async fn copy_messages(
         }
         let (new_uid, modseq) = next_uid(&mut tx, to).await?;
         sqlx::query(
-            "INSERT INTO messages (mailbox_id, uid, internal_date, size, flags, modseq, sealed, original, summary)
-             SELECT ?, ?, internal_date, size, flags, ?, sealed, original, summary
+            "INSERT INTO messages (mailbox_id, uid, internal_date, size, flags, modseq, sealed, original)
+             SELECT ?, ?, internal_date, size, flags, ?, sealed, original
              FROM messages WHERE mailbox_id = ? AND uid = ?",
         )
         .bind(to)
         .bind(new_uid)
         .bind(modseq)
+        .bind(from)
+        .bind(i64::from(*uid))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        // The summary is sealed under the same account's key: it comes along.
+        sqlx::query(
+            "INSERT INTO message_summaries (mailbox_id, uid, summary)
+             SELECT ?, ?, summary FROM message_summaries WHERE mailbox_id = ? AND uid = ?",
+        )
+        .bind(to)
+        .bind(new_uid)
         .bind(from)
         .bind(i64::from(*uid))
         .execute(&mut *tx)
