@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Shared python prelude: an IMAPS connection logged in as argv[2]/argv[3] on port argv[1].
+/// Shared python prelude: an IMAPS connection logged in as argv[2]/argv[3] on port argv[1],
+/// and the helpers of tests/common (`ok`, `bad`, `raw`, `text`).
 const PRELUDE: &str = r#"
 import imaplib, re, ssl, sys, time
 ctx = ssl._create_unverified_context()
@@ -19,30 +20,6 @@ def connect():
     typ, _ = m.login(user, password)
     assert typ == "OK", typ
     return m
-def ok(result, what=""):
-    typ, data = result
-    assert typ == "OK", (what, typ, data)
-    return data
-def bad(m, name, *args):
-    """Runs a command that must be answered BAD (imaplib raises on BAD)."""
-    try:
-        typ, data = m._simple_command(name, *args)
-    except imaplib.IMAP4.error as e:
-        assert "BAD" in str(e), e
-        return str(e)
-    raise AssertionError(("expected BAD", name, typ, data))
-def raw(m, command):
-    """Sends a command as written; returns its response lines (no literals expected)."""
-    tag = m._new_tag()
-    m.send(tag + b" " + command.encode() + b"\r\n")
-    lines = []
-    while True:
-        line = m.readline().decode().rstrip("\r\n")
-        lines.append(line)
-        if line.startswith(tag.decode() + " "):
-            return lines
-def text(data):
-    return b" ".join(d if isinstance(d, bytes) else b"".join(d) for d in data if d).decode("utf-8", "replace")
 "#;
 
 const MIXED: &str = "From: =?UTF-8?Q?H=C3=A9l=C3=A8ne_Durand?= <helene.durand@hopital.mssante.fr>\r\n\
@@ -245,7 +222,7 @@ fn run(server: &TestServer, script: &str, stdin: &str) -> std::process::Output {
     let port = server.ports.imaps.to_string();
     let mut cmd = std::process::Command::new("python3");
     cmd.arg("-c")
-        .arg(format!("{PRELUDE}{script}"))
+        .arg(format!("{IMAP_HELPERS}{PRELUDE}{script}"))
         .args([port.as_str(), USER, PASSWORD]);
     run_with_stdin(cmd, stdin)
 }
@@ -350,7 +327,7 @@ print("DELIVERED", line.decode().strip())
     let port = server.ports.imaps.to_string();
     let mut child = std::process::Command::new("python3")
         .arg("-c")
-        .arg(format!("{PRELUDE}{script}"))
+        .arg(format!("{IMAP_HELPERS}{PRELUDE}{script}"))
         .args([port.as_str(), USER, PASSWORD])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -428,7 +405,7 @@ time.sleep(30)
 "#;
     let mut stuck = std::process::Command::new("python3")
         .arg("-c")
-        .arg(format!("{PRELUDE}{script}"))
+        .arg(format!("{IMAP_HELPERS}{PRELUDE}{script}"))
         .args([server.ports.imaps.to_string().as_str(), USER, PASSWORD])
         .stdout(std::process::Stdio::piped())
         .spawn()

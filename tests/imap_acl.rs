@@ -18,15 +18,6 @@ def connect(user):
     m = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ctx, timeout=20)
     m.login(user, password)
     return m
-def raw(m, command):
-    tag = m._new_tag()
-    m.send(tag + b" " + command.encode() + b"\r\n")
-    lines = []
-    while True:
-        line = m.readline().decode().rstrip("\r\n")
-        lines.append(line)
-        if line.startswith(tag.decode() + " "):
-            return lines
 def status(lines):
     return lines[-1].split(" ", 2)[1]
 
@@ -105,7 +96,8 @@ fn acl_delegation_and_shared_namespaces() {
     server.cli_ok(&["delegation", "add", TEAM, USER, "--rights", "lrswite"]);
     server.start();
     let port = server.ports.imaps.to_string();
-    let out = python(SHARING, &[&port, USER, BOB, TEAM, PASSWORD]);
+    let script = format!("{IMAP_HELPERS}{SHARING}");
+    let out = python(&script, &[&port, USER, BOB, TEAM, PASSWORD]);
     assert!(
         out.status.success() && stdout(&out).contains("SHARING OK"),
         "{}\n{}",

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
-use super::{Account, Store, StoreError, blocking, dek_context, message_context, vault};
+use super::{Account, Store, StoreError, blocking, message_context};
 
 /// The folders every account has from its first login, with their RFC 6154 use.
 pub const DEFAULT_FOLDERS: [(&str, &str); 5] = [
@@ -174,11 +174,7 @@ impl Store {
         flags: String,
         internal_date: i64,
     ) -> Result<u32, StoreError> {
-        let key = vault::open_data_key(
-            self.kek.as_ref(),
-            &dek_context(&account.address),
-            &account.dek_wrapped,
-        )?;
+        let key = self.account_key(account)?;
         let context = message_context(&account.address);
         let size = body.len() as u64;
         let body = Zeroizing::new(body);
@@ -285,11 +281,7 @@ impl Store {
             .backend
             .messages_sealed(mailbox_id, first, last)
             .await?;
-        let key = vault::open_data_key(
-            self.kek.as_ref(),
-            &dek_context(&account.address),
-            &account.dek_wrapped,
-        )?;
+        let key = self.account_key(account)?;
         let context = message_context(&account.address);
         let total: usize = sealed.iter().map(|(_, s)| s.len()).sum();
         blocking(total, move || {
@@ -314,11 +306,7 @@ impl Store {
             .backend
             .summaries_sealed(mailbox_id, first, last)
             .await?;
-        let key = vault::open_data_key(
-            self.kek.as_ref(),
-            &dek_context(&account.address),
-            &account.dek_wrapped,
-        )?;
+        let key = self.account_key(account)?;
         let context = summary_context(&account.address);
         sealed
             .into_iter()
@@ -336,11 +324,7 @@ impl Store {
         if summaries.is_empty() {
             return Ok(());
         }
-        let key = vault::open_data_key(
-            self.kek.as_ref(),
-            &dek_context(&account.address),
-            &account.dek_wrapped,
-        )?;
+        let key = self.account_key(account)?;
         let context = summary_context(&account.address);
         let sealed = summaries
             .into_iter()

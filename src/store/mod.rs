@@ -272,11 +272,7 @@ impl Store {
         } in local
         {
             audit.extend(key_use.clone());
-            let key = vault::open_data_key(
-                self.kek.as_ref(),
-                &dek_context(&account.address),
-                &account.dek_wrapped,
-            )?;
+            let key = self.account_key(account)?;
             // Read first: creating is a write, and the INBOX nearly always exists.
             let mailbox = match self.backend.mailbox(account.id, "INBOX", false).await? {
                 Some(mailbox) => mailbox,
@@ -359,6 +355,15 @@ impl Store {
         blocking(sealed.len(), move || Ok(key.open(QUEUE_CONTEXT, &sealed)?)).await
     }
 
+    /// The data key an account's messages are sealed under.
+    fn account_key(&self, account: &Account) -> Result<vault::DataKey, StoreError> {
+        Ok(vault::open_data_key(
+            self.kek.as_ref(),
+            &dek_context(&account.address),
+            &account.dek_wrapped,
+        )?)
+    }
+
     /// Opens one stored message of `account`.
     pub async fn read_message(
         &self,
@@ -371,11 +376,7 @@ impl Store {
             .message_sealed(mailbox_id, uid)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("no message with UID {uid}")))?;
-        let key = vault::open_data_key(
-            self.kek.as_ref(),
-            &dek_context(&account.address),
-            &account.dek_wrapped,
-        )?;
+        let key = self.account_key(account)?;
         let context = message_context(&account.address);
         blocking(sealed.len(), move || Ok(key.open(&context, &sealed)?)).await
     }
@@ -391,11 +392,7 @@ impl Store {
         let Some(sealed) = self.backend.message_original(mailbox_id, uid).await? else {
             return Ok(None);
         };
-        let key = vault::open_data_key(
-            self.kek.as_ref(),
-            &dek_context(&account.address),
-            &account.dek_wrapped,
-        )?;
+        let key = self.account_key(account)?;
         let context = original_context(&account.address);
         blocking(sealed.len(), move || Ok(key.open(&context, &sealed)?))
             .await

@@ -642,3 +642,34 @@ pub fn issued_serial(issue_output: &str) -> String {
         .map(|s| s.trim().to_string())
         .expect("the serial is printed")
 }
+
+/// Python helpers for imaplib scripts: `ok(result)` (asserts OK, returns the data),
+/// `bad(m, name, *args)` (a command that must be answered BAD), `raw(m, line)` (sends a
+/// command as written, returns its response lines), `text(data)`.
+pub const IMAP_HELPERS: &str = r#"
+import imaplib
+def ok(result, what=""):
+    typ, data = result
+    assert typ == "OK", (what, typ, data)
+    return data
+def bad(m, name, *args):
+    """Runs a command that must be answered BAD (imaplib raises on BAD)."""
+    try:
+        typ, data = m._simple_command(name, *args)
+    except imaplib.IMAP4.error as e:
+        assert "BAD" in str(e), e
+        return str(e)
+    raise AssertionError(("expected BAD", name, typ, data))
+def raw(m, command):
+    """Sends a command as written; returns its response lines (no literals expected)."""
+    tag = m._new_tag()
+    m.send(tag + b" " + command.encode() + b"\r\n")
+    lines = []
+    while True:
+        line = m.readline().decode().rstrip("\r\n")
+        lines.append(line)
+        if line.startswith(tag.decode() + " "):
+            return lines
+def text(data):
+    return b" ".join(d if isinstance(d, bytes) else b"".join(d) for d in data if d).decode("utf-8", "replace")
+"#;
