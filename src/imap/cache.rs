@@ -6,7 +6,7 @@
 use imap_codec::imap_types::fetch::{MessageDataItemName, Section};
 
 use super::encode;
-use super::fetch::{header_fields, with_blank_line, write_section_name};
+use super::fetch::{header_fields, with_blank_line, write_body_section};
 use super::mime::{self, Part};
 use crate::store::MessageMeta;
 
@@ -126,21 +126,7 @@ pub fn write_item(
                 }
                 _ => return false,
             };
-            out.extend_from_slice(b"BODY[");
-            write_section_name(out, section.as_ref());
-            out.push(b']');
-            match partial {
-                Some((start, len)) => {
-                    let from = (*start as usize).min(data.len());
-                    let to = from.saturating_add(len.get() as usize).min(data.len());
-                    out.extend_from_slice(format!("<{start}> ").as_bytes());
-                    encode::literal(out, &data[from..to]);
-                }
-                None => {
-                    out.push(b' ');
-                    encode::literal(out, &data);
-                }
-            }
+            write_body_section(out, section.as_ref(), *partial, &data);
         }
         _ => return super::fetch::write_meta_item(out, item, meta),
     }

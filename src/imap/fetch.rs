@@ -467,26 +467,11 @@ fn write_item(
         N::BodyExt {
             section, partial, ..
         } => {
-            out.extend_from_slice(b"BODY[");
-            write_section_name(out, section.as_ref());
-            out.push(b']');
             let data = match parsed {
                 Some(p) => section_bytes(raw, p, section.as_ref()),
                 None => Vec::new(),
             };
-            match partial {
-                Some((start, len)) => {
-                    let start = *start as usize;
-                    let from = start.min(data.len());
-                    let to = from.saturating_add(len.get() as usize).min(data.len());
-                    out.extend_from_slice(format!("<{start}> ").as_bytes());
-                    encode::literal(out, &data[from..to]);
-                }
-                None => {
-                    out.push(b' ');
-                    encode::literal(out, &data);
-                }
-            }
+            write_body_section(out, section.as_ref(), *partial, &data);
         }
         N::Binary {
             section, partial, ..
@@ -545,7 +530,31 @@ pub(super) fn with_blank_line(header: &[u8]) -> Vec<u8> {
     out
 }
 
-pub(super) fn write_section_name(out: &mut Vec<u8>, section: Option<&Section<'_>>) {
+/// `BODY[section]<origin> {n}` and the (partial) data.
+pub(super) fn write_body_section(
+    out: &mut Vec<u8>,
+    section: Option<&Section<'_>>,
+    partial: Option<(u32, std::num::NonZeroU32)>,
+    data: &[u8],
+) {
+    out.extend_from_slice(b"BODY[");
+    write_section_name(out, section);
+    out.push(b']');
+    match partial {
+        Some((start, len)) => {
+            let from = (start as usize).min(data.len());
+            let to = from.saturating_add(len.get() as usize).min(data.len());
+            out.extend_from_slice(format!("<{start}> ").as_bytes());
+            encode::literal(out, &data[from..to]);
+        }
+        None => {
+            out.push(b' ');
+            encode::literal(out, data);
+        }
+    }
+}
+
+fn write_section_name(out: &mut Vec<u8>, section: Option<&Section<'_>>) {
     let path =
         |out: &mut Vec<u8>, part: Option<&imap_codec::imap_types::fetch::Part>, dot: bool| {
             if let Some(part) = part {
