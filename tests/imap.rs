@@ -85,6 +85,15 @@ typ, data = m.create("Bad&Jjo!")
 assert typ == "NO" and b"UTF-7" in data[0], (typ, data)
 ok(m.delete("Dossiers/Bloc"))
 ok(m.delete("Dossiers"))
+# A folder made again at once gets another UIDVALIDITY: its UIDs restart (RFC 3501 2.3.1.1).
+def uidvalidity(name):
+    return re.search(r"UIDVALIDITY (\d+)", text(ok(m.status(name, "(UIDVALIDITY)")))).group(1)
+ok(m.create("Tmp"))
+first = uidvalidity("Tmp")
+ok(m.delete("Tmp"))
+ok(m.create("Tmp"))
+assert uidvalidity("Tmp") != first, "UIDVALIDITY reused"
+ok(m.delete("Tmp"))
 # A folder whose parent was deleted shows the parent as \Noselect.
 ok(m.create("Projets/Suivi"))
 ok(m.delete("Projets"))

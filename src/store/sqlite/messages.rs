@@ -42,10 +42,17 @@ fn message_from_row(r: &SqliteRow) -> Result<MessageMeta, StoreError> {
     })
 }
 
-/// UIDVALIDITY of a new folder: creation time in seconds, so a re-created folder gets a new
-/// one.
-fn new_uidvalidity() -> i64 {
-    chrono::Utc::now().timestamp() & 0xffff_ffff
+/// UIDVALIDITY of a new folder: the creation second, or one more than the last handed out if
+/// that is higher (never the same twice, see migration 0017).
+async fn new_uidvalidity(pool: &SqlitePool) -> Result<i64, StoreError> {
+    let now = chrono::Utc::now().timestamp() & 0x7fff_ffff;
+    sqlx::query_scalar(
+        "UPDATE counters SET value = MAX(value + 1, ?) WHERE name = 'uidvalidity' RETURNING value",
+    )
+    .bind(now)
+    .fetch_one(pool)
+    .await
+    .map_err(db_err)
 }
 
 pub async fn mailbox(
@@ -54,11 +61,29 @@ pub async fn mailbox(
     name: &str,
     create: bool,
 ) -> Result<Option<MailboxInfo>, StoreError> {
-    if create {
+    // Read first: creating is a write, and the folder nearly always exists.
+    let sql = concat!(
+        "SELECT ",
+        mailbox_columns!(),
+        " FROM mailboxes WHERE account_id = ? AND name = ?"
+    );
+    let found = sqlx::query(sql)
+        .bind(account_id)
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)?;
+    if let Some(row) = found {
+        return mailbox_from_row(&row).map(Some);
+    }
+    if !create {
+        return Ok(None);
+    }
+    {
         sqlx::query("INSERT INTO mailboxes (account_id, name, uidvalidity) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
             .bind(account_id)
             .bind(name)
-            .bind(new_uidvalidity())
+            .bind(new_uidvalidity(pool).await?)
             .execute(pool)
             .await
             .map_err(db_err)?;
@@ -105,7 +130,7 @@ pub async fn create_mailbox(
     let row = sqlx::query(sql)
         .bind(account_id)
         .bind(name)
-        .bind(new_uidvalidity())
+        .bind(new_uidvalidity(pool).await?)
         .bind(special_use)
         .fetch_optional(pool)
         .await
