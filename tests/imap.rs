@@ -252,7 +252,8 @@ fn scripted_session_covers_every_command() {
         &server,
         r#"
 m = connect()
-assert text(ok(m.enable("UTF8=ACCEPT"))) or True
+typ, data = m._simple_command("ENABLE", "UTF8=ACCEPT")
+assert typ == "OK" and m.untagged_responses.get("ENABLED") == [b"UTF8=ACCEPT"], m.untagged_responses
 listing = ok(m.list('""', "Envoy*"))
 assert "Envoyés".encode() in b"".join(x if isinstance(x, bytes) else b"".join(x) for x in listing), listing
 print("UTF8 OK")

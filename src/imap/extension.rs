@@ -108,7 +108,7 @@ pub fn parse(raw: &[u8]) -> Option<Result<(String, Extended), &'static str>> {
         Err(e) => return Some(Err(e)),
     };
     let parsed = match command.as_str() {
-        "SEARCH" => search(raw, &tag, args_start, &tokens),
+        "SEARCH" => search(raw, args_start, &tokens),
         "LIST" => list(&tokens),
         _ => acl(&command, &tokens),
     };
@@ -125,12 +125,7 @@ fn split_word(s: &[u8]) -> (&[u8], &[u8]) {
     (&s[..end], rest.strip_prefix(b" ").unwrap_or(rest))
 }
 
-fn search(
-    raw: &[u8],
-    tag: &str,
-    args_start: usize,
-    tokens: &[Token],
-) -> Result<Extended, &'static str> {
+fn search(raw: &[u8], args_start: usize, tokens: &[Token]) -> Result<Extended, &'static str> {
     let (Some(first), Some(Token::List(options))) = (tokens.first(), tokens.get(1)) else {
         return Err("SEARCH RETURN takes a list of options");
     };
@@ -162,7 +157,6 @@ fn search(
         .unwrap_or(&args[close + 1..]);
     let mut plain = raw[..args_start].to_vec();
     plain.extend_from_slice(criteria);
-    let _ = tag;
     let command = input::decode(&plain)?;
     match command.body {
         CommandBody::Search { .. } => Ok(Extended::Search(command, ret)),

@@ -114,7 +114,7 @@ impl Session<'_> {
                     let gone: Vec<u32> = delta
                         .expunged
                         .into_iter()
-                        .filter(|&uid| super::view::set_contains(set, uid))
+                        .filter(|&uid| super::view::set_contains(set, uid, u32::MAX))
                         .collect();
                     if !gone.is_empty() {
                         let line =

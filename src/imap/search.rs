@@ -11,7 +11,7 @@ use super::extension::SearchReturn;
 use super::fetch::has_flag;
 use super::mime;
 use super::session::{Reply, Session};
-use super::view::View;
+use super::view::{View, set_contains};
 use crate::listener::ReadError;
 use crate::store::MessageMeta;
 
@@ -271,8 +271,9 @@ fn matches(
         K::SentBefore(d) => sent_date(c).is_some_and(|s| s < *d.as_ref()),
         K::SentOn(d) => sent_date(c).is_some_and(|s| s == *d.as_ref()),
         K::SentSince(d) => sent_date(c).is_some_and(|s| s >= *d.as_ref()),
-        K::SequenceSet(set) => view.resolve(set, false).binary_search(&c.index).is_ok(),
-        K::Uid(set) => view.resolve(set, true).binary_search(&c.index).is_ok(),
+        // Membership of this one message: resolving the set for each message is quadratic.
+        K::SequenceSet(set) => set_contains(set, c.index as u32 + 1, view.len() as u32),
+        K::Uid(set) => set_contains(set, c.meta.uid, view.last_uid()),
         K::From(s) => contains(&header_text(c, parsed, "From"), s.as_ref()),
         K::To(s) => contains(&header_text(c, parsed, "To"), s.as_ref()),
         K::Cc(s) => contains(&header_text(c, parsed, "Cc"), s.as_ref()),

@@ -118,7 +118,7 @@ impl Session<'_> {
         let gone: Vec<u32> = delta
             .expunged
             .into_iter()
-            .filter(|&uid| known.is_none_or(|set| super::view::set_contains(set, uid)))
+            .filter(|&uid| known.is_none_or(|set| super::view::set_contains(set, uid, u32::MAX)))
             .collect();
         let mut out = Vec::new();
         if !gone.is_empty() {

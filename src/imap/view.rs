@@ -91,6 +91,11 @@ impl View {
         self.uids.index_of(uid)
     }
 
+    /// The largest UID in the view (what `*` stands for in a UID set), 0 when empty.
+    pub fn last_uid(&self) -> u32 {
+        self.uids.last().unwrap_or(0)
+    }
+
     /// Lowest UID that a message could get next, as far as this view knows.
     pub fn uidnext(&self) -> u32 {
         self.uids
@@ -344,18 +349,18 @@ impl UidRuns {
     }
 }
 
-/// Whether a UID set names `uid` (`*` standing for the largest UID, so `n:*` names all from
-/// n on).
-pub fn set_contains(set: &SequenceSet, uid: u32) -> bool {
+/// Whether a set names `n`, `*` standing for `largest` (the last UID or message number;
+/// `u32::MAX` when `n:*` should name everything from n on).
+pub fn set_contains(set: &SequenceSet, n: u32, largest: u32) -> bool {
     let value = |v: &SeqOrUid| match v {
         SeqOrUid::Value(n) => n.get(),
-        SeqOrUid::Asterisk => u32::MAX,
+        SeqOrUid::Asterisk => largest,
     };
     set.0.as_ref().iter().any(|s| match s {
-        Sequence::Single(v) => value(v) == uid,
+        Sequence::Single(v) => value(v) == n,
         Sequence::Range(a, b) => {
             let (a, b) = (value(a), value(b));
-            a.min(b) <= uid && uid <= a.max(b)
+            a.min(b) <= n && n <= a.max(b)
         }
     })
 }
