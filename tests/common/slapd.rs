@@ -155,8 +155,17 @@ impl Slapd {
     }
 
     /// Freezes slapd (SIGSTOP): connections are accepted by the kernel, never answered.
+    /// Returns once every thread of slapd is stopped: `kill` returns when the signal is
+    /// queued, and on a busy machine another thread could still answer a request before
+    /// the stop reaches it.
     pub fn freeze(&self) {
         self.signal("STOP");
+        let tasks = PathBuf::from(format!("/proc/{}/task", self.pid()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !every_thread_stopped(&tasks) {
+            assert!(Instant::now() < deadline, "slapd did not stop in 10 s");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Lets a frozen slapd go on (SIGCONT).
@@ -164,10 +173,14 @@ impl Slapd {
         self.signal("CONT");
     }
 
-    fn signal(&self, name: &str) {
+    fn pid(&self) -> String {
         let pid = std::fs::read_to_string(self.dir.path().join("slapd.pid")).expect("slapd.pid");
+        pid.trim().to_string()
+    }
+
+    fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args([&format!("-{name}"), pid.trim()])
+            .args([&format!("-{name}"), &self.pid()])
             .status()
             .expect("kill");
         assert!(status.success(), "kill -{name} slapd");
@@ -192,6 +205,23 @@ impl Slapd {
         self.child = spawn(self.port, self.dir.path(), &self.tls_args);
         self.wait_until_up();
     }
+}
+
+/// Whether every thread listed under `/proc/PID/task` is in the stopped state (`T`).
+fn every_thread_stopped(tasks: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(tasks) else {
+        return false;
+    };
+    entries.flatten().all(|task| {
+        // The state follows the command name in parentheses, which may hold spaces.
+        std::fs::read_to_string(task.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                let after = stat.rsplit_once(')')?.1;
+                after.split_whitespace().next().map(|state| state == "T")
+            })
+            .unwrap_or(false)
+    })
 }
 
 impl Drop for Slapd {
