@@ -376,7 +376,7 @@ impl Session<'_> {
 }
 
 /// Message metadata by UID.
-pub type Metas = std::collections::HashMap<u32, crate::store::MessageMeta>;
+pub type Metas = std::collections::BTreeMap<u32, crate::store::MessageMeta>;
 
 /// Most messages opened together: bounds the memory of a large FETCH.
 pub const RUN: usize = 64;
@@ -406,19 +406,23 @@ pub(super) fn write_meta_item(
     meta: &crate::store::MessageMeta,
 ) -> bool {
     use MessageDataItemName as N;
-    match item {
-        N::Uid => out.extend_from_slice(format!("UID {}", meta.uid).as_bytes()),
-        N::Flags => out.extend_from_slice(format!("FLAGS ({})", meta.flags).as_bytes()),
-        N::Rfc822Size => out.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes()),
-        N::ModSeq => out.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes()),
+    use std::io::Write as _;
+    // Writing into a Vec cannot fail.
+    let _ = match item {
+        N::Uid => write!(out, "UID {}", meta.uid),
+        N::Flags => write!(out, "FLAGS ({})", meta.flags),
+        N::Rfc822Size => write!(out, "RFC822.SIZE {}", meta.size),
+        N::ModSeq => write!(out, "MODSEQ ({})", meta.modseq),
         N::InternalDate => {
             let date = chrono::DateTime::from_timestamp(meta.internal_date, 0).unwrap_or_default();
-            out.extend_from_slice(
-                format!("INTERNALDATE \"{}\"", date.format("%d-%b-%Y %H:%M:%S %z")).as_bytes(),
-            );
+            write!(
+                out,
+                "INTERNALDATE \"{}\"",
+                date.format("%d-%b-%Y %H:%M:%S %z")
+            )
         }
         _ => return false,
-    }
+    };
     true
 }
 

@@ -5,18 +5,13 @@
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::db_err;
+use super::{db_err, packed};
 use crate::store::{MailboxDelta, MailboxInfo, MessageMeta, NewMessage, StoreError};
 
 // Column lists as macros: sqlx takes only static SQL, which `concat!` builds.
 macro_rules! mailbox_columns {
     () => {
         "id, name, uidvalidity, uidnext, highestmodseq, special_use, subscribed"
-    };
-}
-macro_rules! message_columns {
-    () => {
-        "uid, internal_date, size, flags, modseq"
     };
 }
 
@@ -29,16 +24,6 @@ fn mailbox_from_row(r: &SqliteRow) -> Result<MailboxInfo, StoreError> {
         highestmodseq: r.try_get::<i64, _>("highestmodseq").map_err(db_err)? as u64,
         special_use: r.try_get("special_use").map_err(db_err)?,
         subscribed: r.try_get::<i64, _>("subscribed").map_err(db_err)? != 0,
-    })
-}
-
-fn message_from_row(r: &SqliteRow) -> Result<MessageMeta, StoreError> {
-    Ok(MessageMeta {
-        uid: r.try_get::<i64, _>("uid").map_err(db_err)? as u32,
-        internal_date: r.try_get("internal_date").map_err(db_err)?,
-        size: r.try_get::<i64, _>("size").map_err(db_err)? as u64,
-        flags: r.try_get("flags").map_err(db_err)?,
-        modseq: r.try_get::<i64, _>("modseq").map_err(db_err)? as u64,
     })
 }
 
@@ -263,17 +248,12 @@ pub async fn list_messages(
     pool: &SqlitePool,
     mailbox_id: i64,
 ) -> Result<Vec<MessageMeta>, StoreError> {
-    let sql = concat!(
-        "SELECT ",
-        message_columns!(),
-        " FROM messages WHERE mailbox_id = ? ORDER BY uid"
-    );
-    let rows = sqlx::query(sql)
+    let packed = sqlx::query_scalar(concat!(packed::packed_metas!(), "WHERE mailbox_id = ?"))
         .bind(mailbox_id)
-        .fetch_all(pool)
+        .fetch_one(pool)
         .await
         .map_err(db_err)?;
-    rows.iter().map(message_from_row).collect()
+    packed::metas(packed)
 }
 
 pub async fn messages_between(
@@ -282,19 +262,17 @@ pub async fn messages_between(
     first: u32,
     last: u32,
 ) -> Result<Vec<MessageMeta>, StoreError> {
-    let sql = concat!(
-        "SELECT ",
-        message_columns!(),
-        " FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid"
-    );
-    let rows = sqlx::query(sql)
-        .bind(mailbox_id)
-        .bind(i64::from(first))
-        .bind(i64::from(last))
-        .fetch_all(pool)
-        .await
-        .map_err(db_err)?;
-    rows.iter().map(message_from_row).collect()
+    let packed = sqlx::query_scalar(concat!(
+        packed::packed_metas!(),
+        "WHERE mailbox_id = ? AND uid BETWEEN ? AND ?"
+    ))
+    .bind(mailbox_id)
+    .bind(i64::from(first))
+    .bind(i64::from(last))
+    .fetch_one(pool)
+    .await
+    .map_err(db_err)?;
+    packed::metas(packed)
 }
 
 pub async fn changes_since(
@@ -310,17 +288,15 @@ pub async fn changes_since(
         .await
         .map_err(db_err)?
         .ok_or_else(|| StoreError::NotFound("the folder was deleted".into()))?;
-    let sql = concat!(
-        "SELECT ",
-        message_columns!(),
-        " FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid"
-    );
-    let rows = sqlx::query(sql)
-        .bind(mailbox_id)
-        .bind(since as i64)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_err)?;
+    let packed = sqlx::query_scalar(concat!(
+        packed::packed_metas!(),
+        "WHERE mailbox_id = ? AND modseq > ?"
+    ))
+    .bind(mailbox_id)
+    .bind(since as i64)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
     let expunged: Vec<i64> = sqlx::query_scalar(
         "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
     )
@@ -331,10 +307,7 @@ pub async fn changes_since(
     .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
     Ok(MailboxDelta {
-        changed: rows
-            .iter()
-            .map(message_from_row)
-            .collect::<Result<_, _>>()?,
+        changed: packed::metas(packed)?,
         expunged: expunged.into_iter().map(|u| u as u32).collect(),
         highestmodseq: highest as u64,
     })
@@ -359,23 +332,21 @@ pub async fn messages_sealed(
     first: u32,
     last: u32,
 ) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT uid, sealed FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid",
-    )
+    let packed = sqlx::query_scalar(concat!(
+        packed::packed_blobs!("uid", "sealed"),
+        "FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?"
+    ))
     .bind(mailbox_id)
     .bind(i64::from(first))
     .bind(i64::from(last))
-    .fetch_all(pool)
+    .fetch_one(pool)
     .await
     .map_err(db_err)?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<i64, _>("uid").map_err(db_err)? as u32,
-                r.try_get("sealed").map_err(db_err)?,
-            ))
-        })
-        .collect()
+    // `sealed` is NOT NULL: every record has its bytes.
+    Ok(packed::blobs(packed)?
+        .into_iter()
+        .filter_map(|(uid, sealed)| Some((uid, sealed?)))
+        .collect())
 }
 
 pub async fn summaries_sealed(
@@ -384,25 +355,19 @@ pub async fn summaries_sealed(
     first: u32,
     last: u32,
 ) -> Result<Vec<(u32, Option<Vec<u8>>)>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT m.uid, s.summary FROM messages m LEFT JOIN message_summaries s
+    let packed = sqlx::query_scalar(concat!(
+        packed::packed_blobs!("m.uid", "s.summary"),
+        "FROM messages m LEFT JOIN message_summaries s
            ON s.mailbox_id = m.mailbox_id AND s.uid = m.uid
-         WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ? ORDER BY m.uid",
-    )
+         WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?"
+    ))
     .bind(mailbox_id)
     .bind(i64::from(first))
     .bind(i64::from(last))
-    .fetch_all(pool)
+    .fetch_one(pool)
     .await
     .map_err(db_err)?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<i64, _>("uid").map_err(db_err)? as u32,
-                r.try_get("summary").map_err(db_err)?,
-            ))
-        })
-        .collect()
+    packed::blobs(packed)
 }
 
 pub async fn set_summaries(

@@ -22,6 +22,7 @@ mod group_commit;
 mod keys;
 mod messages;
 mod otp;
+mod packed;
 mod queue;
 mod trust;
 
