@@ -267,6 +267,20 @@ impl Session<'_> {
         Ok(true)
     }
 
+    /// The header blocks (with their blank line) of the messages at a run of indices, from
+    /// the cache: all that SEARCH on headers, SORT and THREAD read.
+    pub(super) async fn headers(
+        &self,
+        run: &[usize],
+    ) -> Result<std::collections::HashMap<u32, zeroize::Zeroizing<Vec<u8>>>, crate::store::StoreError>
+    {
+        let cached = self.cached(run).await?;
+        Ok(cached
+            .into_iter()
+            .map(|(uid, parts)| (uid, zeroize::Zeroizing::new(with_blank_line(&parts.header))))
+            .collect())
+    }
+
     /// The cached parts of the messages at a run of indices, made (and kept) for the ones
     /// that have none yet.
     async fn cached(
@@ -291,12 +305,20 @@ impl Session<'_> {
             }
         }
         if missing {
+            // Only the messages without a summary are opened, RUN at a time (memory).
+            let absent: Vec<usize> = run
+                .iter()
+                .copied()
+                .filter(|&i| view.uid(i).is_some_and(|uid| !out.contains_key(&uid)))
+                .collect();
             let mut made = Vec::new();
-            for (uid, raw) in self.open_run(run).await? {
-                if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(uid) {
-                    let cached = Cached::of(&raw);
-                    made.push((uid, cached.encode()));
-                    slot.insert(cached);
+            for part in runs(&absent, RUN) {
+                for (uid, raw) in self.open_run(part).await? {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(uid) {
+                        let cached = Cached::of(&raw);
+                        made.push((uid, cached.encode()));
+                        slot.insert(cached);
+                    }
                 }
             }
             if let Err(e) = store

@@ -15,11 +15,47 @@ use super::view::{View, set_contains};
 use crate::listener::ReadError;
 use crate::store::MessageMeta;
 
-/// What one message offers to a search.
+/// What one message offers to a search: its metadata, and its text when a key needs it
+/// (the header block alone when no key looks at the body).
 struct Candidate<'a> {
     index: usize,
     meta: &'a MessageMeta,
     raw: Option<&'a [u8]>,
+    /// The message parsed, made on first use: most header values hold no encoded word
+    /// and are compared as they are.
+    parsed: std::cell::OnceCell<Option<mail_parser::Message<'a>>>,
+}
+
+impl<'a> Candidate<'a> {
+    fn new(index: usize, meta: &'a MessageMeta, raw: Option<&'a [u8]>) -> Candidate<'a> {
+        Candidate {
+            index,
+            meta,
+            raw,
+            parsed: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn parsed(&self) -> Option<&mail_parser::Message<'a>> {
+        self.parsed
+            .get_or_init(|| self.raw.and_then(|raw| MessageParser::default().parse(raw)))
+            .as_ref()
+    }
+
+    /// The header block.
+    fn header(&self) -> &'a [u8] {
+        self.raw
+            .map(|raw| mime::split_header(raw).0)
+            .unwrap_or_default()
+    }
+}
+
+/// What of each message a search reads.
+#[derive(PartialEq)]
+enum Needs {
+    Metadata,
+    Header,
+    Message,
 }
 
 impl Session<'_> {
@@ -109,22 +145,29 @@ impl Session<'_> {
         if !view.rights.allows("r") {
             return Err(Reply::no("[NOPERM] You may no longer read this mailbox"));
         }
-        let needs_body = criteria.iter().any(needs_message);
+        let needs = if criteria.iter().any(needs_body) {
+            Needs::Message
+        } else if criteria.iter().any(needs_header) {
+            Needs::Header
+        } else {
+            Needs::Metadata
+        };
         let all: Vec<usize> = (0..view.len()).collect();
         let mut found = Vec::new();
         let mut highest = 0;
-        let size = if needs_body {
+        let size = if needs == Needs::Message {
             super::fetch::RUN
         } else {
             super::fetch::META_RUN
         };
         for run in super::fetch::runs(&all, size) {
             let mut metas = self.metas(run).await.map_err(Reply::unavailable)?;
-            let mut bodies = if needs_body {
-                self.open_run(run).await.map_err(Reply::unavailable)?
-            } else {
-                Default::default()
-            };
+            let mut texts = match needs {
+                Needs::Metadata => Ok(Default::default()),
+                Needs::Header => self.headers(run).await,
+                Needs::Message => self.open_run(run).await,
+            }
+            .map_err(Reply::unavailable)?;
             let Some(view) = &self.view else {
                 return Err(Reply::bad("No mailbox selected"));
             };
@@ -132,22 +175,12 @@ impl Session<'_> {
                 let Some(meta) = view.uid(index).and_then(|uid| metas.remove(&uid)) else {
                     continue;
                 };
-                let body = bodies.remove(&meta.uid);
-                if needs_body && body.is_none() {
+                let text = texts.remove(&meta.uid);
+                if needs != Needs::Metadata && text.is_none() {
                     continue;
                 }
-                let candidate = Candidate {
-                    index,
-                    meta: &meta,
-                    raw: body.as_deref().map(Vec::as_slice),
-                };
-                let parsed = candidate
-                    .raw
-                    .and_then(|raw| MessageParser::default().parse(raw));
-                if criteria
-                    .iter()
-                    .all(|key| matches(key, &candidate, parsed.as_ref(), view))
-                {
+                let candidate = Candidate::new(index, &meta, text.as_deref().map(Vec::as_slice));
+                if criteria.iter().all(|key| matches(key, &candidate, view)) {
                     found.push(if by_uid { meta.uid } else { index as u32 + 1 });
                     highest = highest.max(meta.modseq);
                 }
@@ -168,14 +201,26 @@ fn uses_modseq(key: &SearchKey<'_>) -> bool {
     }
 }
 
-fn needs_message(key: &SearchKey<'_>) -> bool {
+/// Whether a key reads the message's body (BODY, TEXT).
+fn needs_body(key: &SearchKey<'_>) -> bool {
     use SearchKey as K;
     match key {
-        K::And(keys) => keys.as_ref().iter().any(needs_message),
-        K::Not(key) => needs_message(key),
-        K::Or(a, b) => needs_message(a) || needs_message(b),
+        K::And(keys) => keys.as_ref().iter().any(needs_body),
+        K::Not(key) => needs_body(key),
+        K::Or(a, b) => needs_body(a) || needs_body(b),
+        K::Body(_) | K::Text(_) => true,
+        _ => false,
+    }
+}
+
+/// Whether a key reads the message's header fields.
+fn needs_header(key: &SearchKey<'_>) -> bool {
+    use SearchKey as K;
+    match key {
+        K::And(keys) => keys.as_ref().iter().any(needs_header),
+        K::Not(key) => needs_header(key),
+        K::Or(a, b) => needs_header(a) || needs_header(b),
         K::Bcc(_)
-        | K::Body(_)
         | K::Cc(_)
         | K::From(_)
         | K::Header(..)
@@ -183,7 +228,6 @@ fn needs_message(key: &SearchKey<'_>) -> bool {
         | K::SentOn(_)
         | K::SentSince(_)
         | K::Subject(_)
-        | K::Text(_)
         | K::To(_) => true,
         _ => false,
     }
@@ -194,14 +238,14 @@ fn contains(haystack: &str, needle: &[u8]) -> bool {
     haystack.to_lowercase().contains(&needle)
 }
 
-/// A header's raw and decoded values, for substring matching.
-fn header_text(c: &Candidate<'_>, parsed: Option<&mail_parser::Message<'_>>, name: &str) -> String {
-    let header = c
-        .raw
-        .map(|raw| mime::split_header(raw).0)
-        .unwrap_or_default();
-    let mut text = mime::header_value(header, name).unwrap_or_default();
-    if let Some(message) = parsed {
+/// A header's raw value and, when it holds encoded words, its decoded values, for
+/// substring matching.
+fn header_text(c: &Candidate<'_>, name: &str) -> String {
+    let mut text = mime::header_value(c.header(), name).unwrap_or_default();
+    if !text.contains("=?") {
+        return text;
+    }
+    if let Some(message) = c.parsed() {
         for value in message.header_values(name) {
             text.push('\n');
             match value {
@@ -224,8 +268,7 @@ fn header_text(c: &Candidate<'_>, parsed: Option<&mail_parser::Message<'_>>, nam
 
 /// The Date: header's day, for SENTBEFORE/SENTON/SENTSINCE (messages without one never match).
 fn sent_date(c: &Candidate<'_>) -> Option<chrono::NaiveDate> {
-    let header = mime::split_header(c.raw?).0;
-    let value = mime::header_value(header, "Date")?;
+    let value = mime::header_value(c.header(), "Date")?;
     chrono::DateTime::parse_from_rfc2822(&value)
         .ok()
         .map(|d| d.date_naive())
@@ -237,18 +280,13 @@ fn internal_day(c: &Candidate<'_>) -> chrono::NaiveDate {
         .date_naive()
 }
 
-fn matches(
-    key: &SearchKey<'_>,
-    c: &Candidate<'_>,
-    parsed: Option<&mail_parser::Message<'_>>,
-    view: &View,
-) -> bool {
+fn matches(key: &SearchKey<'_>, c: &Candidate<'_>, view: &View) -> bool {
     use SearchKey as K;
     let flag = |f: &str| has_flag(&c.meta.flags, f);
     match key {
-        K::And(keys) => keys.as_ref().iter().all(|k| matches(k, c, parsed, view)),
-        K::Not(k) => !matches(k, c, parsed, view),
-        K::Or(a, b) => matches(a, c, parsed, view) || matches(b, c, parsed, view),
+        K::And(keys) => keys.as_ref().iter().all(|k| matches(k, c, view)),
+        K::Not(k) => !matches(k, c, view),
+        K::Or(a, b) => matches(a, c, view) || matches(b, c, view),
         K::All | K::Old => true,
         K::New | K::Recent => false,
         K::Answered => flag("\\Answered"),
@@ -274,40 +312,28 @@ fn matches(
         // Membership of this one message: resolving the set for each message is quadratic.
         K::SequenceSet(set) => set_contains(set, c.index as u32 + 1, view.len() as u32),
         K::Uid(set) => set_contains(set, c.meta.uid, view.last_uid()),
-        K::From(s) => contains(&header_text(c, parsed, "From"), s.as_ref()),
-        K::To(s) => contains(&header_text(c, parsed, "To"), s.as_ref()),
-        K::Cc(s) => contains(&header_text(c, parsed, "Cc"), s.as_ref()),
-        K::Bcc(s) => contains(&header_text(c, parsed, "Bcc"), s.as_ref()),
-        K::Subject(s) => contains(&header_text(c, parsed, "Subject"), s.as_ref()),
+        K::From(s) => contains(&header_text(c, "From"), s.as_ref()),
+        K::To(s) => contains(&header_text(c, "To"), s.as_ref()),
+        K::Cc(s) => contains(&header_text(c, "Cc"), s.as_ref()),
+        K::Bcc(s) => contains(&header_text(c, "Bcc"), s.as_ref()),
+        K::Subject(s) => contains(&header_text(c, "Subject"), s.as_ref()),
         K::Header(name, s) => {
             let name = String::from_utf8_lossy(name.as_ref()).into_owned();
-            let header = c
-                .raw
-                .map(|raw| mime::split_header(raw).0)
-                .unwrap_or_default();
             // HEADER name "" matches every message that has the field.
-            mime::header_value(header, &name).is_some()
-                && contains(&header_text(c, parsed, &name), s.as_ref())
+            mime::header_value(c.header(), &name).is_some()
+                && contains(&header_text(c, &name), s.as_ref())
         }
-        K::Body(s) => body_contains(c, parsed, s.as_ref()),
+        K::Body(s) => body_contains(c, s.as_ref()),
         K::Text(s) => {
-            let header = c
-                .raw
-                .map(|raw| mime::split_header(raw).0)
-                .unwrap_or_default();
-            contains(&String::from_utf8_lossy(header), s.as_ref())
-                || body_contains(c, parsed, s.as_ref())
+            contains(&String::from_utf8_lossy(c.header()), s.as_ref())
+                || body_contains(c, s.as_ref())
         }
         K::ModSequence { modseq, .. } => c.meta.modseq >= *modseq,
     }
 }
 
-fn body_contains(
-    c: &Candidate<'_>,
-    parsed: Option<&mail_parser::Message<'_>>,
-    needle: &[u8],
-) -> bool {
-    if let Some(message) = parsed {
+fn body_contains(c: &Candidate<'_>, needle: &[u8]) -> bool {
+    if let Some(message) = c.parsed() {
         let decoded = message
             .text_bodies()
             .chain(message.html_bodies())

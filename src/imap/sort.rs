@@ -221,9 +221,9 @@ impl Session<'_> {
         let (numbers, _) = self.matching(charset, criteria, false).await?;
         let indices: Vec<usize> = numbers.iter().map(|&n| n as usize - 1).collect();
         let mut out = Vec::with_capacity(indices.len());
-        for run in super::fetch::runs(&indices, super::fetch::RUN) {
+        for run in super::fetch::runs(&indices, super::fetch::META_RUN) {
             let mut metas = self.metas(run).await.map_err(Reply::unavailable)?;
-            let mut bodies = self.open_run(run).await.map_err(Reply::unavailable)?;
+            let mut bodies = self.headers(run).await.map_err(Reply::unavailable)?;
             let Some(view) = &self.view else {
                 return Err(Reply::bad("No mailbox selected"));
             };
