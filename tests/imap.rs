@@ -175,6 +175,17 @@ assert search("NOT", "DELETED", "UNSEEN") == ["3"]
 assert search("SENTBEFORE", "1-Jan-2023") == ["1"]
 assert search("KEYWORD", "$Urgent") == []
 assert search("2:*", "UNFLAGGED") == ["3"]
+# Flag-only searches are answered by the store: whole words, any case, LIKE's wildcards
+# taken literally.
+ok(m.store("1", "+FLAGS.SILENT", "($Label_1 $LabelX)"))
+ok(m.store("2", "+FLAGS.SILENT", "($LabelX1 $Label10)"))
+assert search("KEYWORD", "$Label_1") == ["1"], search("KEYWORD", "$Label_1")
+assert search("KEYWORD", "$label10") == ["2"]
+assert search("KEYWORD", "$Label1") == []
+assert search("KEYWORD", "$LabelX", "UNKEYWORD", "$Label10") == ["1"]
+assert search("UNKEYWORD", "$Label_1", "UNSEEN") == ["2", "3"]
+assert search("SEEN", "KEYWORD", "$LABELX") == ["1"]
+ok(m.store("1:*", "-FLAGS.SILENT", "($Label_1 $LabelX $LabelX1 $Label10)"))
 uids = ok(m.uid("SEARCH", None, "ALL"))[0].decode().split()
 assert uids == [str(int(first_uid) + i) for i in range(3)], uids
 typ, data = m.search("KOI8-R", "ALL")

@@ -3,6 +3,8 @@
 //! needs it) and compare case-insensitively with both the raw and the decoded value, so a
 //! search for "Hélène" finds an encoded-word From.
 
+use std::fmt::Write as _;
+
 use imap_codec::imap_types::core::Charset;
 use imap_codec::imap_types::search::SearchKey;
 use mail_parser::{HeaderValue, MessageParser};
@@ -70,9 +72,11 @@ impl Session<'_> {
             Ok(found) => found,
             Err(reply) => return Ok(reply),
         };
-        let mut line = String::from("* SEARCH");
+        let mut line = String::with_capacity(9 + found.len() * 6);
+        line.push_str("* SEARCH");
         for n in &found {
-            line.push_str(&format!(" {n}"));
+            // Writing into a String cannot fail.
+            let _ = write!(line, " {n}");
         }
         if let Some(highest) = highest {
             line.push_str(&format!(" (MODSEQ {highest})"));
@@ -145,6 +149,9 @@ impl Session<'_> {
         if !view.rights.allows("r") {
             return Err(Reply::no("[NOPERM] You may no longer read this mailbox"));
         }
+        if let Some((with, without)) = flags_only(criteria) {
+            return self.matching_flags(&with, &without, by_uid).await;
+        }
         let needs = if criteria.iter().any(needs_body) {
             Needs::Message
         } else if criteria.iter().any(needs_header) {
@@ -188,6 +195,70 @@ impl Session<'_> {
         }
         Ok((found, (modseq && highest > 0).then_some(highest)))
     }
+}
+
+impl Session<'_> {
+    /// A search on flags alone, answered by the store from its index of the metadata.
+    async fn matching_flags(
+        &self,
+        with: &[String],
+        without: &[String],
+        by_uid: bool,
+    ) -> Result<(Vec<u32>, Option<u64>), Reply> {
+        let Some(view) = &self.view else {
+            return Err(Reply::bad("No mailbox selected"));
+        };
+        let uids = self
+            .ctx
+            .store
+            .db()
+            .uids_by_flags(view.mailbox.id, with, without)
+            .await
+            .map_err(Reply::unavailable)?;
+        // Messages the session has not been told of yet are left out, as in any search.
+        let found = uids
+            .into_iter()
+            .filter_map(|uid| {
+                let index = view.index_of(uid)?;
+                Some(if by_uid { uid } else { index as u32 + 1 })
+            })
+            .collect();
+        Ok((found, None))
+    }
+}
+
+/// The flags a search requires and those it excludes, when it has only flag keys (and
+/// ALL) joined by AND; None otherwise.
+fn flags_only(criteria: &[SearchKey<'_>]) -> Option<(Vec<String>, Vec<String>)> {
+    fn add(key: &SearchKey<'_>, with: &mut Vec<String>, without: &mut Vec<String>) -> Option<()> {
+        use SearchKey as K;
+        let (flag, wanted) = match key {
+            K::All => return Some(()),
+            K::And(keys) => {
+                return keys.as_ref().iter().try_for_each(|k| add(k, with, without));
+            }
+            K::Answered => ("\\Answered", true),
+            K::Deleted => ("\\Deleted", true),
+            K::Draft => ("\\Draft", true),
+            K::Flagged => ("\\Flagged", true),
+            K::Seen => ("\\Seen", true),
+            K::Unanswered => ("\\Answered", false),
+            K::Undeleted => ("\\Deleted", false),
+            K::Undraft => ("\\Draft", false),
+            K::Unflagged => ("\\Flagged", false),
+            K::Unseen => ("\\Seen", false),
+            K::Keyword(k) => (k.as_ref(), true),
+            K::Unkeyword(k) => (k.as_ref(), false),
+            _ => return None,
+        };
+        if wanted { with } else { without }.push(flag.to_string());
+        Some(())
+    }
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    criteria
+        .iter()
+        .try_for_each(|k| add(k, &mut with, &mut without))?;
+    Some((with, without))
 }
 
 fn uses_modseq(key: &SearchKey<'_>) -> bool {

@@ -274,6 +274,14 @@ pub trait Folders: Send + Sync {
         first: u32,
         last: u32,
     ) -> Result<Vec<MessageMeta>, StoreError>;
+    /// The UIDs, ascending, of a folder's messages that have every flag of `with` and none
+    /// of `without` (compared without regard to ASCII case).
+    async fn uids_by_flags(
+        &self,
+        mailbox_id: i64,
+        with: &[String],
+        without: &[String],
+    ) -> Result<Vec<u32>, StoreError>;
     /// What changed in a folder after modification sequence `since`.
     async fn changes_since(&self, mailbox_id: i64, since: u64) -> Result<MailboxDelta, StoreError>;
     /// The sealed body of one message.

@@ -71,6 +71,15 @@ impl Folders for SqliteBackend {
         messages::messages_between(&self.pool, mailbox_id, first, last).await
     }
 
+    async fn uids_by_flags(
+        &self,
+        mailbox_id: i64,
+        with: &[String],
+        without: &[String],
+    ) -> Result<Vec<u32>, StoreError> {
+        messages::uids_by_flags(&self.pool, mailbox_id, with, without).await
+    }
+
     async fn changes_since(&self, mailbox_id: i64, since: u64) -> Result<MailboxDelta, StoreError> {
         messages::changes_since(&self.pool, mailbox_id, since).await
     }

@@ -275,6 +275,55 @@ pub async fn messages_between(
     packed::metas(packed)
 }
 
+pub async fn uids_by_flags(
+    pool: &SqlitePool,
+    mailbox_id: i64,
+    with: &[String],
+    without: &[String],
+) -> Result<Vec<u32>, StoreError> {
+    // One condition per flag, on bound patterns: the SQL text holds no input. LIKE ignores
+    // ASCII case as IMAP flags do, and costs less than splitting the list: first whether the
+    // flag occurs anywhere (most rows stop there), then whether as a whole word.
+    const HAS: &str = "(flags LIKE ? ESCAPE '^' AND (flags LIKE ? ESCAPE '^' \
+        OR flags LIKE ? ESCAPE '^' OR flags LIKE ? ESCAPE '^' OR flags LIKE ? ESCAPE '^'))";
+    let mut sql = String::from("SELECT group_concat(uid) FROM messages WHERE mailbox_id = ?");
+    for _ in with {
+        sql.push_str(" AND ");
+        sql.push_str(HAS);
+    }
+    for _ in without {
+        sql.push_str(" AND NOT ");
+        sql.push_str(HAS);
+    }
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(mailbox_id);
+    for flag in with.iter().chain(without) {
+        let flag = like_literal(flag);
+        for pattern in [
+            format!("%{flag}%"),
+            flag.clone(),
+            format!("{flag} %"),
+            format!("% {flag}"),
+            format!("% {flag} %"),
+        ] {
+            query = query.bind(pattern);
+        }
+    }
+    let packed: Option<String> = query.fetch_one(pool).await.map_err(db_err)?;
+    packed::uids(packed)
+}
+
+/// `text` matched literally by LIKE ... ESCAPE '^'.
+fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '^') {
+            out.push('^');
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub async fn changes_since(
     pool: &SqlitePool,
     mailbox_id: i64,

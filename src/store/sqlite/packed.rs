@@ -71,6 +71,21 @@ pub(super) fn metas(packed: Option<String>) -> Result<Vec<MessageMeta>, StoreErr
     Ok(metas)
 }
 
+/// The UIDs of a `group_concat(uid)`, ascending (none when no row matched).
+pub(super) fn uids(packed: Option<String>) -> Result<Vec<u32>, StoreError> {
+    let Some(packed) = packed else {
+        return Ok(Vec::new());
+    };
+    let mut uids = packed
+        .split(',')
+        .map(|uid| uid.parse::<u32>().map_err(|_| malformed("a UID")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !uids.is_sorted() {
+        uids.sort_unstable();
+    }
+    Ok(uids)
+}
+
 /// The `(uid, blob)` records of a [`packed_blobs`] answer, by UID (none when no row matched).
 pub(super) fn blobs(packed: Option<Vec<u8>>) -> Result<Vec<(u32, Option<Vec<u8>>)>, StoreError> {
     let Some(packed) = packed else {
