@@ -13,15 +13,13 @@ use crate::store::MessageMeta;
 /// Format version, first octet of the encoding: a new layout is simply made again.
 const VERSION: u8 = 1;
 
-/// The cached parts of one message.
+/// The cached parts of one message, held in their stored form (read without copying).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cached {
-    /// The top-level header block, without the blank line.
-    pub header: Vec<u8>,
-    /// BODYSTRUCTURE, as written in a FETCH response.
-    pub bodystructure: Vec<u8>,
-    /// BODY (non-extensible).
-    pub body: Vec<u8>,
+    /// The stored form: a version octet, then three length-prefixed fields.
+    bytes: zeroize::Zeroizing<Vec<u8>>,
+    /// Where the header block, BODYSTRUCTURE and BODY lie in `bytes`.
+    fields: [std::ops::Range<usize>; 3],
 }
 
 impl Cached {
@@ -32,44 +30,56 @@ impl Cached {
         part.write_structure(&mut bodystructure, true);
         let mut body = Vec::new();
         part.write_structure(&mut body, false);
-        Cached {
-            header: part.header.to_vec(),
-            bodystructure,
-            body,
+        let mut bytes = zeroize::Zeroizing::new(vec![VERSION]);
+        for field in [part.header, &bodystructure, &body] {
+            bytes.extend_from_slice(&(field.len() as u32).to_be_bytes());
+            bytes.extend_from_slice(field);
         }
-    }
-
-    /// The stored form: a version octet, then three length-prefixed fields.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![VERSION];
-        for field in [&self.header, &self.bodystructure, &self.body] {
-            out.extend_from_slice(&(field.len() as u32).to_be_bytes());
-            out.extend_from_slice(field);
-        }
-        out
+        let fields = bounds(&bytes).unwrap_or_default();
+        Cached { bytes, fields }
     }
 
     /// Reads the stored form; None for another version or damaged data (made again).
-    pub fn decode(bytes: &[u8]) -> Option<Cached> {
-        let (&version, mut rest) = bytes.split_first()?;
-        if version != VERSION {
-            return None;
-        }
-        let mut fields = Vec::with_capacity(3);
-        for _ in 0..3 {
-            let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-            fields.push(rest.get(4..4 + len)?.to_vec());
-            rest = &rest[4 + len..];
-        }
-        let body = fields.pop()?;
-        let bodystructure = fields.pop()?;
-        let header = fields.pop()?;
-        Some(Cached {
-            header,
-            bodystructure,
-            body,
-        })
+    pub fn decode(bytes: zeroize::Zeroizing<Vec<u8>>) -> Option<Cached> {
+        let fields = bounds(&bytes)?;
+        Some(Cached { bytes, fields })
     }
+
+    /// The stored form.
+    pub fn encoded(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The top-level header block, without the blank line.
+    pub fn header(&self) -> &[u8] {
+        &self.bytes[self.fields[0].clone()]
+    }
+
+    /// BODYSTRUCTURE, as written in a FETCH response.
+    pub fn bodystructure(&self) -> &[u8] {
+        &self.bytes[self.fields[1].clone()]
+    }
+
+    /// BODY (non-extensible).
+    pub fn body(&self) -> &[u8] {
+        &self.bytes[self.fields[2].clone()]
+    }
+}
+
+/// Where the three fields of a stored form lie; None for another version or damaged data.
+fn bounds(bytes: &[u8]) -> Option<[std::ops::Range<usize>; 3]> {
+    if bytes.first() != Some(&VERSION) {
+        return None;
+    }
+    let mut at = 1;
+    let mut field = || {
+        let len = u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize;
+        let range = at + 4..at + 4 + len;
+        bytes.get(range.clone())?;
+        at = range.end;
+        Some(range)
+    };
+    Some([field()?, field()?, field()?])
 }
 
 /// Whether every item that needs the message can be answered from the cache.
@@ -99,30 +109,30 @@ pub fn write_item(
     match item {
         N::Envelope => {
             out.extend_from_slice(b"ENVELOPE ");
-            mime::write_envelope(out, &cached.header);
+            mime::write_envelope(out, cached.header());
         }
         N::BodyStructure => {
             out.extend_from_slice(b"BODYSTRUCTURE ");
-            out.extend_from_slice(&cached.bodystructure);
+            out.extend_from_slice(cached.bodystructure());
         }
         N::Body => {
             out.extend_from_slice(b"BODY ");
-            out.extend_from_slice(&cached.body);
+            out.extend_from_slice(cached.body());
         }
         N::Rfc822Header => {
             out.extend_from_slice(b"RFC822.HEADER ");
-            encode::literal(out, &with_blank_line(&cached.header));
+            encode::literal(out, &with_blank_line(cached.header()));
         }
         N::BodyExt {
             section, partial, ..
         } => {
             let data = match section {
-                Some(Section::Header(None)) => with_blank_line(&cached.header),
+                Some(Section::Header(None)) => with_blank_line(cached.header()),
                 Some(Section::HeaderFields(None, names)) => {
-                    header_fields(&cached.header, names.as_ref(), true)
+                    header_fields(cached.header(), names.as_ref(), true)
                 }
                 Some(Section::HeaderFieldsNot(None, names)) => {
-                    header_fields(&cached.header, names.as_ref(), false)
+                    header_fields(cached.header(), names.as_ref(), false)
                 }
                 _ => return false,
             };
@@ -140,11 +150,16 @@ mod tests {
     #[test]
     fn round_trips_and_refuses_damage() {
         let cached = Cached::of(b"Subject: x\r\nContent-Type: text/plain\r\n\r\nbody\r\n");
-        assert_eq!(cached.header, b"Subject: x\r\nContent-Type: text/plain\r\n");
-        assert_eq!(Cached::decode(&cached.encode()), Some(cached.clone()));
-        let mut damaged = cached.encode();
+        assert_eq!(
+            cached.header(),
+            b"Subject: x\r\nContent-Type: text/plain\r\n"
+        );
+        assert!(cached.bodystructure().starts_with(b"(\"TEXT\" \"PLAIN\""));
+        let stored = zeroize::Zeroizing::new(cached.encoded().to_vec());
+        assert_eq!(Cached::decode(stored), Some(cached.clone()));
+        let mut damaged = cached.encoded().to_vec();
         damaged.truncate(damaged.len() - 1);
-        assert_eq!(Cached::decode(&damaged), None);
-        assert_eq!(Cached::decode(&[2]), None);
+        assert_eq!(Cached::decode(damaged.into()), None);
+        assert_eq!(Cached::decode(vec![2].into()), None);
     }
 }

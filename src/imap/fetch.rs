@@ -267,18 +267,13 @@ impl Session<'_> {
         Ok(true)
     }
 
-    /// The header blocks (with their blank line) of the messages at a run of indices, from
-    /// the cache: all that SEARCH on headers, SORT and THREAD read.
+    /// The header blocks of the messages at a run of indices, from the cache: all that
+    /// SEARCH on headers, SORT and THREAD read.
     pub(super) async fn headers(
         &self,
         run: &[usize],
-    ) -> Result<std::collections::HashMap<u32, zeroize::Zeroizing<Vec<u8>>>, crate::store::StoreError>
-    {
-        let cached = self.cached(run).await?;
-        Ok(cached
-            .into_iter()
-            .map(|(uid, parts)| (uid, zeroize::Zeroizing::new(with_blank_line(&parts.header))))
-            .collect())
+    ) -> Result<std::collections::HashMap<u32, Cached>, crate::store::StoreError> {
+        self.cached(run).await
     }
 
     /// The cached parts of the messages at a run of indices, made (and kept) for the ones
@@ -295,39 +290,40 @@ impl Session<'_> {
             .read_summaries(&view.owner, view.mailbox.id, first, last)
             .await?;
         let mut out = std::collections::HashMap::with_capacity(stored.len());
-        let mut missing = false;
         for (uid, bytes) in stored {
-            match bytes.as_deref().and_then(|b| Cached::decode(b)) {
-                Some(cached) => {
-                    out.insert(uid, cached);
-                }
-                None => missing = true,
+            // Another version or damaged: made again below.
+            if let Some(cached) = Cached::decode(bytes) {
+                out.insert(uid, cached);
             }
         }
-        if missing {
-            // Only the messages without a summary are opened, RUN at a time (memory).
-            let absent: Vec<usize> = run
-                .iter()
-                .copied()
-                .filter(|&i| view.uid(i).is_some_and(|uid| !out.contains_key(&uid)))
-                .collect();
-            let mut made = Vec::new();
-            for part in runs(&absent, RUN) {
-                for (uid, raw) in self.open_run(part).await? {
-                    if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(uid) {
-                        let cached = Cached::of(&raw);
-                        made.push((uid, cached.encode()));
-                        slot.insert(cached);
-                    }
+        // Only the messages without a summary are opened, RUN at a time (memory).
+        let absent: Vec<usize> = run
+            .iter()
+            .copied()
+            .filter(|&i| view.uid(i).is_some_and(|uid| !out.contains_key(&uid)))
+            .collect();
+        if absent.is_empty() {
+            return Ok(out);
+        }
+        let mut made = Vec::new();
+        for part in runs(&absent, RUN) {
+            for (uid, raw) in self.open_run(part).await? {
+                if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(uid) {
+                    slot.insert(Cached::of(&raw));
+                    made.push(uid);
                 }
             }
-            if let Err(e) = store
-                .keep_summaries(&view.owner, view.mailbox.id, made)
-                .await
-            {
-                // The answer does not depend on it: the next FETCH makes them again.
-                tracing::warn!(error = %e, "could not keep message summaries");
-            }
+        }
+        let made: Vec<(u32, &[u8])> = made
+            .into_iter()
+            .filter_map(|uid| Some((uid, out.get(&uid)?.encoded())))
+            .collect();
+        if let Err(e) = store
+            .keep_summaries(&view.owner, view.mailbox.id, &made)
+            .await
+        {
+            // The answer does not depend on it: the next FETCH makes them again.
+            tracing::warn!(error = %e, "could not keep message summaries");
         }
         Ok(out)
     }

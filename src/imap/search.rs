@@ -17,22 +17,29 @@ use super::view::{View, set_contains};
 use crate::listener::ReadError;
 use crate::store::MessageMeta;
 
-/// What one message offers to a search: its metadata, and its text when a key needs it
-/// (the header block alone when no key looks at the body).
+/// What one message offers to a search: its metadata, its header block when a key reads
+/// headers, the whole message when one reads the body.
 struct Candidate<'a> {
     index: usize,
     meta: &'a MessageMeta,
+    header: &'a [u8],
     raw: Option<&'a [u8]>,
-    /// The message parsed, made on first use: most header values hold no encoded word
-    /// and are compared as they are.
+    /// The message (or header block) parsed, made on first use: most header values hold
+    /// no encoded word and are compared as they are.
     parsed: std::cell::OnceCell<Option<mail_parser::Message<'a>>>,
 }
 
 impl<'a> Candidate<'a> {
-    fn new(index: usize, meta: &'a MessageMeta, raw: Option<&'a [u8]>) -> Candidate<'a> {
+    fn new(
+        index: usize,
+        meta: &'a MessageMeta,
+        header: &'a [u8],
+        raw: Option<&'a [u8]>,
+    ) -> Candidate<'a> {
         Candidate {
             index,
             meta,
+            header,
             raw,
             parsed: std::cell::OnceCell::new(),
         }
@@ -40,15 +47,16 @@ impl<'a> Candidate<'a> {
 
     fn parsed(&self) -> Option<&mail_parser::Message<'a>> {
         self.parsed
-            .get_or_init(|| self.raw.and_then(|raw| MessageParser::default().parse(raw)))
+            .get_or_init(|| match self.raw {
+                Some(raw) => MessageParser::default().parse(raw),
+                None => MessageParser::default().parse_headers(self.header),
+            })
             .as_ref()
     }
 
     /// The header block.
     fn header(&self) -> &'a [u8] {
-        self.raw
-            .map(|raw| mime::split_header(raw).0)
-            .unwrap_or_default()
+        self.header
     }
 }
 
@@ -169,12 +177,14 @@ impl Session<'_> {
         };
         for run in super::fetch::runs(&all, size) {
             let mut metas = self.metas(run).await.map_err(Reply::unavailable)?;
-            let mut texts = match needs {
-                Needs::Metadata => Ok(Default::default()),
-                Needs::Header => self.headers(run).await,
-                Needs::Message => self.open_run(run).await,
-            }
-            .map_err(Reply::unavailable)?;
+            let mut bodies = match needs {
+                Needs::Message => self.open_run(run).await.map_err(Reply::unavailable)?,
+                _ => Default::default(),
+            };
+            let mut headers = match needs {
+                Needs::Header => self.headers(run).await.map_err(Reply::unavailable)?,
+                _ => Default::default(),
+            };
             let Some(view) = &self.view else {
                 return Err(Reply::bad("No mailbox selected"));
             };
@@ -182,11 +192,18 @@ impl Session<'_> {
                 let Some(meta) = view.uid(index).and_then(|uid| metas.remove(&uid)) else {
                     continue;
                 };
-                let text = texts.remove(&meta.uid);
-                if needs != Needs::Metadata && text.is_none() {
-                    continue;
-                }
-                let candidate = Candidate::new(index, &meta, text.as_deref().map(Vec::as_slice));
+                let (body, cached) = (bodies.remove(&meta.uid), headers.remove(&meta.uid));
+                let candidate = match (&needs, &body, &cached) {
+                    (Needs::Metadata, _, _) => Candidate::new(index, &meta, &[], None),
+                    (Needs::Header, _, Some(cached)) => {
+                        Candidate::new(index, &meta, cached.header(), None)
+                    }
+                    (Needs::Message, Some(body), _) => {
+                        Candidate::new(index, &meta, mime::split_header(body).0, Some(body))
+                    }
+                    // Expunged by another session meanwhile.
+                    _ => continue,
+                };
                 if criteria.iter().all(|key| matches(key, &candidate, view)) {
                     found.push(if by_uid { meta.uid } else { index as u32 + 1 });
                     highest = highest.max(meta.modseq);

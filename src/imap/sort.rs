@@ -43,8 +43,7 @@ pub struct Summary {
 
 impl Summary {
     /// Reads the summary of a stored message.
-    pub fn of(index: usize, meta: &crate::store::MessageMeta, raw: &[u8]) -> Summary {
-        let header = mime::split_header(raw).0;
+    pub fn of(index: usize, meta: &crate::store::MessageMeta, header: &[u8]) -> Summary {
         let get = |name: &str| mime::header_value(header, name);
         let first = |name: &str| {
             get(name)
@@ -71,11 +70,16 @@ impl Summary {
                 .unwrap_or_default()
                 .to_uppercase()
         };
-        let decoded_subject = MessageParser::default()
-            .parse_headers(raw)
-            .and_then(|m| m.subject().map(str::to_string))
-            .or_else(|| get("Subject"))
-            .unwrap_or_default();
+        // Parsed only when the subject holds encoded words.
+        let raw_subject = get("Subject").unwrap_or_default();
+        let decoded_subject = if raw_subject.contains("=?") {
+            MessageParser::default()
+                .parse_headers(header)
+                .and_then(|m| m.subject().map(str::to_string))
+                .unwrap_or(raw_subject)
+        } else {
+            raw_subject
+        };
         let date = get("Date")
             .and_then(|d| chrono::DateTime::parse_from_rfc2822(d.trim()).ok())
             .map_or(meta.internal_date, |d| d.timestamp());
@@ -223,15 +227,15 @@ impl Session<'_> {
         let mut out = Vec::with_capacity(indices.len());
         for run in super::fetch::runs(&indices, super::fetch::META_RUN) {
             let mut metas = self.metas(run).await.map_err(Reply::unavailable)?;
-            let mut bodies = self.headers(run).await.map_err(Reply::unavailable)?;
+            let mut headers = self.headers(run).await.map_err(Reply::unavailable)?;
             let Some(view) = &self.view else {
                 return Err(Reply::bad("No mailbox selected"));
             };
             for &index in run {
                 if let Some(uid) = view.uid(index)
-                    && let (Some(meta), Some(raw)) = (metas.remove(&uid), bodies.remove(&uid))
+                    && let (Some(meta), Some(cached)) = (metas.remove(&uid), headers.remove(&uid))
                 {
-                    out.push(Summary::of(index, &meta, &raw));
+                    out.push(Summary::of(index, &meta, cached.header()));
                 }
             }
         }

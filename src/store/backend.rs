@@ -297,14 +297,14 @@ pub trait Folders: Send + Sync {
         first: u32,
         last: u32,
     ) -> Result<Vec<(u32, Vec<u8>)>, StoreError>;
-    /// The sealed summaries of the messages whose UIDs are in `first..=last` (None where
-    /// none was made yet), in UID order.
+    /// The sealed summaries kept for the messages whose UIDs are in `first..=last`, in UID
+    /// order (messages without one yet are absent).
     async fn summaries_sealed(
         &self,
         mailbox_id: i64,
         first: u32,
         last: u32,
-    ) -> Result<Vec<(u32, Option<Vec<u8>>)>, StoreError>;
+    ) -> Result<Vec<(u32, Vec<u8>)>, StoreError>;
     /// Keeps sealed summaries of messages (one transaction).
     async fn set_summaries(
         &self,

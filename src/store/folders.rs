@@ -293,15 +293,15 @@ impl Store {
         .await
     }
 
-    /// The summaries of the messages whose UIDs are in `first..=last` (None where none was
-    /// kept yet), opened.
+    /// The summaries kept for the messages whose UIDs are in `first..=last` (messages
+    /// without one yet are absent), opened.
     pub async fn read_summaries(
         &self,
         account: &Account,
         mailbox_id: i64,
         first: u32,
         last: u32,
-    ) -> Result<Vec<(u32, Option<Zeroizing<Vec<u8>>>)>, StoreError> {
+    ) -> Result<Vec<(u32, Zeroizing<Vec<u8>>)>, StoreError> {
         let sealed = self
             .backend
             .summaries_sealed(mailbox_id, first, last)
@@ -310,7 +310,7 @@ impl Store {
         let context = summary_context(&account.address);
         sealed
             .into_iter()
-            .map(|(uid, s)| Ok((uid, s.map(|s| key.open(&context, &s)).transpose()?)))
+            .map(|(uid, s)| Ok((uid, key.open(&context, &s)?)))
             .collect()
     }
 
@@ -319,7 +319,7 @@ impl Store {
         &self,
         account: &Account,
         mailbox_id: i64,
-        summaries: Vec<(u32, Vec<u8>)>,
+        summaries: &[(u32, &[u8])],
     ) -> Result<(), StoreError> {
         if summaries.is_empty() {
             return Ok(());
@@ -327,8 +327,8 @@ impl Store {
         let key = self.account_key(account)?;
         let context = summary_context(&account.address);
         let sealed = summaries
-            .into_iter()
-            .map(|(uid, s)| Ok((uid, key.seal(&context, &s)?)))
+            .iter()
+            .map(|&(uid, s)| Ok((uid, key.seal(&context, s)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.backend.set_summaries(mailbox_id, &sealed).await
     }

@@ -106,7 +106,7 @@ impl Folders for SqliteBackend {
         mailbox_id: i64,
         first: u32,
         last: u32,
-    ) -> Result<Vec<(u32, Option<Vec<u8>>)>, StoreError> {
+    ) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
         messages::summaries_sealed(&self.pool, mailbox_id, first, last).await
     }
 

@@ -403,12 +403,10 @@ pub async fn summaries_sealed(
     mailbox_id: i64,
     first: u32,
     last: u32,
-) -> Result<Vec<(u32, Option<Vec<u8>>)>, StoreError> {
+) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
     let packed = sqlx::query_scalar(concat!(
-        packed::packed_blobs!("m.uid", "s.summary"),
-        "FROM messages m LEFT JOIN message_summaries s
-           ON s.mailbox_id = m.mailbox_id AND s.uid = m.uid
-         WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?"
+        packed::packed_blobs!("uid", "summary"),
+        "FROM message_summaries WHERE mailbox_id = ? AND uid BETWEEN ? AND ?"
     ))
     .bind(mailbox_id)
     .bind(i64::from(first))
@@ -416,7 +414,11 @@ pub async fn summaries_sealed(
     .fetch_one(pool)
     .await
     .map_err(db_err)?;
-    packed::blobs(packed)
+    // `summary` is NOT NULL: every record has its bytes.
+    Ok(packed::blobs(packed)?
+        .into_iter()
+        .filter_map(|(uid, summary)| Some((uid, summary?)))
+        .collect())
 }
 
 pub async fn set_summaries(
