@@ -280,33 +280,49 @@ pub fn split_header(raw: &[u8]) -> (&[u8], &[u8]) {
 }
 
 /// The header fields of a block as (name, raw value with folding) pairs, in order; each
-/// field's full bytes (name to line end) come with it.
-pub fn fields(header: &[u8]) -> Vec<(&[u8], &[u8])> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    while i < header.len() {
-        let end = header[i..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(header.len(), |p| i + p + 1);
-        let continues = header.get(end).is_some_and(|&b| b == b' ' || b == b'\t');
-        if !continues {
+/// field's full bytes (name to line end) come with it. An iterator: a lookup stops at the
+/// field it wants.
+pub fn fields(header: &[u8]) -> Fields<'_> {
+    Fields { header, at: 0 }
+}
+
+/// The iterator of [`fields`].
+pub struct Fields<'a> {
+    header: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let header = self.header;
+        while self.at < header.len() {
+            let start = self.at;
+            // The field ends at the first line end not followed by a folded line.
+            let mut end = start;
+            loop {
+                end = header[end..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(header.len(), |p| end + p + 1);
+                if !header.get(end).is_some_and(|&b| b == b' ' || b == b'\t') {
+                    break;
+                }
+            }
+            self.at = end;
             let field = &header[start..end];
             if let Some(colon) = field.iter().position(|&b| b == b':') {
-                out.push((field[..colon].trim_ascii(), field));
+                return Some((field[..colon].trim_ascii(), field));
             }
-            start = end;
         }
-        i = end;
+        None
     }
-    out
 }
 
 /// The first value of a header field, unfolded, trimmed (lossy UTF-8).
 pub fn header_value(header: &[u8], name: &str) -> Option<String> {
     fields(header)
-        .into_iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
         .map(|(n, field)| {
             let value = &field[n.len()..];

@@ -61,10 +61,7 @@ impl SqliteBackend {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30))
-            // Reads map the file instead of copying each page through a system call: a
-            // FETCH 1:* reads tens of megabytes of summaries (address space, not memory).
-            .pragma("mmap_size", "1073741824");
+            .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
