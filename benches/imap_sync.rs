@@ -243,33 +243,43 @@ async fn sync(port: u16, user: &str, password: &str, connections: usize) -> Resu
     Ok(())
 }
 
+/// Opens `count` IDLE connections in two halves; after each, prints `idling N` and waits
+/// for a line (then EOF) on stdin, so the caller can read the server's memory in between:
+/// the second half's growth is the cost of a connection once the first logins' passing
+/// allocations are there to reuse.
 async fn idle(port: u16, user: &str, password: &str, count: usize) -> Result<()> {
     let mut held = Vec::with_capacity(count);
-    let mut pending = Vec::new();
-    for i in 0..count {
-        let (user, password) = (user.to_string(), password.to_string());
-        pending.push(tokio::spawn(async move {
-            let mut c = Client::connect(port, &user, &password).await?;
-            c.run("SELECT INBOX").await?;
-            c.stream.get_mut().write_all(b"i IDLE\r\n").await?;
-            let mut line = String::new();
-            c.stream.read_line(&mut line).await?;
-            if !line.starts_with('+') {
-                return Err(format!("IDLE refused: {line}").into());
-            }
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(c)
-        }));
-        // A few hundred handshakes at a time: the server's accept queue is not the subject.
-        if pending.len() == 200 || i + 1 == count {
-            for p in pending.drain(..) {
-                held.push(p.await??);
+    let mut stdin = BufReader::new(tokio::io::stdin());
+    for half in [count / 2, count - count / 2] {
+        let mut pending = Vec::new();
+        for i in 0..half {
+            let (user, password) = (user.to_string(), password.to_string());
+            pending.push(tokio::spawn(async move {
+                let mut c = Client::connect(port, &user, &password).await?;
+                c.run("SELECT INBOX").await?;
+                c.stream.get_mut().write_all(b"i IDLE\r\n").await?;
+                let mut line = String::new();
+                c.stream.read_line(&mut line).await?;
+                if !line.starts_with('+') {
+                    return Err(format!("IDLE refused: {line}").into());
+                }
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(c)
+            }));
+            // A few hundred handshakes at a time: the server's accept queue is not the subject.
+            if pending.len() == 200 || i + 1 == half {
+                for p in pending.drain(..) {
+                    held.push(p.await??);
+                }
             }
         }
+        println!("idling {}", held.len());
+        let mut line = String::new();
+        if stdin.read_line(&mut line).await? == 0 {
+            break;
+        }
     }
-    println!("idling {}", held.len());
-    let mut stdin = tokio::io::stdin();
-    let mut buf = [0u8; 16];
-    while stdin.read(&mut buf).await? > 0 {}
+    let mut rest = Vec::new();
+    stdin.read_to_end(&mut rest).await?;
     Ok(())
 }
 

@@ -567,6 +567,68 @@ fn esearch_and_list_extended() {
     );
 }
 
+const REV2: &str = r#"
+m = connect()
+for n in range(6):
+    ok(m.append("INBOX", "(\\Seen)" if n % 2 else None, None, b"Subject: r%d\r\n\r\nbody\r\n" % n))
+caps = raw(m, "CAPABILITY")[0]
+assert " IMAP4rev2 " in caps and " SEARCHRES " in caps and " STATUS=SIZE " in caps, caps
+# STATUS SIZE and DELETED (RFC 9051 6.3.11).
+size = sum(len(b"Subject: r%d\r\n\r\nbody\r\n" % n) for n in range(6))
+status = raw(m, "STATUS INBOX (MESSAGES SIZE DELETED)")[0]
+assert re.match(r'\* STATUS "?INBOX"? \(MESSAGES 6 SIZE %d DELETED 0\)$' % size, status), status
+# SEARCHRES (RFC 5182): SAVE alone answers nothing, then $ stands for the result.
+ok(m.select("INBOX"))
+lines = raw(m, "SEARCH RETURN (SAVE) UNSEEN")
+assert len(lines) == 1 and " OK " in lines[0], lines
+lines = raw(m, "FETCH $ (FLAGS)")
+assert [l.split()[1] for l in lines[:-1]] == ["1", "3", "5"], lines
+lines = raw(m, "SEARCH $ SUBJECT r2")
+assert lines[0] == "* SEARCH 3", lines
+ok(m.store("1", "+FLAGS.SILENT", "(\\Deleted)"))
+ok(m.expunge())
+# The expunged message leaves the saved result; the others keep their new numbers.
+lines = raw(m, "FETCH $ (UID)")
+assert [l.split()[1] for l in lines[:-1]] == ["2", "4"], lines
+lines = raw(m, "UID SEARCH RETURN (SAVE MIN) SEEN")
+assert re.match(r'\* ESEARCH \(TAG "[^"]+"\) UID MIN \d+$', lines[0]), lines
+lines = raw(m, "UID FETCH $ (FLAGS)")
+assert len(lines) == 2 and lines[0].startswith("* 1 FETCH"), lines
+lines = raw(m, "SEARCH RETURN (SAVE COUNT) SUBJECT nothing-like-this")
+assert re.match(r'\* ESEARCH \(TAG "[^"]+"\) COUNT 0$', lines[0]), lines
+lines = raw(m, "UID STORE $ +FLAGS (\\Flagged)")
+assert len(lines) == 1 and " OK " in lines[-1], lines
+assert raw(m, "SEARCH FLAGGED")[0] == "* SEARCH", "nothing was flagged"
+# ENABLE IMAP4rev2: no RECENT nor UNSEEN code at SELECT, SEARCH answered by ESEARCH,
+# folder names in UTF-8.
+assert raw(m, "ENABLE IMAP4rev2")[0] == "* ENABLED IMAP4rev2"
+lines = raw(m, "SELECT INBOX")
+assert not any("RECENT" in l or "[UNSEEN" in l for l in lines), lines
+assert any(l == "* 5 EXISTS" for l in lines), lines
+lines = raw(m, "SEARCH UNSEEN")
+assert re.match(r'\* ESEARCH \(TAG "[^"]+"\) ALL 2,4$', lines[0]), lines
+lines = raw(m, "UID SEARCH SUBJECT nothing-like-this")
+assert re.match(r'\* ESEARCH \(TAG "[^"]+"\) UID$', lines[0]), lines
+assert " OK " in raw(m, 'CREATE "Résultats"')[-1]
+# (A name that is not ASCII comes as a literal, its UTF-8 bytes as they are.)
+lines = raw(m, 'LIST "" "R*"')
+assert "Résultats" in lines and "&AMk-" not in " ".join(lines), lines
+print("REV2 OK")
+"#;
+
+#[test]
+fn imap4rev2_searchres_and_status_size() {
+    let mut server = TestServer::new("");
+    server.start();
+    let out = run(&server, REV2, "");
+    assert!(
+        out.status.success() && stdout(&out).contains("REV2 OK"),
+        "{}\n{}",
+        show(&out),
+        server.log()
+    );
+}
+
 const QUOTA: &str = r#"
 m = connect()
 ok(m.append("INBOX", None, None, b"Subject: q\r\n\r\n" + b"z" * 4000 + b"\r\n"))

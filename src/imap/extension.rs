@@ -44,6 +44,23 @@ pub struct SearchReturn {
     pub max: bool,
     pub all: bool,
     pub count: bool,
+    /// SAVE (RFC 5182): keep the result for `$`.
+    pub save: bool,
+}
+
+impl SearchReturn {
+    /// What a SEARCH without RETURN answers in IMAP4rev2 (RFC 9051 6.4.4).
+    pub fn all() -> SearchReturn {
+        SearchReturn {
+            all: true,
+            ..SearchReturn::default()
+        }
+    }
+
+    /// Whether an ESEARCH response is sent: not for SAVE alone (RFC 5182 2.4).
+    pub fn answers(&self) -> bool {
+        self.min || self.max || self.all || self.count
+    }
 }
 
 /// LIST-EXTENDED options (RFC 5258, RFC 6154, RFC 5819).
@@ -139,10 +156,11 @@ fn search(raw: &[u8], args_start: usize, tokens: &[Token]) -> Result<Extended, &
             o if o.is_atom("MAX") => ret.max = true,
             o if o.is_atom("ALL") => ret.all = true,
             o if o.is_atom("COUNT") => ret.count = true,
+            o if o.is_atom("SAVE") => ret.save = true,
             _ => return Err("Unknown SEARCH RETURN option"),
         }
     }
-    if ret == SearchReturn::default() {
+    if options.is_empty() {
         // RETURN () means ALL (RFC 4731 3.1).
         ret.all = true;
     }
@@ -238,6 +256,7 @@ fn status_item(token: &Token) -> Result<StatusDataItemName, &'static str> {
         "UIDVALIDITY" => StatusDataItemName::UidValidity,
         "UNSEEN" => StatusDataItemName::Unseen,
         "DELETED" => StatusDataItemName::Deleted,
+        "SIZE" => StatusDataItemName::Size,
         "HIGHESTMODSEQ" => StatusDataItemName::HighestModSeq,
         _ => return Err("Unknown STATUS item"),
     })

@@ -181,6 +181,9 @@ impl Session<'_> {
                 ),
                 StatusDataItemName::UidValidity => format!("UIDVALIDITY {}", folder.uidvalidity),
                 StatusDataItemName::Unseen => format!("UNSEEN {}", count("\\Seen", false)),
+                StatusDataItemName::Size => {
+                    format!("SIZE {}", messages.iter().map(|m| m.size).sum::<u64>())
+                }
                 StatusDataItemName::Deleted => format!("DELETED {}", count("\\Deleted", true)),
                 StatusDataItemName::DeletedStorage => format!(
                     "DELETED-STORAGE {}",

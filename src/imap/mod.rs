@@ -18,6 +18,7 @@ mod messages;
 mod mime;
 mod quota;
 mod search;
+mod searchres;
 mod select;
 mod session;
 mod sort;

@@ -105,8 +105,20 @@ impl Session<'_> {
     ) -> Result<Reply, ReadError> {
         let (found, highest) = match self.matching(charset, criteria, by_uid).await {
             Ok(found) => found,
-            Err(reply) => return Ok(reply),
+            Err(reply) => {
+                // A failed SEARCH ... SAVE leaves `$` empty (RFC 5182 2.1).
+                if let (true, Some(view)) = (ret.save, &mut self.view) {
+                    view.saved.clear();
+                }
+                return Ok(reply);
+            }
         };
+        if ret.save {
+            self.save(&found, by_uid, ret);
+        }
+        if !ret.answers() {
+            return Ok(Reply::ok(""));
+        }
         let mut line = format!("* ESEARCH (TAG {})", super::encode::quoted(tag));
         if by_uid {
             line.push_str(" UID");
@@ -129,6 +141,30 @@ impl Session<'_> {
         line.push_str("\r\n");
         self.push(line.as_bytes()).await?;
         Ok(Reply::ok(""))
+    }
+
+    /// Keeps a search's result for `$`: its MIN and/or MAX alone when only those were asked
+    /// for with SAVE, otherwise all of it (RFC 5182 2.4).
+    fn save(&mut self, found: &[u32], by_uid: bool, ret: &SearchReturn) {
+        let Some(view) = &mut self.view else {
+            return;
+        };
+        let kept: Vec<u32> = if (ret.min || ret.max) && !ret.all && !ret.count {
+            let mut ends = Vec::new();
+            ends.extend(found.first().filter(|_| ret.min));
+            ends.extend(found.last().filter(|_| ret.max));
+            ends.dedup();
+            ends
+        } else {
+            found.to_vec()
+        };
+        view.saved = if by_uid {
+            kept
+        } else {
+            kept.iter()
+                .filter_map(|&n| view.uid(n as usize - 1))
+                .collect()
+        };
     }
 
     /// The numbers (or UIDs) of the matching messages, ascending, and the highest modseq
@@ -321,7 +357,16 @@ fn needs_header(key: &SearchKey<'_>) -> bool {
     }
 }
 
+/// Whether `needle` occurs in `haystack`, ignoring case.
 fn contains(haystack: &str, needle: &[u8]) -> bool {
+    if needle.is_ascii() {
+        // The usual case, compared in place: no lowercased copies.
+        return needle.is_empty()
+            || haystack
+                .as_bytes()
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle));
+    }
     let needle = String::from_utf8_lossy(needle).to_lowercase();
     haystack.to_lowercase().contains(&needle)
 }

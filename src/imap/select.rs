@@ -50,7 +50,7 @@ impl Session<'_> {
             // Opening someone else's folder is an access to health data: traced.
             self.audit_access(&target.display).await;
         }
-        let (mut view, metas) = match View::open(&self.ctx.store, target, read_only).await {
+        let mut view = match View::open(&self.ctx.store, target, read_only).await {
             Ok(opened) => opened,
             Err(e) => return Ok(Reply::unavailable(e)),
         };
@@ -64,14 +64,25 @@ impl Session<'_> {
         let mut lines = format!(
             "* FLAGS ({SYSTEM_FLAGS})\r\n\
              * OK [PERMANENTFLAGS ({permanent})] Flags permitted\r\n\
-             * {} EXISTS\r\n* 0 RECENT\r\n",
+             * {} EXISTS\r\n",
             view.len()
         );
-        if let Some(first) = metas
-            .iter()
-            .position(|m| !super::fetch::has_flag(&m.flags, "\\Seen"))
-        {
-            lines.push_str(&format!("* OK [UNSEEN {}] First unseen\r\n", first + 1));
+        // IMAP4rev2 has neither \Recent nor the UNSEEN code (RFC 9051 appendix E).
+        if !self.rev2 {
+            lines.push_str("* 0 RECENT\r\n");
+            let unseen = self
+                .ctx
+                .store
+                .db()
+                .uids_by_flags(view.mailbox.id, &[], &["\\Seen".to_string()])
+                .await;
+            match unseen.map(|uids| uids.first().and_then(|&uid| view.index_of(uid))) {
+                Ok(Some(first)) => {
+                    lines.push_str(&format!("* OK [UNSEEN {}] First unseen\r\n", first + 1))
+                }
+                Ok(None) => {}
+                Err(e) => return Ok(Reply::unavailable(e)),
+            }
         }
         lines.push_str(&format!(
             "* OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] Predicted next UID\r\n",

@@ -9,8 +9,9 @@ use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::extensions::utf8::Utf8Kind;
 
 use super::access;
-use super::extension::{self, Extended};
+use super::extension::{self, Extended, SearchReturn};
 use super::input::{self, Input};
+use super::searchres;
 use super::view::View;
 use crate::auth::{Credentials, Rights};
 use crate::listener::{Connection, ReadError};
@@ -76,6 +77,9 @@ pub(super) struct Session<'a> {
     pub(super) condstore: bool,
     /// QRESYNC is on: removals are told as VANISHED.
     pub(super) qresync: bool,
+    /// The client enabled IMAP4rev2 (RFC 9051): no RECENT, SEARCH answered by ESEARCH,
+    /// folder names in UTF-8.
+    pub(super) rev2: bool,
     /// Untagged responses not yet written.
     pub(super) out: Vec<u8>,
 }
@@ -92,6 +96,7 @@ impl<'a> Session<'a> {
             utf8: false,
             condstore: false,
             qresync: false,
+            rev2: false,
             out: Vec::new(),
         }
     }
@@ -140,6 +145,7 @@ impl<'a> Session<'a> {
     pub(super) fn capabilities(&self) -> String {
         let mut caps = vec![
             "IMAP4rev1",
+            "IMAP4rev2",
             "LITERAL+",
             "SASL-IR",
             "ID",
@@ -155,6 +161,8 @@ impl<'a> Session<'a> {
             "CONDSTORE",
             "QRESYNC",
             "ESEARCH",
+            "SEARCHRES",
+            "STATUS=SIZE",
             "LIST-EXTENDED",
             "LIST-STATUS",
             "ACL",
@@ -186,7 +194,7 @@ impl<'a> Session<'a> {
 
     pub(super) async fn run(mut self) -> Result<(), ReadError> {
         let greeting = format!(
-            "* OK [CAPABILITY {}] mssante IMAP4rev1 ready",
+            "* OK [CAPABILITY {}] mssante IMAP ready",
             self.capabilities()
         );
         self.send_line(&greeting).await?;
@@ -212,6 +220,24 @@ impl<'a> Session<'a> {
                     return Err(ReadError::Timeout);
                 }
                 Err(e) => return Err(e),
+            };
+            // `$` (SEARCHRES) is written out first: imap-codec's grammar has none.
+            let raw = match self
+                .view
+                .as_ref()
+                .map(|v| searchres::rewrite(&raw, &v.saved, |uid| v.index_of(uid)))
+            {
+                Some(searchres::Rewrite::Command(rewritten)) => rewritten,
+                Some(searchres::Rewrite::Nothing) => {
+                    let tag = input::tag_of(&raw);
+                    let line = format!(
+                        "{} OK Nothing done: no saved search result ($)",
+                        tag.as_deref().unwrap_or("*")
+                    );
+                    self.send_line(&line).await?;
+                    continue;
+                }
+                _ => raw,
             };
             // imap-codec first; the commands its grammar lacks are parsed in `extension`.
             let command = match input::decode(&raw) {
@@ -271,7 +297,7 @@ impl<'a> Session<'a> {
                     Extended::Search(search, _) => !by_number(&search.body),
                     _ => true,
                 };
-                let (name, reply) = self.extended(&tag, extended).await?;
+                let (name, reply) = Box::pin(self.extended(&tag, extended)).await?;
                 (tag, name, allowed, reply)
             }
         };
@@ -441,6 +467,12 @@ impl<'a> Session<'a> {
                             self.enable_qresync();
                             enabled.push_str(" QRESYNC");
                         }
+                        other if other.to_string().eq_ignore_ascii_case("IMAP4rev2") => {
+                            // IMAP4rev2 names folders in UTF-8 (RFC 9051 5.1).
+                            self.rev2 = true;
+                            self.utf8 = true;
+                            enabled.push_str(" IMAP4rev2");
+                        }
                         _ => {}
                     }
                 }
@@ -471,14 +503,20 @@ impl<'a> Session<'a> {
             }
             CommandBody::Close if selected => self.close().await?,
             CommandBody::Idle if authenticated => self.idle(tag).await?,
-            body if authenticated => self.mailbox_command(body).await?,
+            // Boxed: the futures of the folder commands are large, and a session spends its
+            // life waiting for input or in IDLE, where that space would be held idle.
+            body if authenticated => Box::pin(self.mailbox_command(tag, body)).await?,
             _ => Reply::bad("Command not valid in this state"),
         };
         Ok(Some(reply))
     }
 
     /// Folder and message commands (authenticated and selected states).
-    async fn mailbox_command(&mut self, body: CommandBody<'static>) -> Result<Reply, ReadError> {
+    async fn mailbox_command(
+        &mut self,
+        tag: &str,
+        body: CommandBody<'static>,
+    ) -> Result<Reply, ReadError> {
         let selected = self.view.is_some();
         Ok(match body {
             CommandBody::Create { mailbox } => self.create(&mailbox).await,
@@ -522,6 +560,14 @@ impl<'a> Session<'a> {
                 modifiers,
             } if selected => {
                 self.store(&sequence_set, kind, response, &flags, uid, &modifiers)
+                    .await?
+            }
+            CommandBody::Search {
+                charset,
+                criteria,
+                uid,
+            } if selected && self.rev2 => {
+                self.esearch(tag, charset, criteria.as_ref(), uid, &SearchReturn::all())
                     .await?
             }
             CommandBody::Search {

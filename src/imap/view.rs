@@ -35,16 +35,13 @@ pub struct View {
     pub modseq: bool,
     /// QRESYNC is on: removals are told as VANISHED, not EXPUNGE.
     pub vanished: bool,
+    /// The UIDs a `SEARCH RETURN (SAVE)` kept, what `$` stands for (RFC 5182).
+    pub saved: Vec<u32>,
 }
 
 impl View {
-    /// Opens a view of a folder; returns it with its messages' metadata as they are now
-    /// (for SELECT's answer; the view keeps only the UIDs).
-    pub async fn open(
-        store: &Store,
-        target: Target,
-        read_only: bool,
-    ) -> Result<(View, Vec<MessageMeta>), StoreError> {
+    /// Opens a view of a folder (its UIDs: metadata is read when a command needs it).
+    pub async fn open(store: &Store, target: Target, read_only: bool) -> Result<View, StoreError> {
         let Target {
             owner,
             folder: mailbox,
@@ -54,10 +51,10 @@ impl View {
         // Listen first, so a change between the listing and the listening is not missed.
         let mut changes = store.watch_folder(mailbox.id);
         changes.borrow_and_update();
-        let delta = store.db().changes_since(mailbox.id, 0).await?;
-        let view = View {
-            seen_modseq: delta.highestmodseq,
-            uids: UidRuns::from_sorted(delta.changed.iter().map(|m| m.uid)),
+        let (uids, highestmodseq) = store.db().folder_uids(mailbox.id).await?;
+        Ok(View {
+            seen_modseq: highestmodseq,
+            uids: UidRuns::from_sorted(uids),
             own: HashSet::new(),
             mailbox,
             owner,
@@ -67,8 +64,8 @@ impl View {
             behind: false,
             modseq: false,
             vanished: false,
-        };
-        Ok((view, delta.changed))
+            saved: Vec::new(),
+        })
     }
 
     /// The highest modseq this view has caught up with.

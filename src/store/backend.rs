@@ -274,6 +274,8 @@ pub trait Folders: Send + Sync {
         first: u32,
         last: u32,
     ) -> Result<Vec<MessageMeta>, StoreError>;
+    /// The UIDs of a folder's messages, ascending, and its highest modseq, read together.
+    async fn folder_uids(&self, mailbox_id: i64) -> Result<(Vec<u32>, u64), StoreError>;
     /// The UIDs, ascending, of a folder's messages that have every flag of `with` and none
     /// of `without` (compared without regard to ASCII case).
     async fn uids_by_flags(

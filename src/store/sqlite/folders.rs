@@ -71,6 +71,10 @@ impl Folders for SqliteBackend {
         messages::messages_between(&self.pool, mailbox_id, first, last).await
     }
 
+    async fn folder_uids(&self, mailbox_id: i64) -> Result<(Vec<u32>, u64), StoreError> {
+        messages::folder_uids(&self.pool, mailbox_id).await
+    }
+
     async fn uids_by_flags(
         &self,
         mailbox_id: i64,

@@ -275,6 +275,27 @@ pub async fn messages_between(
     packed::metas(packed)
 }
 
+pub async fn folder_uids(
+    pool: &SqlitePool,
+    mailbox_id: i64,
+) -> Result<(Vec<u32>, u64), StoreError> {
+    // One read transaction, so the list and the modseq agree.
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    let highest: i64 = sqlx::query_scalar("SELECT highestmodseq FROM mailboxes WHERE id = ?")
+        .bind(mailbox_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NotFound("the folder was deleted".into()))?;
+    let packed = sqlx::query_scalar("SELECT group_concat(uid) FROM messages WHERE mailbox_id = ?")
+        .bind(mailbox_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    Ok((packed::uids(packed)?, highest as u64))
+}
+
 pub async fn uids_by_flags(
     pool: &SqlitePool,
     mailbox_id: i64,

@@ -86,8 +86,11 @@ pub(super) fn uids(packed: Option<String>) -> Result<Vec<u32>, StoreError> {
     Ok(uids)
 }
 
-/// The `(uid, blob)` records of a [`packed_blobs`] answer, by UID (none when no row matched).
-pub(super) fn blobs(packed: Option<Vec<u8>>) -> Result<Vec<(u32, Option<Vec<u8>>)>, StoreError> {
+/// A UID and its blob (None for a NULL).
+pub(super) type Record = (u32, Option<Vec<u8>>);
+
+/// The records of a [`packed_blobs`] answer, by UID (none when no row matched).
+pub(super) fn blobs(packed: Option<Vec<u8>>) -> Result<Vec<Record>, StoreError> {
     let Some(packed) = packed else {
         return Ok(Vec::new());
     };
