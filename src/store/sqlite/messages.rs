@@ -262,17 +262,11 @@ pub async fn messages_between(
     first: u32,
     last: u32,
 ) -> Result<Vec<MessageMeta>, StoreError> {
-    let packed = sqlx::query_scalar(concat!(
+    let sql = concat!(
         packed::packed_metas!(),
         "WHERE mailbox_id = ? AND uid BETWEEN ? AND ?"
-    ))
-    .bind(mailbox_id)
-    .bind(i64::from(first))
-    .bind(i64::from(last))
-    .fetch_one(pool)
-    .await
-    .map_err(db_err)?;
-    packed::metas(packed)
+    );
+    packed::metas(packed::over_range(pool, sql, mailbox_id, first, last).await?)
 }
 
 pub async fn folder_uids(
@@ -402,21 +396,12 @@ pub async fn messages_sealed(
     first: u32,
     last: u32,
 ) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
-    let packed = sqlx::query_scalar(concat!(
+    let sql = concat!(
         packed::packed_blobs!("uid", "sealed"),
         "FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ?"
-    ))
-    .bind(mailbox_id)
-    .bind(i64::from(first))
-    .bind(i64::from(last))
-    .fetch_one(pool)
-    .await
-    .map_err(db_err)?;
-    // `sealed` is NOT NULL: every record has its bytes.
-    Ok(packed::blobs(packed)?
-        .into_iter()
-        .filter_map(|(uid, sealed)| Some((uid, sealed?)))
-        .collect())
+    );
+    let packed = packed::over_range(pool, sql, mailbox_id, first, last).await?;
+    Ok(packed::present(packed::blobs(packed)?))
 }
 
 pub async fn summaries_sealed(
@@ -425,21 +410,12 @@ pub async fn summaries_sealed(
     first: u32,
     last: u32,
 ) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
-    let packed = sqlx::query_scalar(concat!(
+    let sql = concat!(
         packed::packed_blobs!("uid", "summary"),
         "FROM message_summaries WHERE mailbox_id = ? AND uid BETWEEN ? AND ?"
-    ))
-    .bind(mailbox_id)
-    .bind(i64::from(first))
-    .bind(i64::from(last))
-    .fetch_one(pool)
-    .await
-    .map_err(db_err)?;
-    // `summary` is NOT NULL: every record has its bytes.
-    Ok(packed::blobs(packed)?
-        .into_iter()
-        .filter_map(|(uid, summary)| Some((uid, summary?)))
-        .collect())
+    );
+    let packed = packed::over_range(pool, sql, mailbox_id, first, last).await?;
+    Ok(packed::present(packed::blobs(packed)?))
 }
 
 pub async fn set_summaries(

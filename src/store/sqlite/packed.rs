@@ -6,7 +6,32 @@
 //! There is no ORDER BY inside the aggregates: SQLite would sort again what the index gives
 //! in order. The unpackers sort by UID when (rarely) needed.
 
+use sqlx::Sqlite;
+use sqlx::sqlite::SqlitePool;
+
+use super::db_err;
 use crate::store::{MessageMeta, StoreError};
+
+/// Runs a packing query over a UID range (its SQL ends with `mailbox_id = ? AND uid
+/// BETWEEN ? AND ?`) and returns its one value (None when no row matched).
+pub(super) async fn over_range<T>(
+    pool: &SqlitePool,
+    sql: &'static str,
+    mailbox_id: i64,
+    first: u32,
+    last: u32,
+) -> Result<Option<T>, StoreError>
+where
+    T: for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite> + Send + Unpin,
+{
+    sqlx::query_scalar::<Sqlite, Option<T>>(sql)
+        .bind(mailbox_id)
+        .bind(i64::from(first))
+        .bind(i64::from(last))
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)
+}
 
 /// Selects the metadata of the messages a `WHERE` clause (to append) picks, one line per
 /// message: "uid date size modseq flags" (flags last: they hold spaces). Read with [`metas`].
@@ -112,6 +137,14 @@ pub(super) fn blobs(packed: Option<Vec<u8>>) -> Result<Vec<Record>, StoreError> 
         out.sort_unstable_by_key(|(uid, _)| *uid);
     }
     Ok(out)
+}
+
+/// The records of a NOT NULL column: each with its bytes.
+pub(super) fn present(records: Vec<Record>) -> Vec<(u32, Vec<u8>)> {
+    records
+        .into_iter()
+        .filter_map(|(uid, bytes)| Some((uid, bytes?)))
+        .collect()
 }
 
 /// A decimal number followed by a space, and what follows.
