@@ -685,6 +685,12 @@ assert re.match(r"\* SORT \d+ \d+$", lines[0]), lines
 assert raw(m, "THREAD REFERENCES UTF-8 ALL")[0] == "* THREAD (3 5)(1 2 4)", raw(m, "THREAD REFERENCES UTF-8 ALL")
 assert raw(m, "THREAD ORDEREDSUBJECT UTF-8 ALL")[0] == "* THREAD (3 5)(1 (2)(4))"
 assert " BAD " in raw(m, "THREAD BOGUS UTF-8 ALL")[-1]
+# An encoded subject sorts by its decoded text: undecoded, "=?UTF-8?Q?Zz?=" would come
+# before "Mm".
+put("f@h", "=?UTF-8?Q?Zz?=", "Tri <tri@h.fr>", "Wed, 4 Feb 2026 08:00:00 +0000")
+put("g@h", "Mm", "Tri <tri@h.fr>", "Wed, 4 Feb 2026 09:00:00 +0000")
+ok(m.select("INBOX"))
+assert raw(m, "SORT (SUBJECT) UTF-8 FROM tri")[0] == "* SORT 7 6", raw(m, "SORT (SUBJECT) UTF-8 FROM tri")
 print("SORT OK")
 "#;
 

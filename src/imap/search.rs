@@ -248,9 +248,7 @@ impl Session<'_> {
         }
         Ok((found, (modseq && highest > 0).then_some(highest)))
     }
-}
 
-impl Session<'_> {
     /// A search on flags alone, answered by the store from its index of the metadata.
     async fn matching_flags(
         &self,

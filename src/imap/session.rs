@@ -297,7 +297,7 @@ impl<'a> Session<'a> {
                     Extended::Search(search, _) => !by_number(&search.body),
                     _ => true,
                 };
-                let (name, reply) = Box::pin(self.extended(&tag, extended)).await?;
+                let (name, reply) = self.extended(&tag, extended).await?;
                 (tag, name, allowed, reply)
             }
         };
@@ -503,9 +503,7 @@ impl<'a> Session<'a> {
             }
             CommandBody::Close if selected => self.close().await?,
             CommandBody::Idle if authenticated => self.idle(tag).await?,
-            // Boxed: the futures of the folder commands are large, and a session spends its
-            // life waiting for input or in IDLE, where that space would be held idle.
-            body if authenticated => Box::pin(self.mailbox_command(tag, body)).await?,
+            body if authenticated => self.mailbox_command(tag, body).await?,
             _ => Reply::bad("Command not valid in this state"),
         };
         Ok(Some(reply))
