@@ -30,6 +30,8 @@ pub struct ServerContext {
     pub delivery: Delivery,
     /// The INBOXes open in a POP3 session (one session each).
     pub maildrop_locks: MaildropLocks,
+    /// Cached parts of messages IMAP sessions read (headers, structure), in memory.
+    pub imap_summaries: crate::imap::SummaryCache,
 }
 
 impl ServerContext {
@@ -46,6 +48,7 @@ impl ServerContext {
                 .with_policy(&config.auth, config.mode == crate::config::Mode::Production),
             delivery: Delivery::new(store.clone(), config.clone(), smime_trust),
             maildrop_locks: MaildropLocks::default(),
+            imap_summaries: crate::imap::SummaryCache::new(config.limits.imap_cache_size),
             config,
             store,
             audit,

@@ -316,6 +316,20 @@ ok(b.fetch("1:2", "(FLAGS)"))
 assert "EXPUNGE" not in b.untagged_responses, b.untagged_responses
 ok(b.noop())
 assert b.untagged_responses.get("EXPUNGE") == [b"1"], b.untagged_responses
+
+# Header searches read parts kept in memory for every session: after A expunges one match
+# and appends another, both sessions find the new one and not the gone one.
+def subject_uids(s):
+    typ, data = s.uid("SEARCH", "SUBJECT", '"3"')
+    assert typ == "OK", data
+    return data[0].split()
+first = subject_uids(b)
+assert len(first) == 1 and subject_uids(a) == first, first
+ok(a.append("INBOX", None, None, b"Subject: 3 again\r\n\r\nthree\r\n"))
+ok(a.store("1", "+FLAGS", "(\\Deleted)")); ok(a.expunge())
+ok(b.noop())
+now = subject_uids(b)
+assert len(now) == 1 and now != first and subject_uids(a) == now, (first, now)
 print("WATCH OK")
 "#;
 

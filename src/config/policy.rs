@@ -20,6 +20,10 @@ pub struct Limits {
     /// Octets a mailbox may hold, unless `mssante user quota` set its own (0: no limit).
     #[serde(default = "default_mailbox_quota")]
     pub mailbox_quota: u64,
+    /// Octets of decrypted message headers and structures IMAP keeps in memory for all
+    /// sessions (0: none; they are read from the store each time).
+    #[serde(default = "default_imap_cache_size")]
+    pub imap_cache_size: usize,
 }
 
 impl Default for Limits {
@@ -28,6 +32,7 @@ impl Default for Limits {
             max_message_size: default_max_message_size(),
             max_recipients: default_max_recipients(),
             mailbox_quota: default_mailbox_quota(),
+            imap_cache_size: default_imap_cache_size(),
         }
     }
 }
@@ -40,6 +45,9 @@ fn default_max_recipients() -> usize {
 }
 fn default_mailbox_quota() -> u64 {
     10 * 1024 * 1024 * 1024
+}
+fn default_imap_cache_size() -> usize {
+    64 * 1024 * 1024
 }
 
 /// How the MX judges other operators.

@@ -9,7 +9,7 @@ use imap_codec::imap_types::fetch::{
 };
 use imap_codec::imap_types::sequence::SequenceSet;
 
-use super::cache::{self, Cached};
+use super::cache;
 use super::encode;
 use super::mime::{self, Part};
 use super::session::{Reply, Session};
@@ -267,67 +267,6 @@ impl Session<'_> {
         Ok(true)
     }
 
-    /// The header blocks of the messages at a run of indices, from the cache: all that
-    /// SEARCH on headers, SORT and THREAD read.
-    pub(super) async fn headers(
-        &self,
-        run: &[usize],
-    ) -> Result<std::collections::HashMap<u32, Cached>, crate::store::StoreError> {
-        self.cached(run).await
-    }
-
-    /// The cached parts of the messages at a run of indices, made (and kept) for the ones
-    /// that have none yet.
-    async fn cached(
-        &self,
-        run: &[usize],
-    ) -> Result<std::collections::HashMap<u32, Cached>, crate::store::StoreError> {
-        let Some((view, first, last)) = self.run_bounds(run) else {
-            return Ok(Default::default());
-        };
-        let store = &self.ctx.store;
-        let stored = store
-            .read_summaries(&view.owner, view.mailbox.id, first, last)
-            .await?;
-        let mut out = std::collections::HashMap::with_capacity(stored.len());
-        for (uid, bytes) in stored {
-            // Another version or damaged: made again below.
-            if let Some(cached) = Cached::decode(bytes) {
-                out.insert(uid, cached);
-            }
-        }
-        // Only the messages without a summary are opened, RUN at a time (memory).
-        let absent: Vec<usize> = run
-            .iter()
-            .copied()
-            .filter(|&i| view.uid(i).is_some_and(|uid| !out.contains_key(&uid)))
-            .collect();
-        if absent.is_empty() {
-            return Ok(out);
-        }
-        let mut made = Vec::new();
-        for part in runs(&absent, RUN) {
-            for (uid, raw) in self.open_run(part).await? {
-                if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(uid) {
-                    slot.insert(Cached::of(&raw));
-                    made.push(uid);
-                }
-            }
-        }
-        let made: Vec<(u32, &[u8])> = made
-            .into_iter()
-            .filter_map(|uid| Some((uid, out.get(&uid)?.encoded())))
-            .collect();
-        if let Err(e) = store
-            .keep_summaries(&view.owner, view.mailbox.id, &made)
-            .await
-        {
-            // The answer does not depend on it: the next FETCH makes them again.
-            tracing::warn!(error = %e, "could not keep message summaries");
-        }
-        Ok(out)
-    }
-
     /// The metadata of the messages at a run of consecutive view indices (one query).
     pub(super) async fn metas(&self, run: &[usize]) -> Result<Metas, crate::store::StoreError> {
         let Some((view, first, last)) = self.run_bounds(run) else {
@@ -368,7 +307,7 @@ impl Session<'_> {
     }
 
     /// The view and the first and last UIDs of a run of indices.
-    fn run_bounds(&self, run: &[usize]) -> Option<(&super::view::View, u32, u32)> {
+    pub(super) fn run_bounds(&self, run: &[usize]) -> Option<(&super::view::View, u32, u32)> {
         let view = self.view.as_ref()?;
         let first = view.uid(*run.first()?)?;
         let last = view.uid(*run.last()?)?;

@@ -230,6 +230,9 @@ impl Session<'_> {
             return Ok(Reply::ok(format!("{code} COPY completed")));
         }
         let mut out = format!("* OK {code} Moved\r\n").into_bytes();
+        if let Some(view) = &self.view {
+            self.forget_summaries(&view.mailbox, &from);
+        }
         if let Some(view) = &mut self.view {
             out.extend_from_slice(&view.expunge_report(&from));
         }
@@ -265,6 +268,9 @@ impl Session<'_> {
             return Ok(Reply::unavailable(e));
         }
         let mut out = Vec::new();
+        if let Some(view) = &self.view {
+            self.forget_summaries(&view.mailbox, &doomed);
+        }
         if let Some(view) = &mut self.view {
             out.extend_from_slice(&view.expunge_report(&doomed));
         }

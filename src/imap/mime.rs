@@ -302,10 +302,7 @@ impl<'a> Iterator for Fields<'a> {
             // The field ends at the first line end not followed by a folded line.
             let mut end = start;
             loop {
-                end = header[end..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(header.len(), |p| end + p + 1);
+                end = memchr::memchr(b'\n', &header[end..]).map_or(header.len(), |p| end + p + 1);
                 if !header.get(end).is_some_and(|&b| b == b' ' || b == b'\t') {
                     break;
                 }

@@ -22,6 +22,7 @@ mod searchres;
 mod select;
 mod session;
 mod sort;
+mod summaries;
 mod thread;
 mod transfer;
 mod utf7;
@@ -33,6 +34,8 @@ use async_trait::async_trait;
 
 use crate::listener::{Connection, ReadError, Service};
 use crate::server::ServerContext;
+
+pub use summaries::SummaryCache;
 
 /// The IMAP protocol for the listener framework.
 pub struct ImapService {

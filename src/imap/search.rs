@@ -203,6 +203,8 @@ impl Session<'_> {
         } else {
             Needs::Metadata
         };
+        // A search on headers and UIDs alone reads no metadata (flags, sizes, dates).
+        let reads_metadata = criteria.iter().any(needs_metadata);
         let all: Vec<usize> = (0..view.len()).collect();
         let mut found = Vec::new();
         let mut highest = 0;
@@ -212,21 +214,38 @@ impl Session<'_> {
             super::fetch::META_RUN
         };
         for run in super::fetch::runs(&all, size) {
-            let mut metas = self.metas(run).await.map_err(Reply::unavailable)?;
+            let mut metas = if reads_metadata {
+                self.metas(run).await.map_err(Reply::unavailable)?
+            } else {
+                Default::default()
+            };
             let mut bodies = match needs {
                 Needs::Message => self.open_run(run).await.map_err(Reply::unavailable)?,
                 _ => Default::default(),
             };
             let mut headers = match needs {
-                Needs::Header => self.headers(run).await.map_err(Reply::unavailable)?,
+                Needs::Header => self.cached(run).await.map_err(Reply::unavailable)?,
                 _ => Default::default(),
             };
             let Some(view) = &self.view else {
                 return Err(Reply::bad("No mailbox selected"));
             };
             for &index in run {
-                let Some(meta) = view.uid(index).and_then(|uid| metas.remove(&uid)) else {
+                let Some(uid) = view.uid(index) else {
                     continue;
+                };
+                let meta = match metas.remove(&uid) {
+                    Some(meta) => meta,
+                    // Expunged by another session meanwhile.
+                    None if reads_metadata => continue,
+                    // Read by no key: only the UID is filled in.
+                    None => MessageMeta {
+                        uid,
+                        internal_date: 0,
+                        size: 0,
+                        flags: String::new(),
+                        modseq: 0,
+                    },
                 };
                 let (body, cached) = (bodies.remove(&meta.uid), headers.remove(&meta.uid));
                 let candidate = match (&needs, &body, &cached) {
@@ -320,6 +339,30 @@ fn uses_modseq(key: &SearchKey<'_>) -> bool {
         K::Or(a, b) => uses_modseq(a) || uses_modseq(b),
         K::ModSequence { .. } => true,
         _ => false,
+    }
+}
+
+/// Whether a key reads a message's metadata (flags, size, dates, modseq): every key but
+/// those on headers, UIDs and numbers (so a key added later reads it by default).
+fn needs_metadata(key: &SearchKey<'_>) -> bool {
+    use SearchKey as K;
+    match key {
+        K::And(keys) => keys.as_ref().iter().any(needs_metadata),
+        K::Not(key) => needs_metadata(key),
+        K::Or(a, b) => needs_metadata(a) || needs_metadata(b),
+        K::All
+        | K::Bcc(_)
+        | K::Cc(_)
+        | K::From(_)
+        | K::Header(..)
+        | K::SentBefore(_)
+        | K::SentOn(_)
+        | K::SentSince(_)
+        | K::Subject(_)
+        | K::To(_)
+        | K::SequenceSet(_)
+        | K::Uid(_) => false,
+        _ => true,
     }
 }
 

@@ -163,6 +163,9 @@ impl Session<'_> {
             if let Err(e) = self.ctx.store.expunge(mailbox_id, &doomed).await {
                 return Ok(Reply::unavailable(e));
             }
+            if let Some(view) = &self.view {
+                self.forget_summaries(&view.mailbox, &doomed);
+            }
         }
         self.view = None;
         Ok(Reply::ok(""))

@@ -227,7 +227,7 @@ impl Session<'_> {
         let mut out = Vec::with_capacity(indices.len());
         for run in super::fetch::runs(&indices, super::fetch::META_RUN) {
             let mut metas = self.metas(run).await.map_err(Reply::unavailable)?;
-            let mut headers = self.headers(run).await.map_err(Reply::unavailable)?;
+            let mut headers = self.cached(run).await.map_err(Reply::unavailable)?;
             let Some(view) = &self.view else {
                 return Err(Reply::bad("No mailbox selected"));
             };
