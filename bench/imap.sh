@@ -147,5 +147,6 @@ wait "$IDLERS_PID" 2>/dev/null || true
 python3 -c "
 half, held, before, middle, after = $half, $held, $before, $middle, $after
 per = (after - middle) * 1024 / (held - half)
-print(f'  {held} idle IDLE connections: RSS {before // 1024} MiB, {middle // 1024} MiB with {half}, {after // 1024} MiB with {held}: {per / 1024:.1f} KiB per connection (goal: under 64 KiB)')
+total = (after - before) * 1024 / held
+print(f'  {held} idle IDLE connections: RSS {before // 1024} MiB, {middle // 1024} MiB with {half}, {after // 1024} MiB with {held}: {per / 1024:.1f} KiB per connection of the second half, {total / 1024:.1f} KiB counting everything (goal: under 64 KiB)')
 "
