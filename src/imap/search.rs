@@ -183,7 +183,7 @@ impl Session<'_> {
                 ));
             }
         }
-        let modseq = criteria.iter().any(uses_modseq);
+        let modseq = criteria.iter().any(|k| any_key(k, is_modseq));
         if modseq {
             self.enable_condstore();
         }
@@ -196,15 +196,15 @@ impl Session<'_> {
         if let Some((with, without)) = flags_only(criteria) {
             return self.matching_flags(&with, &without, by_uid).await;
         }
-        let needs = if criteria.iter().any(needs_body) {
+        let needs = if criteria.iter().any(|k| any_key(k, reads_body)) {
             Needs::Message
-        } else if criteria.iter().any(needs_header) {
+        } else if criteria.iter().any(|k| any_key(k, reads_header)) {
             Needs::Header
         } else {
             Needs::Metadata
         };
         // A search on headers and UIDs alone reads no metadata (flags, sizes, dates).
-        let reads_metadata = criteria.iter().any(needs_metadata);
+        let metadata_read = criteria.iter().any(|k| any_key(k, reads_metadata));
         let all: Vec<usize> = (0..view.len()).collect();
         let mut found = Vec::new();
         let mut highest = 0;
@@ -214,7 +214,7 @@ impl Session<'_> {
             super::fetch::META_RUN
         };
         for run in super::fetch::runs(&all, size) {
-            let mut metas = if reads_metadata {
+            let mut metas = if metadata_read {
                 self.metas(run).await.map_err(Reply::unavailable)?
             } else {
                 Default::default()
@@ -237,7 +237,7 @@ impl Session<'_> {
                 let meta = match metas.remove(&uid) {
                     Some(meta) => meta,
                     // Expunged by another session meanwhile.
-                    None if reads_metadata => continue,
+                    None if metadata_read => continue,
                     // Read by no key: only the UID is filled in.
                     None => MessageMeta {
                         uid,
@@ -331,71 +331,48 @@ fn flags_only(criteria: &[SearchKey<'_>]) -> Option<(Vec<String>, Vec<String>)> 
     Some((with, without))
 }
 
-fn uses_modseq(key: &SearchKey<'_>) -> bool {
+/// Whether `key`, or any key inside it (through AND, OR and NOT), is one `leaf` picks.
+fn any_key(key: &SearchKey<'_>, leaf: fn(&SearchKey<'_>) -> bool) -> bool {
     use SearchKey as K;
     match key {
-        K::And(keys) => keys.as_ref().iter().any(uses_modseq),
-        K::Not(key) => uses_modseq(key),
-        K::Or(a, b) => uses_modseq(a) || uses_modseq(b),
-        K::ModSequence { .. } => true,
-        _ => false,
+        K::And(keys) => keys.as_ref().iter().any(|k| any_key(k, leaf)),
+        K::Not(k) => any_key(k, leaf),
+        K::Or(a, b) => any_key(a, leaf) || any_key(b, leaf),
+        other => leaf(other),
     }
 }
 
-/// Whether a key reads a message's metadata (flags, size, dates, modseq): every key but
-/// those on headers, UIDs and numbers (so a key added later reads it by default).
-fn needs_metadata(key: &SearchKey<'_>) -> bool {
-    use SearchKey as K;
-    match key {
-        K::And(keys) => keys.as_ref().iter().any(needs_metadata),
-        K::Not(key) => needs_metadata(key),
-        K::Or(a, b) => needs_metadata(a) || needs_metadata(b),
-        K::All
-        | K::Bcc(_)
-        | K::Cc(_)
-        | K::From(_)
-        | K::Header(..)
-        | K::SentBefore(_)
-        | K::SentOn(_)
-        | K::SentSince(_)
-        | K::Subject(_)
-        | K::To(_)
-        | K::SequenceSet(_)
-        | K::Uid(_) => false,
-        _ => true,
-    }
+fn is_modseq(key: &SearchKey<'_>) -> bool {
+    matches!(key, SearchKey::ModSequence { .. })
 }
 
-/// Whether a key reads the message's body (BODY, TEXT).
-fn needs_body(key: &SearchKey<'_>) -> bool {
-    use SearchKey as K;
-    match key {
-        K::And(keys) => keys.as_ref().iter().any(needs_body),
-        K::Not(key) => needs_body(key),
-        K::Or(a, b) => needs_body(a) || needs_body(b),
-        K::Body(_) | K::Text(_) => true,
-        _ => false,
-    }
+/// Keys that read the message's body (BODY, TEXT).
+fn reads_body(key: &SearchKey<'_>) -> bool {
+    matches!(key, SearchKey::Body(_) | SearchKey::Text(_))
 }
 
-/// Whether a key reads the message's header fields.
-fn needs_header(key: &SearchKey<'_>) -> bool {
+/// Keys that read the message's header fields.
+fn reads_header(key: &SearchKey<'_>) -> bool {
     use SearchKey as K;
-    match key {
-        K::And(keys) => keys.as_ref().iter().any(needs_header),
-        K::Not(key) => needs_header(key),
-        K::Or(a, b) => needs_header(a) || needs_header(b),
+    matches!(
+        key,
         K::Bcc(_)
-        | K::Cc(_)
-        | K::From(_)
-        | K::Header(..)
-        | K::SentBefore(_)
-        | K::SentOn(_)
-        | K::SentSince(_)
-        | K::Subject(_)
-        | K::To(_) => true,
-        _ => false,
-    }
+            | K::Cc(_)
+            | K::From(_)
+            | K::Header(..)
+            | K::SentBefore(_)
+            | K::SentOn(_)
+            | K::SentSince(_)
+            | K::Subject(_)
+            | K::To(_)
+    )
+}
+
+/// Keys that read a message's metadata (flags, size, dates, modseq): every key but those on
+/// headers, UIDs and numbers (so a key added later reads it by default).
+fn reads_metadata(key: &SearchKey<'_>) -> bool {
+    use SearchKey as K;
+    !reads_header(key) && !matches!(key, K::All | K::SequenceSet(_) | K::Uid(_))
 }
 
 /// Whether `needle` occurs in `haystack`, ignoring case.
