@@ -175,6 +175,9 @@ assert search("NOT", "DELETED", "UNSEEN") == ["3"]
 assert search("SENTBEFORE", "1-Jan-2023") == ["1"]
 assert search("KEYWORD", "$Urgent") == []
 assert search("2:*", "UNFLAGGED") == ["3"]
+# Header keys with keys on flags or size: both read.
+assert search("FROM", "durand", "SEEN") == ["1"]
+assert search("OR", "SUBJECT", "second", "LARGER", "2000") == ["2", "3"]
 # Flag-only searches are answered by the store: whole words, any case, LIKE's wildcards
 # taken literally.
 ok(m.store("1", "+FLAGS.SILENT", "($Label_1 $LabelX)"))
@@ -319,17 +322,19 @@ assert b.untagged_responses.get("EXPUNGE") == [b"1"], b.untagged_responses
 
 # Header searches read parts kept in memory for every session: after A expunges one match
 # and appends another, both sessions find the new one and not the gone one.
-def subject_uids(s):
-    typ, data = s.uid("SEARCH", "SUBJECT", '"3"')
+def subject_uids(s, text):
+    typ, data = s.uid("SEARCH", "SUBJECT", '"%s"' % text)
     assert typ == "OK", data
     return data[0].split()
-first = subject_uids(b)
-assert len(first) == 1 and subject_uids(a) == first, first
+first = subject_uids(b, "3")
+assert len(first) == 1 and subject_uids(a, "3") == first, first
 ok(a.append("INBOX", None, None, b"Subject: 3 again\r\n\r\nthree\r\n"))
 ok(a.store("1", "+FLAGS", "(\\Deleted)")); ok(a.expunge())
 ok(b.noop())
-now = subject_uids(b)
-assert len(now) == 1 and now != first and subject_uids(a) == now, (first, now)
+now = subject_uids(b, "3")
+assert len(now) == 1 and now != first and subject_uids(a, "3") == now, (first, now)
+# Each message is matched on its own header, never a neighbour's.
+assert subject_uids(a, "again") == now and subject_uids(b, "again") == now, now
 print("WATCH OK")
 "#;
 

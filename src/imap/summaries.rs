@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::cache::Cached;
 use super::fetch::{RUN, runs};
 use super::session::Session;
+use super::view::View;
 use crate::store::StoreError;
 
 /// One incarnation of a folder: its row id and UIDVALIDITY (a row id may come back for a
@@ -160,13 +161,7 @@ impl Session<'_> {
         let folder = (view.mailbox.id, view.mailbox.uidvalidity);
         let memory = &self.ctx.imap_summaries;
         let mut out = memory.range(folder, first, last);
-        let missing = |out: &Parts| -> Vec<usize> {
-            run.iter()
-                .copied()
-                .filter(|&i| view.uid(i).is_some_and(|uid| !out.contains_key(&uid)))
-                .collect()
-        };
-        let absent = missing(&out);
+        let absent = lacking(run, view, &out);
         let (Some(&from), Some(&to)) = (absent.first(), absent.last()) else {
             return Ok(out);
         };
@@ -187,36 +182,38 @@ impl Session<'_> {
         }
         // Only the messages without a summary are opened, RUN at a time (memory).
         let mut made = Parts::new();
-        let absent: Vec<usize> = absent
-            .into_iter()
-            .filter(|&i| view.uid(i).is_some_and(|uid| !read.contains_key(&uid)))
-            .collect();
-        for part in runs(&absent, RUN) {
+        for part in runs(&lacking(&absent, view, &read), RUN) {
             for (uid, raw) in self.open_run(part).await? {
                 made.entry(uid)
                     .or_insert_with(|| Arc::new(Cached::of(&raw)));
             }
         }
         if !made.is_empty() {
-            let sealed: Vec<(u32, &[u8])> = made
+            let encoded: Vec<(u32, &[u8])> = made
                 .iter()
                 .map(|(&uid, cached)| (uid, cached.encoded()))
                 .collect();
             if let Err(e) = store
-                .keep_summaries(&view.owner, view.mailbox.id, &sealed)
+                .keep_summaries(&view.owner, view.mailbox.id, &encoded)
                 .await
             {
                 // The answer does not depend on it: the next FETCH makes them again.
                 tracing::warn!(error = %e, "could not keep message summaries");
             }
         }
-        let mut fresh: Vec<(&u32, &Arc<Cached>)> = read.iter().chain(made.iter()).collect();
-        fresh.sort_unstable_by_key(|(uid, _)| **uid);
-        memory.keep(folder, fresh);
+        memory.keep(folder, read.iter().chain(made.iter()));
         out.extend(read);
         out.extend(made);
         Ok(out)
     }
+}
+
+/// The view indices of `run` whose messages `have` lacks.
+fn lacking(run: &[usize], view: &View, have: &Parts) -> Vec<usize> {
+    run.iter()
+        .copied()
+        .filter(|&i| view.uid(i).is_some_and(|uid| !have.contains_key(&uid)))
+        .collect()
 }
 
 #[cfg(test)]

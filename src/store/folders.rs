@@ -308,10 +308,15 @@ impl Store {
             .await?;
         let key = self.account_key(account)?;
         let context = summary_context(&account.address);
-        sealed
-            .into_iter()
-            .map(|(uid, s)| Ok((uid, key.open(&context, &s)?)))
-            .collect()
+        // A range of 2,048 summaries is about 1.5 MiB: opened off the async workers.
+        let total: usize = sealed.iter().map(|(_, s)| s.len()).sum();
+        blocking(total, move || {
+            sealed
+                .into_iter()
+                .map(|(uid, s)| Ok((uid, key.open(&context, &s)?)))
+                .collect()
+        })
+        .await
     }
 
     /// Seals and keeps summaries of messages.
@@ -326,10 +331,18 @@ impl Store {
         }
         let key = self.account_key(account)?;
         let context = summary_context(&account.address);
-        let sealed = summaries
+        let total: usize = summaries.iter().map(|(_, s)| s.len()).sum();
+        let clear: Vec<(u32, Zeroizing<Vec<u8>>)> = summaries
             .iter()
-            .map(|&(uid, s)| Ok((uid, key.seal(&context, s)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .map(|&(uid, s)| (uid, Zeroizing::new(s.to_vec())))
+            .collect();
+        let sealed = blocking(total, move || {
+            clear
+                .iter()
+                .map(|(uid, s)| Ok((*uid, key.seal(&context, s)?)))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+        .await?;
         self.backend.set_summaries(mailbox_id, &sealed).await
     }
 }

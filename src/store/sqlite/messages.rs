@@ -269,25 +269,34 @@ pub async fn messages_between(
     packed::metas(packed::over_range(pool, sql, mailbox_id, first, last).await?)
 }
 
+/// A folder's highest modseq, read in `tx` (NotFound once the folder is deleted).
+async fn highest_modseq(
+    tx: &mut Transaction<'_, Sqlite>,
+    mailbox_id: i64,
+) -> Result<u64, StoreError> {
+    let highest: i64 = sqlx::query_scalar("SELECT highestmodseq FROM mailboxes WHERE id = ?")
+        .bind(mailbox_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::NotFound("the folder was deleted".into()))?;
+    Ok(highest as u64)
+}
+
 pub async fn folder_uids(
     pool: &SqlitePool,
     mailbox_id: i64,
 ) -> Result<(Vec<u32>, u64), StoreError> {
     // One read transaction, so the list and the modseq agree.
     let mut tx = pool.begin().await.map_err(db_err)?;
-    let highest: i64 = sqlx::query_scalar("SELECT highestmodseq FROM mailboxes WHERE id = ?")
-        .bind(mailbox_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| StoreError::NotFound("the folder was deleted".into()))?;
+    let highest = highest_modseq(&mut tx, mailbox_id).await?;
     let packed = sqlx::query_scalar("SELECT group_concat(uid) FROM messages WHERE mailbox_id = ?")
         .bind(mailbox_id)
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
-    Ok((packed::uids(packed)?, highest as u64))
+    Ok((packed::uids(packed)?, highest))
 }
 
 pub async fn uids_by_flags(
@@ -346,12 +355,7 @@ pub async fn changes_since(
 ) -> Result<MailboxDelta, StoreError> {
     // One read transaction, so the three answers agree.
     let mut tx = pool.begin().await.map_err(db_err)?;
-    let highest: i64 = sqlx::query_scalar("SELECT highestmodseq FROM mailboxes WHERE id = ?")
-        .bind(mailbox_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .ok_or_else(|| StoreError::NotFound("the folder was deleted".into()))?;
+    let highest = highest_modseq(&mut tx, mailbox_id).await?;
     let packed = sqlx::query_scalar(concat!(
         packed::packed_metas!(),
         "WHERE mailbox_id = ? AND modseq > ?"
@@ -373,7 +377,7 @@ pub async fn changes_since(
     Ok(MailboxDelta {
         changed: packed::metas(packed)?,
         expunged: expunged.into_iter().map(|u| u as u32).collect(),
-        highestmodseq: highest as u64,
+        highestmodseq: highest,
     })
 }
 
