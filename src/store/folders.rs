@@ -281,16 +281,8 @@ impl Store {
             .backend
             .messages_sealed(mailbox_id, first, last)
             .await?;
-        let key = self.account_key(account)?;
         let context = message_context(&account.address);
-        let total: usize = sealed.iter().map(|(_, s)| s.len()).sum();
-        blocking(total, move || {
-            sealed
-                .into_iter()
-                .map(|(uid, s)| Ok((uid, key.open(&context, &s)?)))
-                .collect()
-        })
-        .await
+        self.open_records(account, context, sealed).await
     }
 
     /// The summaries kept for the messages whose UIDs are in `first..=last` (messages
@@ -306,9 +298,19 @@ impl Store {
             .backend
             .summaries_sealed(mailbox_id, first, last)
             .await?;
-        let key = self.account_key(account)?;
         let context = summary_context(&account.address);
-        // A range of 2,048 summaries is about 1.5 MiB: opened off the async workers.
+        self.open_records(account, context, sealed).await
+    }
+
+    /// Opens sealed records of `account` under `context`, off the async workers when they
+    /// are large (a range of 2,048 summaries is about 1.5 MiB).
+    async fn open_records(
+        &self,
+        account: &Account,
+        context: String,
+        sealed: Vec<(u32, Vec<u8>)>,
+    ) -> Result<Vec<(u32, Zeroizing<Vec<u8>>)>, StoreError> {
+        let key = self.account_key(account)?;
         let total: usize = sealed.iter().map(|(_, s)| s.len()).sum();
         blocking(total, move || {
             sealed
