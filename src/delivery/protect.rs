@@ -185,8 +185,8 @@ impl SmimeOutbound {
         } else {
             self.signature_key(sender).await
         };
-        // Signing and encrypting are public-key work: on the blocking pool.
-        let content = crate::blocking::run(move || {
+        // Signing and encrypting are public-key work: on the crypto pool.
+        let content = crate::blocking::crypto(move || {
             let (signed, signing_key) = match signer.and_then(|m| m.sign(&entity, scheme)) {
                 Some((signed, key)) => (signed, Some(key)),
                 None => (entity, None),

@@ -188,7 +188,7 @@ impl SmimeInbound {
                 let message = raw.to_vec();
                 let trust = self.trust.clone();
                 // Public-key work, however small the message: on the blocking pool.
-                let annotated = crate::blocking::run(move || {
+                let annotated = crate::blocking::crypto(move || {
                     Ok::<_, crate::blocking::TaskFailed>(annotate_signed(
                         trust.as_deref(),
                         &message,
@@ -304,7 +304,7 @@ impl SmimeInbound {
             }
             Ok((out, key))
         };
-        crate::blocking::run(move || Ok::<_, crate::blocking::TaskFailed>(open()))
+        crate::blocking::crypto(move || Ok::<_, crate::blocking::TaskFailed>(open()))
             .await
             .map_err(|e| e.to_string())?
     }
@@ -345,7 +345,7 @@ impl SmimeInbound {
             sealed.push((pkcs8, key.certificate.clone().unwrap_or_default()));
         }
         // Parsing a private key is the costly part (OpenSSL 3 decoders): off the executor.
-        let pairs = crate::blocking::run(move || {
+        let pairs = crate::blocking::crypto(move || {
             Ok::<_, crate::blocking::TaskFailed>(
                 sealed
                     .iter()

@@ -14,34 +14,63 @@ pub async fn append(
     tx: &mut Transaction<'_, Sqlite>,
     record: &AuditRecord,
 ) -> Result<u64, StoreError> {
+    append_all(tx, &[record]).await
+}
+
+/// Records one INSERT statement carries.
+const ROWS_PER_INSERT: usize = 32;
+
+/// Appends `records` in order inside `tx`, each chained to the one before; returns the last
+/// sequence number (0 when there are none). Same lock requirement as [`append`].
+pub async fn append_all(
+    tx: &mut Transaction<'_, Sqlite>,
+    records: &[&AuditRecord],
+) -> Result<u64, StoreError> {
+    if records.is_empty() {
+        return Ok(0);
+    }
     let previous: Option<Vec<u8>> =
         sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut **tx)
             .await
             .map_err(db_err)?;
-    let hash = record.chained(previous.as_deref().unwrap_or(&[]));
-    let done = sqlx::query(
-        "INSERT INTO audit_log (at, event, actor, source, outcome, detail, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&record.at)
-    .bind(&record.event)
-    .bind(&record.actor)
-    .bind(&record.source)
-    .bind(&record.outcome)
-    .bind(&record.detail)
-    .bind(&hash)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    tracing::info!(
-        target: "audit",
-        event = record.event.as_str(),
-        actor = record.actor.as_str(),
-        source = record.source.as_str(),
-        outcome = record.outcome.as_str(),
-        detail = record.detail.as_str()
-    );
-    Ok(done.last_insert_rowid() as u64)
+    let mut hash = previous.unwrap_or_default();
+    let mut chained = Vec::with_capacity(records.len());
+    for record in records {
+        hash = record.chained(&hash);
+        chained.push((*record, hash.clone()));
+    }
+    let mut last = 0;
+    for rows in chained.chunks(ROWS_PER_INSERT) {
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO audit_log (at, event, actor, source, outcome, detail, hash) VALUES {values}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (record, hash) in rows {
+            query = query
+                .bind(&record.at)
+                .bind(&record.event)
+                .bind(&record.actor)
+                .bind(&record.source)
+                .bind(&record.outcome)
+                .bind(&record.detail)
+                .bind(hash);
+        }
+        let done = query.execute(&mut **tx).await.map_err(db_err)?;
+        last = done.last_insert_rowid() as u64;
+    }
+    for record in records {
+        tracing::info!(
+            target: "audit",
+            event = record.event.as_str(),
+            actor = record.actor.as_str(),
+            source = record.source.as_str(),
+            outcome = record.outcome.as_str(),
+            detail = record.detail.as_str()
+        );
+    }
+    Ok(last)
 }
 
 /// Records with sequence numbers after `after`, oldest first, with their hashes.

@@ -73,19 +73,18 @@ async fn write_batches(pool: SqlitePool, mut receiver: mpsc::Receiver<Request>) 
 
 async fn together(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<Committed>, StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-    let mut ids = Vec::with_capacity(batch.len());
-    for request in batch {
-        ids.push(queue::write_accepted(&mut tx, &request.accepted).await?);
-    }
+    let accepted: Vec<&Accepted> = batch.iter().map(|r| &r.accepted).collect();
+    let ids = queue::write_accepted(&mut tx, &accepted).await?;
     tx.commit().await.map_err(db_err)?;
     Ok(ids)
 }
 
 async fn alone(pool: &SqlitePool, request: &Request) -> Answer {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-    let id = queue::write_accepted(&mut tx, &request.accepted).await?;
+    let mut ids = queue::write_accepted(&mut tx, &[&request.accepted]).await?;
     tx.commit().await.map_err(db_err)?;
-    Ok(id)
+    ids.pop()
+        .ok_or_else(|| StoreError::Backend("a commit without its message".into()))
 }
 
 #[cfg(test)]
@@ -152,5 +151,88 @@ mod tests {
         assert_eq!(uids.len(), 39);
         uids.dedup();
         assert_eq!(uids.len(), 39, "every message has its own UID");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_batch_numbers_each_folder_apart_and_chains_every_audit_record() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = SqliteBackend::open(&dir.path().join("store.db"))
+            .await
+            .expect("open");
+        pool.add_domain("hopital.test").await.expect("domain");
+        let account = NewAccount {
+            address: "bob@hopital.test".into(),
+            kind: AccountKind::Per,
+            idnat: None,
+            display_name: None,
+            password_hash: None,
+        };
+        let id = pool
+            .add_account(&account, b"wrapped")
+            .await
+            .expect("account");
+        let inbox = pool.mailbox(id, "INBOX", true).await.expect("inbox");
+        let other = pool.mailbox(id, "Archives", true).await.expect("other");
+        let (inbox, other) = (inbox.expect("inbox").id, other.expect("other").id);
+        let message = |mailbox_id, n: u8| NewMessage {
+            mailbox_id,
+            sealed: vec![n],
+            ..NewMessage::default()
+        };
+        let record = |n: u8| {
+            crate::audit::entry(
+                "key.decrypt",
+                "bob",
+                "test",
+                crate::audit::Outcome::Ok,
+                &n.to_string(),
+            )
+        };
+        let batch = [
+            Accepted {
+                local: vec![message(inbox, 1), message(other, 2)],
+                audit: vec![record(1), record(2)],
+                ..Accepted::default()
+            },
+            Accepted {
+                local: vec![message(inbox, 3)],
+                audit: vec![record(3)],
+                ..Accepted::default()
+            },
+        ];
+        let mut tx = pool
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .expect("begin");
+        let refs: Vec<&Accepted> = batch.iter().collect();
+        let committed = super::queue::write_accepted(&mut tx, &refs)
+            .await
+            .expect("write");
+        tx.commit().await.expect("commit");
+        assert_eq!(committed[0].uids, vec![1, 1]);
+        assert_eq!(committed[1].uids, vec![2]);
+        let stored = pool.list_messages(inbox).await.expect("list");
+        let modseqs: Vec<u64> = stored.iter().map(|m| m.modseq).collect();
+        assert_eq!(stored.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 2]);
+        assert!(
+            modseqs[0] < modseqs[1],
+            "each message its own modseq: {modseqs:?}"
+        );
+        let folder = pool
+            .mailbox(id, "INBOX", false)
+            .await
+            .expect("again")
+            .expect("inbox");
+        assert_eq!(folder.uidnext, 3);
+        assert_eq!(folder.highestmodseq, modseqs[1]);
+        let records = pool.audit_records(0, 10).await.expect("audit");
+        assert_eq!(records.len(), 3);
+        let mut previous = Vec::new();
+        for (n, (_, record, hash)) in records.iter().enumerate() {
+            assert_eq!(record.detail, (n + 1).to_string());
+            assert_eq!(&record.chained(&previous), hash, "record {n} chained");
+            previous = hash.clone();
+        }
     }
 }

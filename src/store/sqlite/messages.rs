@@ -2,6 +2,8 @@
 //! renamed with their children), appends (UIDs from the folder's counter, a new modseq each),
 //! changes since a modseq (messages and expunged UIDs), flags, copy and move, deletion.
 
+use std::collections::HashMap;
+
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
 
@@ -190,47 +192,78 @@ pub async fn set_subscribed(
 }
 
 /// Inserts messages inside `tx`, each with the next UID and a new modseq of its folder.
+/// Messages one INSERT statement carries: the group commit writes dozens at once, and each
+/// statement is a round trip to the connection's thread.
+const ROWS_PER_INSERT: usize = 32;
+
+/// Inserts `messages` in order, each with the next UID and a new modseq of its folder;
+/// returns their UIDs. One UPDATE per folder and one INSERT per [`ROWS_PER_INSERT`]
+/// messages.
 pub async fn insert_messages(
     tx: &mut Transaction<'_, Sqlite>,
-    messages: &[NewMessage],
+    messages: &[&NewMessage],
 ) -> Result<Vec<u32>, StoreError> {
-    let mut uids = Vec::with_capacity(messages.len());
+    // Each folder's next (UID, modseq), reserved for all its new messages at once.
+    let mut next: HashMap<i64, (i64, i64)> = HashMap::new();
     for m in messages {
-        let (uid, modseq) = next_uid(tx, m.mailbox_id).await?;
-        sqlx::query("INSERT INTO messages (mailbox_id, uid, internal_date, size, flags, modseq, sealed, original) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .bind(m.mailbox_id)
-            .bind(uid)
-            .bind(m.internal_date)
-            .bind(m.size as i64)
-            .bind(&m.flags)
-            .bind(modseq)
-            .bind(&m.sealed)
-            .bind(&m.original)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        uids.push(uid as u32);
+        if !next.contains_key(&m.mailbox_id) {
+            let count = messages
+                .iter()
+                .filter(|o| o.mailbox_id == m.mailbox_id)
+                .count();
+            next.insert(m.mailbox_id, next_uids(tx, m.mailbox_id, count).await?);
+        }
     }
-    Ok(uids)
+    let mut numbered = Vec::with_capacity(messages.len());
+    for m in messages {
+        let slot = next
+            .get_mut(&m.mailbox_id)
+            .ok_or_else(|| StoreError::Backend("a folder without reserved UIDs".into()))?;
+        numbered.push((*m, *slot));
+        *slot = (slot.0 + 1, slot.1 + 1);
+    }
+    for rows in numbered.chunks(ROWS_PER_INSERT) {
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO messages (mailbox_id, uid, internal_date, size, flags, modseq, sealed, original) VALUES {values}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (m, (uid, modseq)) in rows {
+            query = query
+                .bind(m.mailbox_id)
+                .bind(*uid)
+                .bind(m.internal_date)
+                .bind(m.size as i64)
+                .bind(&m.flags)
+                .bind(*modseq)
+                .bind(&m.sealed)
+                .bind(&m.original);
+        }
+        query.execute(&mut **tx).await.map_err(db_err)?;
+    }
+    Ok(numbered.iter().map(|(_, (uid, _))| *uid as u32).collect())
 }
 
-/// Takes the folder's next UID and a new modseq.
-async fn next_uid(
+/// Takes `count` UIDs and as many new modseqs of the folder; returns the first of each.
+async fn next_uids(
     tx: &mut Transaction<'_, Sqlite>,
     mailbox_id: i64,
+    count: usize,
 ) -> Result<(i64, i64), StoreError> {
+    let count = count as i64;
     let row = sqlx::query(
-        "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1
-         WHERE id = ? RETURNING uidnext - 1 AS uid, highestmodseq",
+        "UPDATE mailboxes SET uidnext = uidnext + ?, highestmodseq = highestmodseq + ?
+         WHERE id = ? RETURNING uidnext, highestmodseq",
     )
+    .bind(count)
+    .bind(count)
     .bind(mailbox_id)
     .fetch_one(&mut **tx)
     .await
     .map_err(db_err)?;
-    Ok((
-        row.try_get("uid").map_err(db_err)?,
-        row.try_get("highestmodseq").map_err(db_err)?,
-    ))
+    let uidnext: i64 = row.try_get("uidnext").map_err(db_err)?;
+    let highest: i64 = row.try_get("highestmodseq").map_err(db_err)?;
+    Ok((uidnext - count, highest - count + 1))
 }
 
 /// A new modseq of the folder.
@@ -560,7 +593,7 @@ pub async fn copy_messages(
         if exists.is_none() {
             continue;
         }
-        let (new_uid, modseq) = next_uid(&mut tx, to).await?;
+        let (new_uid, modseq) = next_uids(&mut tx, to, 1).await?;
         sqlx::query(
             "INSERT INTO messages (mailbox_id, uid, internal_date, size, flags, modseq, sealed, original)
              SELECT ?, ?, internal_date, size, flags, ?, sealed, original
