@@ -3,6 +3,7 @@
 //! changes since a modseq (messages and expunged UIDs), flags, copy and move, deletion.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
@@ -206,12 +207,12 @@ pub async fn insert_messages(
     // Each folder's next (UID, modseq), reserved for all its new messages at once.
     let mut next: HashMap<i64, (i64, i64)> = HashMap::new();
     for m in messages {
-        if !next.contains_key(&m.mailbox_id) {
+        if let Entry::Vacant(slot) = next.entry(m.mailbox_id) {
             let count = messages
                 .iter()
                 .filter(|o| o.mailbox_id == m.mailbox_id)
                 .count();
-            next.insert(m.mailbox_id, next_uids(tx, m.mailbox_id, count).await?);
+            slot.insert(next_uids(tx, m.mailbox_id, count).await?);
         }
     }
     let mut numbered = Vec::with_capacity(messages.len());
