@@ -4,16 +4,16 @@
 
 /// One element: its tag octet and its content (for an indefinite length, the encodings of
 /// its children, end-of-contents excluded).
-struct Element<'a> {
-    tag: u8,
-    content: &'a [u8],
+pub(crate) struct Element<'a> {
+    pub(crate) tag: u8,
+    pub(crate) content: &'a [u8],
 }
 
 /// Deepest nesting read: a real CMS structure is a dozen levels deep.
 const MAX_DEPTH: usize = 64;
 
 /// Reads one element; returns it and what follows.
-fn element(input: &[u8], depth: usize) -> Option<(Element<'_>, &[u8])> {
+pub(crate) fn element(input: &[u8], depth: usize) -> Option<(Element<'_>, &[u8])> {
     if depth > MAX_DEPTH {
         return None;
     }
@@ -79,7 +79,7 @@ pub fn split(mut input: &[u8]) -> Option<Vec<&[u8]>> {
 }
 
 /// The children of a constructed element's content.
-fn children(content: &[u8], depth: usize) -> Option<Vec<Element<'_>>> {
+pub(crate) fn children(content: &[u8], depth: usize) -> Option<Vec<Element<'_>>> {
     let mut out = Vec::new();
     let mut cursor = content;
     while !cursor.is_empty() {
@@ -91,7 +91,7 @@ fn children(content: &[u8], depth: usize) -> Option<Vec<Element<'_>>> {
 }
 
 /// A dotted OID from its content octets.
-fn oid_text(content: &[u8]) -> String {
+pub(crate) fn oid_text(content: &[u8]) -> String {
     let mut parts = Vec::new();
     let mut value: u64 = 0;
     for (i, b) in content.iter().enumerate() {
@@ -114,10 +114,10 @@ fn oid_text(content: &[u8]) -> String {
         .join(".")
 }
 
-const OID: u8 = 0x06;
-const SEQUENCE: u8 = 0x30;
-const SET: u8 = 0x31;
-const EXPLICIT_0: u8 = 0xa0;
+pub(crate) const OID: u8 = 0x06;
+pub(crate) const SEQUENCE: u8 = 0x30;
+pub(crate) const SET: u8 = 0x31;
+pub(crate) const EXPLICIT_0: u8 = 0xa0;
 
 /// What a CMS ContentInfo holds, by content type, with the algorithms that matter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +181,7 @@ pub fn structure(der: &[u8]) -> Option<Structure> {
 }
 
 /// One element's children with their whole encodings (tag and length included).
-fn children_raw(content: &[u8], depth: usize) -> Option<Vec<(Element<'_>, &[u8])>> {
+pub(crate) fn children_raw(content: &[u8], depth: usize) -> Option<Vec<(Element<'_>, &[u8])>> {
     let mut out = Vec::new();
     let mut cursor = content;
     while !cursor.is_empty() {
@@ -192,9 +192,9 @@ fn children_raw(content: &[u8], depth: usize) -> Option<Vec<(Element<'_>, &[u8])
     Some(out)
 }
 
-const INTEGER: u8 = 0x02;
-const OCTET_STRING: u8 = 0x04;
-const NULL: u8 = 0x05;
+pub(crate) const INTEGER: u8 = 0x02;
+pub(crate) const OCTET_STRING: u8 = 0x04;
+pub(crate) const NULL: u8 = 0x05;
 
 /// An AuthEnvelopedData whose content is AES-GCM without authenticated attributes, with its
 /// RSA-OAEP-SHA256 recipients: the shape this server and current agents send. It is opened

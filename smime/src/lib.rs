@@ -20,6 +20,7 @@ mod envelope;
 mod ffi;
 pub mod mime;
 mod signature;
+mod signer_info;
 
 pub use envelope::{ContentCipher, Decrypted, EncryptOptions, KeyPair, decrypt, encrypt};
 pub use ffi::{KeyTransport, SignatureScheme};

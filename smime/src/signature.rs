@@ -18,6 +18,7 @@ use openssl::x509::{X509, X509Crl, X509PurposeId, X509Ref};
 
 use crate::der::{self, Structure};
 use crate::ffi::{self, SignatureScheme};
+use crate::signer_info;
 use crate::{SmimeError, check_key_size, mime};
 
 /// Signs the MIME entity `entity` with `key` and `cert`, carrying `chain`; returns the
@@ -278,23 +279,34 @@ fn check(message: &[u8], trust: &Trust) -> Result<Signer, Failure> {
         }
         _ => return Err(malformed("the signature is not a CMS SignedData")),
     }
-    // The signature with OpenSSL's CMS, the chain apart (and remembered).
-    let (bare, carried) = der::split_certificates(&der)
+    // The signature (directly for the usual shape, else with OpenSSL's CMS), the chain
+    // apart (and remembered).
+    let (bare, carried_der) = der::split_certificates(&der)
         .ok_or_else(|| malformed("a SignedData carrying other than X.509 certificates"))?;
-    let carried = trust.parsed(&carried)?;
-    let mut cms = CmsContentInfo::from_der(&bare).map_err(|_| malformed("invalid CMS DER"))?;
-    cms.verify(
-        Some(&carried),
-        Some(&trust.store),
-        detached,
-        None,
-        CMSOptions::BINARY | CMSOptions::NO_SIGNER_CERT_VERIFY,
-    )
-    .map_err(|e| failure_of(&e.to_string()))?;
-    let cert = ffi::signers(&cms)
-        .ok()
-        .and_then(|c| c.into_iter().next())
-        .ok_or_else(|| malformed("no signer certificate"))?;
+    let carried = trust.parsed(&carried_der)?;
+    let usual = match (signer_info::usual_signer(&bare), detached) {
+        (Some(usual), Some(content)) => check_usual(&usual, content, &carried_der, &carried)?,
+        _ => None,
+    };
+    let cert = match usual {
+        Some(cert) => cert,
+        None => {
+            let mut cms =
+                CmsContentInfo::from_der(&bare).map_err(|_| malformed("invalid CMS DER"))?;
+            cms.verify(
+                Some(&carried),
+                Some(&trust.store),
+                detached,
+                None,
+                CMSOptions::BINARY | CMSOptions::NO_SIGNER_CERT_VERIFY,
+            )
+            .map_err(|e| failure_of(&e.to_string()))?;
+            ffi::signers(&cms)
+                .ok()
+                .and_then(|c| c.into_iter().next())
+                .ok_or_else(|| malformed("no signer certificate"))?
+        }
+    };
     trust.chain(&cert, &carried)?;
     if let Err(SmimeError::WeakKey(bits)) = check_key_size(&cert) {
         return Err(Failure::WeakKey(bits));
@@ -307,6 +319,42 @@ fn check(message: &[u8], trust: &Trust) -> Result<Signer, Failure> {
         return Err(Failure::FromMismatch { from });
     }
     Ok(signer)
+}
+
+/// Checks a signature of the usual shape over `content`: the signed attributes with the
+/// signer's key, then the content against their digest (OpenSSL's order, so a message with
+/// both altered gets the same verdict). Returns the signer's certificate, or None when the
+/// signer is not among the `carried` certificates or its key is not RSA (OpenSSL decides).
+fn check_usual(
+    usual: &signer_info::UsualSigner<'_>,
+    content: &[u8],
+    carried_der: &[&[u8]],
+    carried: &StackRef<X509>,
+) -> Result<Option<X509>, Failure> {
+    let Some(cert) = carried_der
+        .iter()
+        .position(|d| der::issuer_and_serial(d) == Some((usual.issuer, usual.serial)))
+        .and_then(|i| carried.get(i))
+    else {
+        return Ok(None);
+    };
+    let Ok(key) = cert.public_key() else {
+        return Ok(None);
+    };
+    match signer_info::rsa_verifies(
+        &key,
+        usual.scheme,
+        &usual.signed_attributes,
+        usual.signature,
+    ) {
+        None => return Ok(None),
+        Some(false) => return Err(Failure::BadSignature),
+        Some(true) => {}
+    }
+    if sha256(content).as_slice() != usual.digest {
+        return Err(Failure::Tampered);
+    }
+    Ok(Some(cert.to_owned()))
 }
 
 /// The entity an opaque signed message (`application/pkcs7-mime; smime-type=signed-data`)

@@ -339,6 +339,27 @@ fn what_the_crate_signs_openssl_verifies_with_pss_or_pkcs1() {
     }
 }
 
+/// A multipart/signed message with the last octet of its signature's DER changed.
+fn with_altered_signature(signed: &[u8]) -> Vec<u8> {
+    let (header, body) = mime::split_entity(signed);
+    let content_type = mime::field(header, "content-type").expect("content type");
+    let boundary = mime::parameter(&content_type, "boundary").expect("boundary");
+    let (_, part) = mime::signed_parts(body, &boundary).expect("parts");
+    let encoded = mime::split_entity(part).1;
+    let mut der = mime::base64_body(encoded).expect("base64");
+    let last = der.len() - 1;
+    der[last] ^= 0x01;
+    let text = String::from_utf8_lossy(signed);
+    let encoded = String::from_utf8_lossy(encoded);
+    let encoded = encoded.trim_end();
+    assert!(text.contains(encoded));
+    text.replace(
+        encoded,
+        String::from_utf8_lossy(&mime::base64_lines(&der)).trim_end(),
+    )
+    .into_bytes()
+}
+
 #[test]
 fn what_openssl_signs_the_crate_verifies_or_refuses_with_the_reason() {
     let pki = Pki::new("TEST AC");
@@ -392,6 +413,14 @@ fn what_openssl_signs_the_crate_verifies_or_refuses_with_the_reason() {
         verify(tampered.as_bytes(), &trust),
         Verdict::Invalid(Failure::Tampered)
     );
+    // The signature value (the DER's last octets) altered, PKCS#1 and PSS alike.
+    for signed in [&pkcs1, &pss] {
+        let forged = with_altered_signature(signed);
+        assert_eq!(
+            verify(&forged, &trust),
+            Verdict::Invalid(Failure::BadSignature)
+        );
+    }
     let other_from =
         String::from_utf8_lossy(&pkcs1).replace("Alice@hopital.test", "bob@hopital.test");
     assert_eq!(

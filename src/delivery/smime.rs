@@ -187,7 +187,7 @@ impl SmimeInbound {
             kind @ (Kind::Signed | Kind::Opaque) => {
                 let message = raw.to_vec();
                 let trust = self.trust.clone();
-                // Public-key work, however small the message: on the blocking pool.
+                // Public-key work, however small the message: on the crypto pool.
                 let annotated = crate::blocking::crypto(move || {
                     Ok::<_, crate::blocking::TaskFailed>(annotate_signed(
                         trust.as_deref(),
