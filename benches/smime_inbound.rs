@@ -3,10 +3,11 @@
 //! the server's own code (`Delivery::accept`), from concurrent tasks on all cores, without
 //! the SMTP session or a load generator competing for the cores.
 //!
-//!   smime_inbound CONFIG MESSAGE ADDRESS COUNT TASKS
+//!   smime_inbound CONFIG MESSAGE ADDRESS COUNT TASKS [--no-commit]
 //!
 //! Prints "messages seconds rate". Refuses to measure a message that does not come out
-//! decrypted with a valid signature.
+//! decrypted with a valid signature. With `--no-commit`, only the S/MIME side runs
+//! (`SmimeInbound::open`: decrypt and verify), to tell its cost from the store's.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,8 +24,12 @@ async fn main() -> Result<(), Error> {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    let [config, message, address, count, tasks] = args.as_slice() else {
-        return Err("usage: smime_inbound CONFIG MESSAGE ADDRESS COUNT TASKS".into());
+    let (args, commit) = match args.split_last() {
+        Some((last, rest)) if last == "--no-commit" => (rest, false),
+        _ => (args.as_slice(), true),
+    };
+    let [config, message, address, count, tasks] = args else {
+        return Err("usage: smime_inbound CONFIG MESSAGE ADDRESS COUNT TASKS [--no-commit]".into());
     };
     let (count, tasks): (usize, usize) = (count.parse()?, tasks.parse()?);
     let (config, data_dir) = App::configure(Some(config.as_ref()), None)?;
@@ -64,9 +69,14 @@ async fn main() -> Result<(), Error> {
     let mut running = Vec::new();
     for task in 0..tasks {
         let (delivery, message, account) = (delivery.clone(), message.clone(), account.clone());
+        let inbound = inbound.clone();
         let share = count / tasks + usize::from(task < count % tasks);
         running.push(tokio::spawn(async move {
             for _ in 0..share {
+                if !commit {
+                    inbound.open(std::slice::from_ref(&account), &message).await;
+                    continue;
+                }
                 delivery
                     .accept(
                         std::slice::from_ref(&account),
