@@ -12,8 +12,11 @@
 //! - [`verify`]: a [`Verdict`] naming the signer or the precise reason.
 //!
 //! Weak input is refused by name before any key is used: RC2, DES and 3DES, MD5 and SHA-1,
-//! RSA keys under 2048 bits, malformed DER. OpenSSL does the cryptography (its CMS); the few
-//! calls the `openssl` crate lacks (OAEP and PSS parameters) are in one small unsafe module.
+//! RSA keys under 2048 bits, malformed DER. OpenSSL does the cryptography: its CMS layer,
+//! except for the usual shapes (an AES-GCM envelope with RSA-OAEP, a detached RSA signature
+//! with SHA-256), read by this crate and checked with OpenSSL's primitives, for speed. The
+//! few calls the `openssl` crate lacks (OAEP and PSS parameters) are in one small unsafe
+//! module.
 
 mod der;
 mod envelope;
