@@ -13,7 +13,7 @@ pub(crate) struct Element<'a> {
 const MAX_DEPTH: usize = 64;
 
 /// Reads one element; returns it and what follows.
-pub(crate) fn element(input: &[u8], depth: usize) -> Option<(Element<'_>, &[u8])> {
+fn element(input: &[u8], depth: usize) -> Option<(Element<'_>, &[u8])> {
     if depth > MAX_DEPTH {
         return None;
     }
@@ -225,24 +225,27 @@ pub struct OaepRecipient<'a> {
     pub encrypted_key: &'a [u8],
 }
 
-/// Reads `der` as a [`GcmEnvelope`]; None for any other shape.
-pub fn gcm_envelope(der: &[u8]) -> Option<GcmEnvelope<'_>> {
+/// The fields (read at depth 3) of the one SEQUENCE a ContentInfo of type `content_type`
+/// (dotted OID) carries; None when `der` is another type or shape.
+pub(crate) fn content_fields<'a>(der: &'a [u8], content_type: &str) -> Option<Vec<Element<'a>>> {
     let (info, _) = element(der, 0)?;
     let parts = (info.tag == SEQUENCE).then(|| children(info.content, 1))??;
-    let [content_type, wrapped] = parts.as_slice() else {
+    let [kind, wrapped] = parts.as_slice() else {
         return None;
     };
-    if content_type.tag != OID
-        || oid_text(content_type.content) != "1.2.840.113549.1.9.16.1.23"
-        || wrapped.tag != EXPLICIT_0
-    {
+    if kind.tag != OID || oid_text(kind.content) != content_type || wrapped.tag != EXPLICIT_0 {
         return None;
     }
     let inner = children(wrapped.content, 2)?;
     let [body] = inner.as_slice() else {
         return None;
     };
-    let fields = (body.tag == SEQUENCE).then(|| children(body.content, 3))??;
+    (body.tag == SEQUENCE).then(|| children(body.content, 3))?
+}
+
+/// Reads `der` as a [`GcmEnvelope`]; None for any other shape.
+pub fn gcm_envelope(der: &[u8]) -> Option<GcmEnvelope<'_>> {
+    let fields = content_fields(der, "1.2.840.113549.1.9.16.1.23")?;
     // version, [0] originatorInfo?, recipientInfos, authEncryptedContentInfo, mac.
     let mut fields = fields.iter().filter(|e| e.tag != EXPLICIT_0).skip(1);
     let (recipient_set, content, mac) = (fields.next()?, fields.next()?, fields.next()?);

@@ -13,7 +13,7 @@ use openssl::sign::{RsaPssSaltlen, Verifier};
 
 use crate::der::{
     EXPLICIT_0, Element, INTEGER, NULL, OCTET_STRING, OID, SEQUENCE, SET, children, children_raw,
-    element, oid_text,
+    content_fields, oid_text,
 };
 
 const SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
@@ -59,22 +59,7 @@ pub struct UsualSigner<'a> {
 /// other (an encapsulated content, CRLs, several signers, other algorithms, BER lengths in
 /// the signed attributes).
 pub fn usual_signer(der: &[u8]) -> Option<UsualSigner<'_>> {
-    let (info, _) = element(der, 0)?;
-    let parts = (info.tag == SEQUENCE).then(|| children(info.content, 1))??;
-    let [content_type, wrapped] = parts.as_slice() else {
-        return None;
-    };
-    if content_type.tag != OID
-        || oid_text(content_type.content) != SIGNED_DATA
-        || wrapped.tag != EXPLICIT_0
-    {
-        return None;
-    }
-    let inner = children(wrapped.content, 2)?;
-    let [body] = inner.as_slice() else {
-        return None;
-    };
-    let fields = (body.tag == SEQUENCE).then(|| children(body.content, 3))??;
+    let fields = content_fields(der, SIGNED_DATA)?;
     // version, digestAlgorithms, encapContentInfo, [0] certificates, [1] crls, signerInfos.
     let mut fields = fields.iter().filter(|e| e.tag != EXPLICIT_0);
     let (_version, _digests, encapsulated, signers) = (
