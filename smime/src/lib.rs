@@ -125,4 +125,13 @@ mod testing {
             cert: cert.build(),
         }
     }
+
+    /// The DER of a multipart/signed message's signature part.
+    pub fn signature_der(signed: &[u8]) -> Vec<u8> {
+        let (header, body) = crate::mime::split_entity(signed);
+        let content_type = crate::mime::field(header, "content-type").expect("content type");
+        let boundary = crate::mime::parameter(&content_type, "boundary").expect("boundary");
+        let (_, part) = crate::mime::signed_parts(body, &boundary).expect("parts");
+        crate::mime::base64_body(crate::mime::split_entity(part).1).expect("base64")
+    }
 }

@@ -475,14 +475,7 @@ mod tests {
         assert_eq!(lock(&trust.certificates).len(), 1);
         assert_eq!(lock(&trust.chains).len(), 1);
 
-        let (header, body) = mime::split_entity(&signed);
-        let boundary = mime::parameter(
-            &mime::field(header, "content-type").expect("ct"),
-            "boundary",
-        )
-        .expect("boundary");
-        let (_, signature) = mime::signed_parts(body, &boundary).expect("parts");
-        let der = mime::base64_body(mime::split_entity(signature).1).expect("base64");
+        let der = crate::testing::signature_der(&signed);
         let (bare, certs) = der::split_certificates(&der).expect("split");
         assert_eq!(certs, vec![signer.cert.to_der().expect("der").as_slice()]);
         let bare = CmsContentInfo::from_der(&bare).expect("the bare SignedData is valid DER");

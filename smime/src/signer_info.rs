@@ -262,21 +262,12 @@ pub fn rsa_verifies(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::pair;
+    use crate::testing::{pair, signature_der};
     use crate::{Failure, SignatureScheme, Trust, Verdict, mime, sign, verify};
 
     const ENTITY: &[u8] = b"Content-Type: text/plain\r\n\r\nOrdonnance.\r\n";
 
-    /// The signature part's DER of a multipart/signed message, and a function putting
-    /// another DER in its place.
-    fn signature_der(signed: &[u8]) -> Vec<u8> {
-        let (header, body) = mime::split_entity(signed);
-        let content_type = mime::field(header, "content-type").expect("content type");
-        let boundary = mime::parameter(&content_type, "boundary").expect("boundary");
-        let (_, part) = mime::signed_parts(body, &boundary).expect("parts");
-        mime::base64_body(mime::split_entity(part).1).expect("base64")
-    }
-
+    /// `signed` with `der` in place of its signature.
     fn with_signature(signed: &[u8], der: &[u8]) -> Vec<u8> {
         let old = mime::base64_lines(&signature_der(signed));
         let new = mime::base64_lines(der);

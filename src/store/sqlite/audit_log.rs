@@ -4,7 +4,7 @@
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::db_err;
+use super::{ROWS_PER_INSERT, db_err, multi_insert};
 use crate::store::{AuditRecord, StoreError};
 
 /// Appends `record` inside `tx`, chained to the last record; returns its sequence number.
@@ -16,9 +16,6 @@ pub async fn append(
 ) -> Result<u64, StoreError> {
     append_all(tx, &[record]).await
 }
-
-/// Records one INSERT statement carries.
-const ROWS_PER_INSERT: usize = 32;
 
 /// Appends `records` in order inside `tx`, each chained to the one before; returns the last
 /// sequence number (0 when there are none). Same lock requirement as [`append`].
@@ -42,11 +39,10 @@ pub async fn append_all(
     }
     let mut last = 0;
     for rows in chained.chunks(ROWS_PER_INSERT) {
-        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
-        let sql = format!(
-            "INSERT INTO audit_log (at, event, actor, source, outcome, detail, hash) VALUES {values}"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(multi_insert(
+            "INSERT INTO audit_log (at, event, actor, source, outcome, detail, hash)",
+            rows.len(),
+        ));
         for (record, hash) in rows {
             query = query
                 .bind(&record.at)

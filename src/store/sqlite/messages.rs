@@ -8,7 +8,7 @@ use std::collections::hash_map::Entry;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{db_err, packed};
+use super::{ROWS_PER_INSERT, db_err, multi_insert, packed};
 use crate::store::{MailboxDelta, MailboxInfo, MessageMeta, NewMessage, StoreError};
 
 // Column lists as macros: sqlx takes only static SQL, which `concat!` builds.
@@ -192,11 +192,6 @@ pub async fn set_subscribed(
     Ok(())
 }
 
-/// Inserts messages inside `tx`, each with the next UID and a new modseq of its folder.
-/// Messages one INSERT statement carries: the group commit writes dozens at once, and each
-/// statement is a round trip to the connection's thread.
-const ROWS_PER_INSERT: usize = 32;
-
 /// Inserts `messages` in order, each with the next UID and a new modseq of its folder;
 /// returns their UIDs. One UPDATE per folder and one INSERT per [`ROWS_PER_INSERT`]
 /// messages.
@@ -224,11 +219,10 @@ pub async fn insert_messages(
         *slot = (slot.0 + 1, slot.1 + 1);
     }
     for rows in numbered.chunks(ROWS_PER_INSERT) {
-        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
-        let sql = format!(
-            "INSERT INTO messages (mailbox_id, uid, internal_date, size, flags, modseq, sealed, original) VALUES {values}"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(multi_insert(
+            "INSERT INTO messages (mailbox_id, uid, internal_date, size, flags, modseq, sealed, original)",
+            rows.len(),
+        ));
         for (m, (uid, modseq)) in rows {
             query = query
                 .bind(m.mailbox_id)

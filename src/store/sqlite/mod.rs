@@ -78,6 +78,20 @@ impl SqliteBackend {
     }
 }
 
+/// Rows one multi-row INSERT carries: the group commit writes dozens at once, and each
+/// statement is a round trip to the connection's thread.
+const ROWS_PER_INSERT: usize = 32;
+
+/// `head` (`INSERT INTO table (a, b, c)`) followed by `VALUES` and `rows` rows of
+/// placeholders, one per column named in `head`.
+fn multi_insert(head: &str, rows: usize) -> sqlx::AssertSqlSafe<String> {
+    let columns = head
+        .rsplit_once('(')
+        .map_or(0, |(_, list)| list.split(',').count());
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    sqlx::AssertSqlSafe(format!("{head} VALUES {}", vec![row; rows].join(", ")))
+}
+
 fn changed_one(rows: u64, what: &str) -> Result<(), StoreError> {
     if rows == 0 {
         Err(StoreError::NotFound(format!("{what} does not exist")))
@@ -497,5 +511,14 @@ impl Backend for SqliteBackend {
 
     async fn directory_failed(&self, seq: i64, error: &str) -> Result<(), StoreError> {
         directory::failed(&self.pool, seq, error).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_multi_row_insert_has_one_placeholder_per_named_column() {
+        let sql = super::multi_insert("INSERT INTO t (a, b, c)", 2);
+        assert_eq!(sql.0, "INSERT INTO t (a, b, c) VALUES (?, ?, ?), (?, ?, ?)");
     }
 }
