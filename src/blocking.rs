@@ -56,24 +56,28 @@ type Job = Box<dyn FnOnce() + Send>;
 /// (three runs each): nice 0 770-806 msg/s, 10 703-756, 19 837-968.
 const CRYPTO_NICE: libc::c_int = 19;
 
-/// The crypto pool's queue, its threads started on first use.
-fn crypto_pool() -> &'static Mutex<Sender<Job>> {
-    static POOL: OnceLock<Mutex<Sender<Job>>> = OnceLock::new();
+/// The crypto pool's queue, its threads started on first use; None when no thread could be
+/// started (the work then goes to tokio's blocking pool rather than wait forever).
+fn crypto_pool() -> Option<&'static Sender<Job>> {
+    static POOL: OnceLock<Option<Sender<Job>>> = OnceLock::new();
     POOL.get_or_init(|| {
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut started = 0;
         for n in 0..threads {
             let receiver = receiver.clone();
-            let started = std::thread::Builder::new()
+            match std::thread::Builder::new()
                 .name(format!("crypto-{n}"))
-                .spawn(move || crypto_worker(&receiver));
-            if let Err(e) = started {
-                tracing::error!(error = %e, "crypto thread not started");
+                .spawn(move || crypto_worker(&receiver))
+            {
+                Ok(_) => started += 1,
+                Err(e) => tracing::error!(error = %e, "crypto thread not started"),
             }
         }
-        Mutex::new(sender)
+        (started > 0).then_some(sender)
     })
+    .as_ref()
 }
 
 /// Runs jobs until the queue is gone. A job that panics takes only itself down: its caller
@@ -101,16 +105,15 @@ where
     T: Send + 'static,
     E: From<TaskFailed> + Send + 'static,
 {
+    let Some(pool) = crypto_pool() else {
+        return run(work).await;
+    };
     let (reply, answer) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
         // The caller may have gone (connection lost): nobody to answer.
         let _ = reply.send(work());
     });
-    let queued = match crypto_pool().lock() {
-        Ok(queue) => queue.send(job),
-        Err(poisoned) => poisoned.into_inner().send(job),
-    };
-    if queued.is_err() {
+    if pool.send(job).is_err() {
         return Err(E::from(TaskFailed("the crypto pool has stopped".into())));
     }
     answer

@@ -126,12 +126,18 @@ mod testing {
         }
     }
 
-    /// The DER of a multipart/signed message's signature part.
-    pub fn signature_der(signed: &[u8]) -> Vec<u8> {
+    /// A multipart/signed message's signed content and its signature's DER.
+    pub fn signed_parts(signed: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let (header, body) = crate::mime::split_entity(signed);
         let content_type = crate::mime::field(header, "content-type").expect("content type");
         let boundary = crate::mime::parameter(&content_type, "boundary").expect("boundary");
-        let (_, part) = crate::mime::signed_parts(body, &boundary).expect("parts");
-        crate::mime::base64_body(crate::mime::split_entity(part).1).expect("base64")
+        let (content, part) = crate::mime::signed_parts(body, &boundary).expect("parts");
+        let der = crate::mime::base64_body(crate::mime::split_entity(part).1).expect("base64");
+        (content.to_vec(), der)
+    }
+
+    /// The DER of a multipart/signed message's signature part.
+    pub fn signature_der(signed: &[u8]) -> Vec<u8> {
+        signed_parts(signed).1
     }
 }

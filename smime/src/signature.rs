@@ -501,4 +501,27 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_usual_shape_is_decided_without_cms() {
+        let signer = pair(9);
+        let trust = Trust::new(std::slice::from_ref(&signer.cert), &[]).expect("trust");
+        for scheme in [SignatureScheme::PssSha256, SignatureScheme::Pkcs1v15Sha256] {
+            let signed = sign(ENTITY, &signer.key, &signer.cert, &[], scheme).expect("sign");
+            let (content, der) = crate::testing::signed_parts(&signed);
+            let (bare, carried_der) = der::split_certificates(&der).expect("split");
+            let carried = trust.parsed(&carried_der).expect("parsed");
+            let usual = signer_info::usual_signer(&bare).expect("the usual shape");
+            let cert = check_usual(&usual, &content, &carried_der, &carried)
+                .expect("the signature holds")
+                .expect("decided here, not handed to CMS");
+            assert_eq!(cert.to_der().ok(), signer.cert.to_der().ok());
+            let mut altered = content.clone();
+            altered[0] ^= 0x20;
+            assert_eq!(
+                check_usual(&usual, &altered, &carried_der, &carried).err(),
+                Some(Failure::Tampered)
+            );
+        }
+    }
 }

@@ -325,7 +325,7 @@ mod tests {
     fn other_shapes_are_left_to_openssl() {
         assert!(usual_signer(b"").is_none());
         assert!(usual_signer(&[0x30, 0x03, 0x06, 0x01, 0x00]).is_none());
-        // An opaque signature (content inside) is not detached.
+        // Truncated DER is not the usual shape (OpenSSL then names the fault).
         let signer = pair(5);
         let signed = sign(
             ENTITY,
