@@ -76,7 +76,7 @@ impl Audit {
         detail: &str,
     ) -> Result<(), StoreError> {
         let record = entry(event, actor, source, outcome, detail);
-        self.store.db().append_audit(&record).await.map(drop)
+        self.store.db().append_audit(&record).await
     }
 
     /// Walks the whole chain; `Ok(count)` when intact.

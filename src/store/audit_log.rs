@@ -42,6 +42,19 @@ impl AuditRecord {
         }
         ctx.finish().as_ref().to_vec()
     }
+
+    /// Writes this record to the log (target `audit`), once it is committed: the caller
+    /// does it, so the line carries the caller's span (the session id).
+    pub fn trace(&self) {
+        tracing::info!(
+            target: "audit",
+            event = self.event.as_str(),
+            actor = self.actor.as_str(),
+            source = self.source.as_str(),
+            outcome = self.outcome.as_str(),
+            detail = self.detail.as_str()
+        );
+    }
 }
 
 #[cfg(test)]

@@ -101,7 +101,7 @@ pub trait Backend: Folders + Send + Sync {
 
     /// Appends an audit record chained to the last one. Serialised, so the chain has no fork
     /// even with several processes writing.
-    async fn append_audit(&self, record: &AuditRecord) -> Result<u64, StoreError>;
+    async fn append_audit(&self, record: &AuditRecord) -> Result<(), StoreError>;
     /// Audit records with sequence numbers after `after`, oldest first, with their hashes.
     async fn audit_records(
         &self,

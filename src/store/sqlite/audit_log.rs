@@ -1,73 +1,11 @@
-//! SQLite side of the audit trail: appending inside a transaction (alone, or with the message
-//! whose key use it records) and reading it back in pages.
+//! SQLite side of the audit trail: reading it back in pages. Records are appended by the
+//! message writer (`accepted`), alone or with the message whose key use they record.
 
+use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
-use sqlx::{Row, Sqlite, Transaction};
 
-use super::{ROWS_PER_INSERT, db_err, multi_insert};
+use super::db_err;
 use crate::store::{AuditRecord, StoreError};
-
-/// Appends `record` inside `tx`, chained to the last record; returns its sequence number.
-/// The transaction must hold the write lock (`BEGIN IMMEDIATE`) so two writers cannot chain
-/// to the same record.
-pub async fn append(
-    tx: &mut Transaction<'_, Sqlite>,
-    record: &AuditRecord,
-) -> Result<u64, StoreError> {
-    append_all(tx, &[record]).await
-}
-
-/// Appends `records` in order inside `tx`, each chained to the one before; returns the last
-/// sequence number (0 when there are none). Same lock requirement as [`append`].
-pub async fn append_all(
-    tx: &mut Transaction<'_, Sqlite>,
-    records: &[&AuditRecord],
-) -> Result<u64, StoreError> {
-    if records.is_empty() {
-        return Ok(0);
-    }
-    let previous: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db_err)?;
-    let mut hash = previous.unwrap_or_default();
-    let mut chained = Vec::with_capacity(records.len());
-    for record in records {
-        hash = record.chained(&hash);
-        chained.push((*record, hash.clone()));
-    }
-    let mut last = 0;
-    for rows in chained.chunks(ROWS_PER_INSERT) {
-        let mut query = sqlx::query(multi_insert(
-            "INSERT INTO audit_log (at, event, actor, source, outcome, detail, hash)",
-            rows.len(),
-        ));
-        for (record, hash) in rows {
-            query = query
-                .bind(&record.at)
-                .bind(&record.event)
-                .bind(&record.actor)
-                .bind(&record.source)
-                .bind(&record.outcome)
-                .bind(&record.detail)
-                .bind(hash);
-        }
-        let done = query.execute(&mut **tx).await.map_err(db_err)?;
-        last = done.last_insert_rowid() as u64;
-    }
-    for record in records {
-        tracing::info!(
-            target: "audit",
-            event = record.event.as_str(),
-            actor = record.actor.as_str(),
-            source = record.source.as_str(),
-            outcome = record.outcome.as_str(),
-            detail = record.detail.as_str()
-        );
-    }
-    Ok(last)
-}
 
 /// Records with sequence numbers after `after`, oldest first, with their hashes.
 pub async fn records(

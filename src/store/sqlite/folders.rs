@@ -55,7 +55,7 @@ impl Folders for SqliteBackend {
             local: messages.to_vec(),
             ..crate::store::Accepted::default()
         };
-        Ok(self.commits.accept(&self.pool, accepted).await?.uids)
+        Ok(self.commits.accept(accepted).await?.uids)
     }
 
     async fn list_messages(&self, mailbox_id: i64) -> Result<Vec<MessageMeta>, StoreError> {

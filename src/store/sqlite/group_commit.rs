@@ -3,13 +3,17 @@
 //! its answer only after the COMMIT that holds its message. When a shared transaction fails,
 //! its messages are committed again one by one, so one bad message never takes its
 //! neighbours down with it.
+//!
+//! The writer is one thread with a connection of its own (`accepted`), started with the
+//! store: its page cache stays warm between commits, and a batch's statements run without a
+//! hand-off each.
 
-use std::sync::OnceLock;
+use std::path::Path;
 
-use sqlx::sqlite::SqlitePool;
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{db_err, queue};
+use super::accepted;
 use crate::store::{Accepted, Committed, StoreError};
 
 /// Most messages in one transaction: bounds how long the write lock is held.
@@ -25,66 +29,75 @@ struct Request {
     reply: oneshot::Sender<Answer>,
 }
 
-/// The single writer of accepted messages, started on first use.
-#[derive(Default)]
+/// The single writer of accepted messages and audit records; its thread stops when this is
+/// dropped.
 pub struct GroupCommit {
-    writer: OnceLock<mpsc::Sender<Request>>,
+    writer: mpsc::Sender<Request>,
 }
 
 impl GroupCommit {
+    /// Opens the writer's connection to the database at `path` (already created and
+    /// migrated) and starts its thread.
+    pub fn start(path: &Path) -> Result<GroupCommit, StoreError> {
+        let connection = accepted::open(path)?;
+        let (writer, receiver) = mpsc::channel(BACKLOG);
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || write_batches(connection, receiver))
+            .map_err(|e| StoreError::Backend(format!("cannot start the message writer: {e}")))?;
+        Ok(GroupCommit { writer })
+    }
+
     /// Commits one accepted message (local copies, queue entry, audit records) and returns
-    /// its queue id and UIDs.
-    pub async fn accept(&self, pool: &SqlitePool, accepted: Accepted) -> Answer {
-        let writer = self.writer.get_or_init(|| {
-            let (sender, receiver) = mpsc::channel(BACKLOG);
-            tokio::spawn(write_batches(pool.clone(), receiver));
-            sender
-        });
+    /// its queue id and UIDs. The audit records are logged here, after the commit, in the
+    /// caller's span.
+    pub async fn accept(&self, accepted: Accepted) -> Answer {
         let stopped = || StoreError::Backend("the message writer has stopped".into());
+        let audit = accepted.audit.clone();
         let (reply, answer) = oneshot::channel();
-        writer
+        self.writer
             .send(Request { accepted, reply })
             .await
             .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        let committed = answer.await.map_err(|_| stopped())??;
+        for record in &audit {
+            record.trace();
+        }
+        Ok(committed)
     }
 }
 
 /// Takes whatever has arrived (up to [`MAX_BATCH`]) and commits it together, until every
 /// sender is gone.
-async fn write_batches(pool: SqlitePool, mut receiver: mpsc::Receiver<Request>) {
+fn write_batches(mut connection: Connection, mut receiver: mpsc::Receiver<Request>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if batch.len() > 1
-            && let Ok(ids) = together(&pool, &batch).await
-        {
-            for (request, id) in batch.drain(..).zip(ids) {
-                // A caller that went away (connection lost) no longer needs its answer.
-                let _ = request.reply.send(Ok(id));
+    while let Some(first) = receiver.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
             }
-            continue;
+        }
+        if batch.len() > 1 {
+            let accepted: Vec<&Accepted> = batch.iter().map(|r| &r.accepted).collect();
+            if let Ok(ids) = accepted::commit(&mut connection, &accepted) {
+                for (request, id) in batch.drain(..).zip(ids) {
+                    // A caller that went away (connection lost) no longer needs its answer.
+                    let _ = request.reply.send(Ok(id));
+                }
+                continue;
+            }
         }
         for request in batch.drain(..) {
-            let answer = alone(&pool, &request).await;
+            let answer =
+                accepted::commit(&mut connection, &[&request.accepted]).and_then(|mut ids| {
+                    ids.pop()
+                        .ok_or_else(|| StoreError::Backend("a commit without its message".into()))
+                });
             let _ = request.reply.send(answer);
         }
     }
-}
-
-async fn together(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<Committed>, StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-    let accepted: Vec<&Accepted> = batch.iter().map(|r| &r.accepted).collect();
-    let ids = queue::write_accepted(&mut tx, &accepted).await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(ids)
-}
-
-async fn alone(pool: &SqlitePool, request: &Request) -> Answer {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-    let mut ids = queue::write_accepted(&mut tx, &[&request.accepted]).await?;
-    tx.commit().await.map_err(db_err)?;
-    ids.pop()
-        .ok_or_else(|| StoreError::Backend("a commit without its message".into()))
 }
 
 #[cfg(test)]
@@ -200,16 +213,9 @@ mod tests {
                 ..Accepted::default()
             },
         ];
-        let mut tx = pool
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .expect("begin");
+        let mut connection = super::accepted::open(&dir.path().join("store.db")).expect("writer");
         let refs: Vec<&Accepted> = batch.iter().collect();
-        let committed = super::queue::write_accepted(&mut tx, &refs)
-            .await
-            .expect("write");
-        tx.commit().await.expect("commit");
+        let committed = super::accepted::commit(&mut connection, &refs).expect("commit");
         assert_eq!(committed[0].uids, vec![1, 1]);
         assert_eq!(committed[1].uids, vec![2]);
         let stored = pool.list_messages(inbox).await.expect("list");

@@ -2,14 +2,11 @@
 //! renamed with their children), appends (UIDs from the folder's counter, a new modseq each),
 //! changes since a modseq (messages and expunged UIDs), flags, copy and move, deletion.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
 
-use super::{ROWS_PER_INSERT, db_err, multi_insert, packed};
-use crate::store::{MailboxDelta, MailboxInfo, MessageMeta, NewMessage, StoreError};
+use super::{db_err, packed};
+use crate::store::{MailboxDelta, MailboxInfo, MessageMeta, StoreError};
 
 // Column lists as macros: sqlx takes only static SQL, which `concat!` builds.
 macro_rules! mailbox_columns {
@@ -192,52 +189,11 @@ pub async fn set_subscribed(
     Ok(())
 }
 
-/// Inserts `messages` in order, each with the next UID and a new modseq of its folder;
-/// returns their UIDs. One UPDATE per folder and one INSERT per [`ROWS_PER_INSERT`]
-/// messages.
-pub async fn insert_messages(
-    tx: &mut Transaction<'_, Sqlite>,
-    messages: &[&NewMessage],
-) -> Result<Vec<u32>, StoreError> {
-    // Each folder's next (UID, modseq), reserved for all its new messages at once.
-    let mut next: HashMap<i64, (i64, i64)> = HashMap::new();
-    for m in messages {
-        if let Entry::Vacant(slot) = next.entry(m.mailbox_id) {
-            let count = messages
-                .iter()
-                .filter(|o| o.mailbox_id == m.mailbox_id)
-                .count();
-            slot.insert(next_uids(tx, m.mailbox_id, count).await?);
-        }
-    }
-    let mut numbered = Vec::with_capacity(messages.len());
-    for m in messages {
-        let slot = next
-            .get_mut(&m.mailbox_id)
-            .ok_or_else(|| StoreError::Backend("a folder without reserved UIDs".into()))?;
-        numbered.push((*m, *slot));
-        *slot = (slot.0 + 1, slot.1 + 1);
-    }
-    for rows in numbered.chunks(ROWS_PER_INSERT) {
-        let mut query = sqlx::query(multi_insert(
-            "INSERT INTO messages (mailbox_id, uid, internal_date, size, flags, modseq, sealed, original)",
-            rows.len(),
-        ));
-        for (m, (uid, modseq)) in rows {
-            query = query
-                .bind(m.mailbox_id)
-                .bind(*uid)
-                .bind(m.internal_date)
-                .bind(m.size as i64)
-                .bind(&m.flags)
-                .bind(*modseq)
-                .bind(&m.sealed)
-                .bind(&m.original);
-        }
-        query.execute(&mut **tx).await.map_err(db_err)?;
-    }
-    Ok(numbered.iter().map(|(_, (uid, _))| *uid as u32).collect())
-}
+/// Takes `count` UIDs and as many new modseqs of a folder (count, count, folder id);
+/// returns the new UIDNEXT and HIGHESTMODSEQ. Shared with the message writer.
+pub const RESERVE_UIDS: &str =
+    "UPDATE mailboxes SET uidnext = uidnext + ?, highestmodseq = highestmodseq + ?
+     WHERE id = ? RETURNING uidnext, highestmodseq";
 
 /// Takes `count` UIDs and as many new modseqs of the folder; returns the first of each.
 async fn next_uids(
@@ -246,16 +202,13 @@ async fn next_uids(
     count: usize,
 ) -> Result<(i64, i64), StoreError> {
     let count = count as i64;
-    let row = sqlx::query(
-        "UPDATE mailboxes SET uidnext = uidnext + ?, highestmodseq = highestmodseq + ?
-         WHERE id = ? RETURNING uidnext, highestmodseq",
-    )
-    .bind(count)
-    .bind(count)
-    .bind(mailbox_id)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db_err)?;
+    let row = sqlx::query(RESERVE_UIDS)
+        .bind(count)
+        .bind(count)
+        .bind(mailbox_id)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
     let uidnext: i64 = row.try_get("uidnext").map_err(db_err)?;
     let highest: i64 = row.try_get("highestmodseq").map_err(db_err)?;
     Ok((uidnext - count, highest - count + 1))

@@ -12,6 +12,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod accepted;
 mod accounts;
 mod audit_log;
 mod delegation;
@@ -73,23 +74,9 @@ impl SqliteBackend {
             .map_err(|e| StoreError::Backend(format!("migrating {}: {e}", path.display())))?;
         Ok(SqliteBackend {
             pool,
-            commits: GroupCommit::default(),
+            commits: GroupCommit::start(path)?,
         })
     }
-}
-
-/// Rows one multi-row INSERT carries: the group commit writes dozens at once, and each
-/// statement is a round trip to the connection's thread.
-const ROWS_PER_INSERT: usize = 32;
-
-/// `head` (`INSERT INTO table (a, b, c)`) followed by `VALUES` and `rows` rows of
-/// placeholders, one per column named in `head`.
-fn multi_insert(head: &str, rows: usize) -> sqlx::AssertSqlSafe<String> {
-    let columns = head
-        .rsplit_once('(')
-        .map_or(0, |(_, list)| list.split(',').count());
-    let row = format!("({})", vec!["?"; columns].join(", "));
-    sqlx::AssertSqlSafe(format!("{head} VALUES {}", vec![row; rows].join(", ")))
 }
 
 fn changed_one(rows: u64, what: &str) -> Result<(), StoreError> {
@@ -277,7 +264,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn accept_message(&self, accepted: Accepted) -> Result<Committed, StoreError> {
-        self.commits.accept(&self.pool, accepted).await
+        self.commits.accept(accepted).await
     }
 
     async fn queue_due(&self, now: i64, limit: u32) -> Result<Vec<QueuedMessage>, StoreError> {
@@ -308,15 +295,12 @@ impl Backend for SqliteBackend {
         queue::delete(&self.pool, id).await
     }
 
-    async fn append_audit(&self, record: &AuditRecord) -> Result<u64, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
-        let seq = audit_log::append(&mut tx, record).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(seq)
+    async fn append_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        let accepted = Accepted {
+            audit: vec![record.clone()],
+            ..Accepted::default()
+        };
+        self.commits.accept(accepted).await.map(drop)
     }
 
     async fn audit_records(
@@ -511,14 +495,5 @@ impl Backend for SqliteBackend {
 
     async fn directory_failed(&self, seq: i64, error: &str) -> Result<(), StoreError> {
         directory::failed(&self.pool, seq, error).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_multi_row_insert_has_one_placeholder_per_named_column() {
-        let sql = super::multi_insert("INSERT INTO t (a, b, c)", 2);
-        assert_eq!(sql.0, "INSERT INTO t (a, b, c) VALUES (?, ?, ?), (?, ?, ?)");
     }
 }

@@ -1,76 +1,15 @@
-//! SQLite side of the outbound queue: messages with their recipients, and the one
-//! writes of an accepted message, for local mailboxes and the queue together.
+//! SQLite side of the outbound queue: messages with their recipients, their attempts, retry
+//! and removal. Entries are written by the message writer (`accepted`), in the same
+//! transaction as the local copies of the same message.
 
+use sqlx::Row;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{Row, Sqlite, Transaction};
 
 use super::db_err;
 use crate::store::{
-    Accepted, AttemptRecord, AuditRecord, Committed, EnvelopeRecipient, NewMessage, NewQueued,
-    Notify, QueuedMessage, QueuedRecipient, RecipientState, StoreError,
+    AttemptRecord, EnvelopeRecipient, Notify, QueuedMessage, QueuedRecipient, RecipientState,
+    StoreError,
 };
-
-/// Writes accepted messages' local copies, audit records and queue entries inside `tx`;
-/// returns each one's queue id and UIDs, in order. The caller commits (see
-/// `group_commit`). The copies of the whole batch go in a few statements.
-pub async fn write_accepted(
-    tx: &mut Transaction<'_, Sqlite>,
-    batch: &[&Accepted],
-) -> Result<Vec<Committed>, StoreError> {
-    let copies: Vec<&NewMessage> = batch.iter().flat_map(|a| &a.local).collect();
-    let mut uids = super::messages::insert_messages(tx, &copies)
-        .await?
-        .into_iter();
-    let records: Vec<&AuditRecord> = batch.iter().flat_map(|a| &a.audit).collect();
-    super::audit_log::append_all(tx, &records).await?;
-    let mut committed = Vec::with_capacity(batch.len());
-    for accepted in batch {
-        let queue_id = match &accepted.queued {
-            Some(queued) => Some(enqueue(tx, queued).await?),
-            None => None,
-        };
-        committed.push(Committed {
-            queue_id,
-            uids: uids.by_ref().take(accepted.local.len()).collect(),
-        });
-    }
-    Ok(committed)
-}
-
-/// Writes one queue entry with its recipients; returns its id.
-async fn enqueue(tx: &mut Transaction<'_, Sqlite>, q: &NewQueued) -> Result<i64, StoreError> {
-    let e = &q.envelope;
-    let done = sqlx::query(
-        "INSERT INTO queue_messages (created_at, sender, envelope_id, ret_full, smtputf8, size, next_attempt, sealed)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(q.now)
-    .bind(&e.sender)
-    .bind(&e.envelope_id)
-    .bind(i64::from(e.ret_full))
-    .bind(i64::from(e.smtputf8))
-    .bind(q.size as i64)
-    .bind(q.now)
-    .bind(&q.sealed)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    let message_id = done.last_insert_rowid();
-    for r in &e.recipients {
-        sqlx::query(
-            "INSERT INTO queue_recipients (message_id, address, notify, orcpt) VALUES (?, ?, ?, ?)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(message_id)
-        .bind(&r.address)
-        .bind(r.notify.bits())
-        .bind(&r.orcpt)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
-    }
-    Ok(message_id)
-}
 
 fn message_from_row(row: &SqliteRow) -> Result<QueuedMessage, StoreError> {
     Ok(QueuedMessage {
