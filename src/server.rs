@@ -40,7 +40,7 @@ impl ServerContext {
     pub fn new(
         config: Config,
         store: Store,
-        smime_trust: Option<Arc<mssante_smime::Trust>>,
+        smime_trust: Option<Arc<crate::tls::SmimeTrust>>,
     ) -> Arc<ServerContext> {
         let audit = Audit::new(store.clone());
         Arc::new(ServerContext {
@@ -209,7 +209,7 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
             status: 2,
         })?;
     }
-    let client_tls = material.client_config().map_err(|e| CliError {
+    let (client_tls, next_hop_verifier) = material.client_config().map_err(|e| CliError {
         message: e.to_string(),
         status: 2,
     })?;
@@ -219,6 +219,14 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
         status: 2,
     })?;
     let acceptor = TlsAcceptor::from(server_config);
+    let smime_trust = material.smime_trust().map(Arc::new);
+    // Outbound TLS and S/MIME check certificates against the CRLs the refresh reads.
+    if let Some(verifier) = &client_verifier {
+        verifier.add_follower(next_hop_verifier);
+        if let Some(trust) = &smime_trust {
+            verifier.add_follower(trust.clone());
+        }
+    }
     // CRLs published over HTTP are fetched before the first connection.
     if let Some(verifier) = &client_verifier
         && !material.crl_urls.is_empty()
@@ -228,11 +236,7 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
             .refresh(&material.crl_files, &material.crl_urls, &audit)
             .await;
     }
-    let ctx = ServerContext::new(
-        app.config.clone(),
-        app.store.clone(),
-        material.smime_trust().map(Arc::new),
-    );
+    let ctx = ServerContext::new(app.config.clone(), app.store.clone(), smime_trust);
     let listeners = bind_all(&ctx, Some(acceptor))
         .await
         .map_err(|e| CliError::new(e.to_string()))?;

@@ -6,42 +6,12 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use common::card::*;
 use common::*;
-
-/// TLS material from files (a localhost certificate of the TEST PKI, its bundle as client
-/// anchors) with these CRL files of the TEST PKI and CRL URLs, read again every second.
-fn tls_from_files(server: &TestServer, crl_files: &[&str], crl_urls: &[String]) {
-    let certs = server.dir.path().join("certs");
-    server.cli_ok(&[
-        "pki",
-        "issue-server",
-        "localhost",
-        "--organisation",
-        "OPERATEUR",
-        "--out",
-        path(&certs),
-    ]);
-    let pki = server.data.join("pki");
-    let list = |items: Vec<String>| {
-        items
-            .iter()
-            .map(|i| format!("\"{i}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    server.add_config(&format!(
-        "[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\nclient_trust_anchors = [\"{}\"]\ncrls = [{}]\ncrl_urls = [{}]\ncrl_refresh_secs = 1\n",
-        path(&certs.join("localhost.pem")),
-        path(&certs.join("localhost.key")),
-        path(&pki.join("ca-bundle.pem")),
-        list(crl_files.iter().map(|f| path(&pki.join(f)).to_string()).collect()),
-        list(crl_urls.to_vec()),
-    ));
-}
 
 #[test]
 fn a_card_opens_its_holders_mailbox_without_a_password() {
@@ -271,6 +241,8 @@ fn a_card_revoked_while_the_server_runs_is_refused_after_the_next_crl_refresh() 
         ((first.cert, first.key), (second.cert, second.key));
     server.start();
     assert!(external(&server, "imap", &cert, &key, "").starts_with("OK"));
+    // A client that keeps its TLS session, as mail clients do, to come back with it.
+    let mut resumer = TlsResumer::connect(server.ports.imaps, &cert, &key);
 
     // Revoked while the server runs: refused once the CRLs are read again.
     let serial = issued_serial(&issued);
@@ -280,6 +252,9 @@ fn a_card_revoked_while_the_server_runs_is_refused_after_the_next_crl_refresh() 
             .starts_with("NO")
             .then_some(())
     });
+    // Nor does the session it had before get it in: the certificate is checked again.
+    let again = resumer.reconnect();
+    assert!(again.starts_with("refused"), "{again}");
     assert!(external(&server, "imap", &other_cert, &other_key, "").starts_with("OK"));
 
     // A CRL file that cannot be read: the last valid CRLs stay in force, the admin is told.
@@ -369,4 +344,67 @@ fn crls_published_over_http_are_fetched_at_start_and_at_each_refresh() {
         trail.contains("CRLs refreshed") && trail.contains("personnes.crl"),
         "{trail}"
     );
+}
+
+/// A python client that opened an IMAPS connection with a card and kept its TLS session,
+/// and on request connects again offering that session.
+struct TlsResumer {
+    child: Child,
+    lines: BufReader<std::process::ChildStdout>,
+}
+
+impl TlsResumer {
+    const SCRIPT: &str = r#"
+import socket, ssl, sys
+port, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl._create_unverified_context()
+ctx.load_cert_chain(cert, key)
+def connect(session=None):
+    s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', port), timeout=10), session=session)
+    greeting = s.recv(1000)  # the session ticket comes with it in TLS 1.3
+    return s, greeting
+s, greeting = connect()
+session = s.session
+s.close()
+print("connected", greeting[:4], flush=True)
+sys.stdin.readline()
+try:
+    s, greeting = connect(session)
+    print("accepted reused=%s %r" % (s.session_reused, greeting[:20]), flush=True)
+except Exception as e:
+    print("refused", e, flush=True)
+"#;
+
+    fn connect(port: u16, cert: &Path, key: &Path) -> TlsResumer {
+        let mut child = Command::new("python3")
+            .arg("-c")
+            .arg(Self::SCRIPT)
+            .args([&port.to_string(), path(cert), path(key)])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        lines.read_line(&mut first).expect("first connection");
+        assert!(first.starts_with("connected b'* OK"), "{first}");
+        TlsResumer { child, lines }
+    }
+
+    /// Connects again with the kept session: "accepted ..." or "refused ...".
+    fn reconnect(&mut self) -> String {
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            stdin.write_all(b"go\n").expect("tell python");
+        }
+        let mut line = String::new();
+        self.lines.read_line(&mut line).expect("second connection");
+        line
+    }
+}
+
+impl Drop for TlsResumer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

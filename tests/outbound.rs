@@ -352,6 +352,42 @@ fn mail_waits_sealed_while_the_peer_is_down_or_shows_the_wrong_certificate() {
 }
 
 #[test]
+fn a_peer_revoked_while_the_server_runs_is_refused_after_the_next_crl_refresh() {
+    let mut ops = operators("", FindB::Route);
+    ops.a.start();
+    ops.b.start();
+    alice_sends(&ops.a, BOB, "patient marker-before");
+    wait_for(30, "the first message at bob's", || {
+        message_with(&inbox(&ops.b, BOB, BOB_PASSWORD), "marker-before").cloned()
+    });
+
+    // B's certificate is revoked while A runs: once A reads its CRLs again, B's MX no
+    // longer passes A's check and the next message waits in the queue.
+    ops.a.cli_ok(&["pki", "revoke", &ops.serial_b]);
+    wait_for(15, "A's CRL refresh", || {
+        ops.a
+            .cli_ok(&["audit", "tail", "-n", "50"])
+            .contains("CRLs refreshed")
+            .then_some(())
+    });
+    alice_sends(&ops.a, BOB, "patient marker-after");
+    let listing = wait_for(20, "the refusal in the queue", || {
+        let list = ops.a.cli_ok(&["queue", "list"]);
+
+        list.to_ascii_lowercase()
+            .contains("revoked")
+            .then_some(list)
+    });
+    assert!(listing.contains(&format!("-> {BOB}: ")), "{listing}");
+    assert!(
+        message_with(&inbox(&ops.b, BOB, BOB_PASSWORD), "marker-after").is_none(),
+        "delivered to a revoked peer"
+    );
+    assert_eq!(ops.a.stop(), 0);
+    assert_eq!(ops.b.stop(), 0);
+}
+
+#[test]
 fn an_expired_message_fails_with_a_report_and_reports_never_loop() {
     let closed = free_port();
     let server = TestServer::new("");

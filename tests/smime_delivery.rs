@@ -280,3 +280,89 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
     }
     assert_eq!(server.stop(), 0);
 }
+
+#[test]
+fn a_signer_revoked_while_the_server_runs_is_told_revoked_after_the_next_crl_refresh() {
+    let mut server = TestServer::new("");
+    let dir = server.dir.path().to_path_buf();
+    std::fs::write(dir.join("entity.txt"), ENTITY).expect("entity");
+    // CRL files the server reads again every second.
+    tls_from_files(
+        &server,
+        &["root.crl", "organisations.crl", "personnes.crl"],
+        &[],
+    );
+    let issued = server.cli_ok(&[
+        "pki",
+        "issue-person",
+        "--idnat",
+        "810001234567",
+        "--surname",
+        "MARTIN",
+        "--given-name",
+        "ALICE",
+        "--use",
+        "signature",
+        "--email",
+        USER,
+        "--out",
+        path(&dir),
+    ]);
+    server.start();
+    let signed = openssl(
+        &dir,
+        &[
+            "cms",
+            "-sign",
+            "-binary",
+            "-crlfeol",
+            "-md",
+            "sha256",
+            "-signer",
+            "810001234567-signature.pem",
+            "-inkey",
+            "810001234567-signature.key",
+            "-in",
+            "entity.txt",
+        ],
+    );
+    submit_smime(&server, "avant", &signed);
+    wait_for(30, "the first message", || {
+        inbox(&server, USER, PASSWORD)
+            .iter()
+            .any(|m| m.contains("Subject: avant"))
+            .then_some(())
+    });
+
+    // Revoked while the server runs: once the CRLs are read again, the same signature is
+    // told as made with a revoked certificate.
+    server.cli_ok(&["pki", "revoke", &issued_serial(&issued)]);
+    wait_for(15, "the CRL refresh", || {
+        server
+            .cli_ok(&["audit", "tail", "-n", "50"])
+            .contains("CRLs refreshed")
+            .then_some(())
+    });
+    submit_smime(&server, "apres", &signed);
+    let mail = wait_for(30, "the second message", || {
+        let m = inbox(&server, USER, PASSWORD);
+        (m.len() == 2).then_some(m)
+    });
+    let with = |subject: &str| {
+        mail.iter()
+            .find(|m| m.contains(&format!("Subject: {subject}")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {subject} in {mail:?}"))
+    };
+    let before = with("avant");
+    assert!(
+        before.contains("X-MSSante-Signature: valid; signer=810001234567"),
+        "{before}"
+    );
+    let after = with("apres");
+    assert!(
+        after.contains("X-MSSante-Signature: invalid; reason=\"certificate revoked\""),
+        "{after}"
+    );
+    assert_eq!(server.stop(), 0);
+}

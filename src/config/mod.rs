@@ -131,8 +131,9 @@ pub struct TlsConfig {
     /// IGC-Santé publication points). Default: none.
     #[serde(default)]
     pub crl_urls: Vec<Spanned<String>>,
-    /// Seconds between two readings of the CRL files (and URLs) while the server runs; one
-    /// that cannot be read leaves the last valid CRLs in force. Default: 3600.
+    /// Seconds between two readings of the CRL files (and URLs) while the server runs, for
+    /// client certificates, the next hop of outbound mail and S/MIME signers; one that
+    /// cannot be read leaves the last valid CRLs in force. Default: 3600.
     #[serde(default = "default_crl_refresh_secs")]
     pub crl_refresh_secs: u64,
 }

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use crate::config::Config;
 use crate::directory::DirectoryLookup;
 use crate::store::{Account, Envelope, EnvelopeRecipient, Store, StoreError};
+use crate::tls::SmimeTrust;
 
 mod protect;
 mod smime;
@@ -60,7 +61,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// The pipeline on this store; S/MIME signatures are checked against `trust`.
-    pub fn new(store: Store, config: Config, trust: Option<Arc<mssante_smime::Trust>>) -> Delivery {
+    pub fn new(store: Store, config: Config, trust: Option<Arc<SmimeTrust>>) -> Delivery {
         let smime = SmimeInbound::new(store.clone(), trust, config.limits.max_message_size);
         let directory = config.directory.as_ref().and_then(|settings| {
             crate::directory::connection(settings)

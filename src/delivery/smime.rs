@@ -22,6 +22,7 @@ use openssl::x509::X509;
 
 use crate::audit;
 use crate::store::{Account, AuditRecord, KeyState, KeyUse, LocalCopy, Store};
+use crate::tls::SmimeTrust;
 
 /// The encryption keys of one mailbox, opened, with the (id, state) list they were opened
 /// from: parsing a private key costs more than the decryption itself, so they are kept in
@@ -142,20 +143,25 @@ fn verdict_header(verdict: &Verdict) -> String {
 #[derive(Clone)]
 pub struct SmimeInbound {
     store: Store,
-    trust: Option<Arc<Trust>>,
+    trust: Option<Arc<SmimeTrust>>,
     max_size: usize,
     opened: Arc<Mutex<HashMap<i64, OpenedKeys>>>,
 }
 
 impl SmimeInbound {
     /// Verifies against `trust` (None: signatures are reported unverifiable).
-    pub fn new(store: Store, trust: Option<Arc<Trust>>, max_size: usize) -> SmimeInbound {
+    pub fn new(store: Store, trust: Option<Arc<SmimeTrust>>, max_size: usize) -> SmimeInbound {
         SmimeInbound {
             store,
             trust,
             max_size,
             opened: Arc::default(),
         }
+    }
+
+    /// The trust in force now (the CRLs are refreshed while the server runs).
+    fn trust(&self) -> Option<Arc<Trust>> {
+        self.trust.as_ref().map(|t| t.current())
     }
 
     /// The copy each of `local` receives. A plain message is stored as received (forged
@@ -186,7 +192,7 @@ impl SmimeInbound {
             Kind::Signed | Kind::Opaque if local.is_empty() => Vec::new(),
             kind @ (Kind::Signed | Kind::Opaque) => {
                 let message = raw.to_vec();
-                let trust = self.trust.clone();
+                let trust = self.trust();
                 // Public-key work, however small the message: on the crypto pool.
                 let annotated = crate::blocking::crypto(move || {
                     Ok::<_, crate::blocking::TaskFailed>(annotate_signed(
@@ -277,7 +283,7 @@ impl SmimeInbound {
         raw: &[u8],
     ) -> Result<(Vec<u8>, String), String> {
         let (outer, raw) = (outer.to_vec(), raw.to_vec());
-        let (max, trust) = (self.max_size, self.trust.clone());
+        let (max, trust) = (self.max_size, self.trust());
         let open = move || -> Result<(Vec<u8>, String), String> {
             let decrypted = mssante_smime::decrypt(&raw, &keys, max).map_err(|e| e.to_string())?;
             let key = keys

@@ -5,23 +5,43 @@
 //! operator by its certificate's subject DN, and the queue compares that DN after the
 //! handshake. So this verifier checks the chain, validity, revocation and the server-auth
 //! usage, and leaves the name to the DN check (a static route to 127.0.0.1 has no name).
+//! Its CRLs follow the refreshes of the server's (`CrlFollower`).
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use webpki::{CertRevocationList, OwnedCertRevocationList, RevocationOptionsBuilder};
 
-use super::{TlsError, TlsMaterial};
+use super::{CrlFollower, TlsError, TlsMaterial};
+
+/// CRLs as they were read, and as webpki checks against them.
+type Crls = (
+    Vec<CertificateRevocationListDer<'static>>,
+    Vec<CertRevocationList<'static>>,
+);
 
 /// Checks a next hop's certificate chain against the trust anchors and CRLs, not its name.
 #[derive(Debug)]
 pub struct TrustSpaceVerifier {
     anchors: Vec<rustls::pki_types::TrustAnchor<'static>>,
-    crls: Vec<CertRevocationList<'static>>,
+    crls: RwLock<Crls>,
     algorithms: WebPkiSupportedAlgorithms,
+}
+
+/// CRLs in webpki's form.
+fn parse_crls(
+    crls: &[CertificateRevocationListDer<'static>],
+) -> Result<Vec<CertRevocationList<'static>>, String> {
+    crls.iter()
+        .map(|crl| {
+            OwnedCertRevocationList::from_der(crl)
+                .map(CertRevocationList::from)
+                .map_err(|e| format!("CRL: {e}"))
+        })
+        .collect()
 }
 
 impl TrustSpaceVerifier {
@@ -35,15 +55,10 @@ impl TrustSpaceVerifier {
                 .map_err(|e| TlsError::Rustls(format!("trust anchor: {e}")))?;
             anchors.push(anchor.to_owned());
         }
-        let mut crls = Vec::new();
-        for crl in &material.crls {
-            let owned = OwnedCertRevocationList::from_der(crl)
-                .map_err(|e| TlsError::Rustls(format!("CRL: {e}")))?;
-            crls.push(CertRevocationList::from(owned));
-        }
+        let parsed = parse_crls(&material.crls).map_err(TlsError::Rustls)?;
         Ok(TrustSpaceVerifier {
             anchors,
-            crls,
+            crls: RwLock::new((material.crls.clone(), parsed)),
             algorithms,
         })
     }
@@ -60,7 +75,8 @@ impl ServerCertVerifier for TrustSpaceVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let cert = webpki::EndEntityCert::try_from(end_entity)
             .map_err(|e| rustls::Error::General(format!("peer certificate: {e}")))?;
-        let crl_refs: Vec<&CertRevocationList<'_>> = self.crls.iter().collect();
+        let crls = self.crls.read().unwrap_or_else(|p| p.into_inner());
+        let crl_refs: Vec<&CertRevocationList<'_>> = crls.1.iter().collect();
         // A CA we hold no CRL for is not a revoked CA: the CRLs cover what they cover.
         let revocation = RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
             b.with_status_policy(webpki::UnknownStatusPolicy::Allow)
@@ -102,19 +118,37 @@ impl ServerCertVerifier for TrustSpaceVerifier {
     }
 }
 
+impl CrlFollower for TrustSpaceVerifier {
+    fn follow(&self, crls: &[CertificateRevocationListDer<'static>]) -> Result<bool, String> {
+        if self.crls.read().unwrap_or_else(|p| p.into_inner()).0 == crls {
+            return Ok(false);
+        }
+        let parsed = parse_crls(crls).map_err(|e| format!("outbound TLS: {e}"))?;
+        *self.crls.write().unwrap_or_else(|p| p.into_inner()) = (crls.to_vec(), parsed);
+        Ok(true)
+    }
+}
+
 impl TlsMaterial {
-    /// The rustls client configuration of the outbound queue: our certificate for client
-    /// authentication, the trust anchors for the next hop's.
-    pub fn client_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
+    /// The rustls client configuration of the outbound queue (our certificate for client
+    /// authentication, the trust anchors for the next hop's), and its verifier of the next
+    /// hop's certificate, to follow the CRL refreshes.
+    pub fn client_config(&self) -> Result<(Arc<ClientConfig>, Arc<TrustSpaceVerifier>), TlsError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let verifier = TrustSpaceVerifier::new(self, provider.signature_verification_algorithms)?;
-        let config = ClientConfig::builder_with_provider(provider)
+        let verifier = Arc::new(TrustSpaceVerifier::new(
+            self,
+            provider.signature_verification_algorithms,
+        )?);
+        let mut config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| TlsError::Rustls(e.to_string()))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_custom_certificate_verifier(verifier.clone())
             .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| TlsError::Rustls(format!("client certificate and key: {e}")))?;
-        Ok(Arc::new(config))
+        // A resumed session skips the certificate check: a peer revoked since its last
+        // handshake would get through. Every connection shows its certificate again.
+        config.resumption = rustls::client::Resumption::disabled();
+        Ok((Arc::new(config), verifier))
     }
 }

@@ -1,7 +1,9 @@
 //! CRLs kept fresh while the server runs: the client-certificate verifier (CPS cards, other
 //! operators' MX) is swapped for one built from the CRL files and URLs as they are now,
-//! every `[tls] crl_refresh_secs`. One that cannot be read, fetched or parsed leaves the
-//! last valid CRLs in force, and the administrator is told (log and audit trail). CRLs
+//! every `[tls] crl_refresh_secs`, and its followers take the same CRLs: the next hop's
+//! certificate check of outbound TLS and the S/MIME signature check. One that cannot be
+//! read, fetched or parsed leaves the last valid CRLs in force, and the administrator is
+//! told (log and audit trail). CRLs
 //! fetched from URLs are first read at start; until then certificates of a CA without a
 //! CRL are refused (rustls denies an unknown revocation status).
 
@@ -18,8 +20,15 @@ use rustls::{DigitallySignedStruct, DistinguishedName, Error, RootCertStore, Sig
 use super::{TlsError, fetch, parse_crl};
 use crate::audit::{Audit, Outcome};
 
+/// Another check of certificates against the same CRLs, which takes the new ones when they
+/// are refreshed.
+pub trait CrlFollower: Send + Sync {
+    /// Puts `crls` in force; Ok(false) when they are the ones in force already, Err why
+    /// they cannot be (the ones before stay).
+    fn follow(&self, crls: &[CertificateRevocationListDer<'static>]) -> Result<bool, String>;
+}
+
 /// A client-certificate verifier whose CRLs can be replaced while connections come in.
-#[derive(Debug)]
 pub struct RefreshingVerifier {
     anchors: Vec<CertificateDer<'static>>,
     /// The CA names sent to clients: they depend on the anchors only.
@@ -28,6 +37,15 @@ pub struct RefreshingVerifier {
         Vec<CertificateRevocationListDer<'static>>,
         Arc<dyn ClientCertVerifier>,
     )>,
+    followers: RwLock<Vec<Arc<dyn CrlFollower>>>,
+}
+
+impl std::fmt::Debug for RefreshingVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshingVerifier")
+            .field("anchors", &self.anchors.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RefreshingVerifier {
@@ -43,7 +61,16 @@ impl RefreshingVerifier {
             anchors,
             hints,
             current: RwLock::new((crls, verifier)),
+            followers: RwLock::default(),
         })
+    }
+
+    /// Has `follower` take every set of CRLs put in force from now on.
+    pub fn add_follower(&self, follower: Arc<dyn CrlFollower>) {
+        self.followers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(follower);
     }
 
     fn verifier(&self) -> Arc<dyn ClientCertVerifier> {
@@ -67,11 +94,38 @@ impl RefreshingVerifier {
         Ok(true)
     }
 
+    /// Puts `crls` in force here and in every follower; Ok(false) when nothing changed.
+    /// A follower that refuses them keeps its last valid ones and is named in the error;
+    /// it is offered them again at the next refresh.
+    fn put_in_force(
+        &self,
+        crls: Vec<CertificateRevocationListDer<'static>>,
+    ) -> Result<bool, String> {
+        let followers = self
+            .followers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut changed = self.install(crls.clone()).map_err(|e| e.to_string())?;
+        let mut refused = Vec::new();
+        for follower in &followers {
+            match follower.follow(&crls) {
+                Ok(took) => changed |= took,
+                Err(e) => refused.push(e),
+            }
+        }
+        if refused.is_empty() {
+            Ok(changed)
+        } else {
+            Err(refused.join("; "))
+        }
+    }
+
     /// Reads the CRLs from `files` and `urls` and puts them in force if they changed; the
     /// audit trail and the log say what happened when something did.
     pub async fn refresh(&self, files: &[PathBuf], urls: &[String], audit: &Audit) {
         let outcome = match gather(files, urls).await {
-            Ok(crls) => self.install(crls).map_err(|e| e.to_string()),
+            Ok(crls) => self.put_in_force(crls),
             Err(e) => Err(e),
         };
         let (outcome, detail) = match outcome {

@@ -16,9 +16,11 @@ use crate::identity::is_test_certificate;
 mod client;
 mod crl_refresh;
 pub mod fetch;
+mod smime_trust;
 
 pub use client::TrustSpaceVerifier;
-pub use crl_refresh::RefreshingVerifier;
+pub use crl_refresh::{CrlFollower, RefreshingVerifier};
+pub use smime_trust::SmimeTrust;
 
 /// What TLS material could not be used, naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -128,21 +130,16 @@ impl TlsMaterial {
 
     /// The client anchors and CRLs as S/MIME trust (IGC-Santé anchors serve both); None
     /// when there are none or they cannot be read.
-    pub fn smime_trust(&self) -> Option<mssante_smime::Trust> {
+    pub fn smime_trust(&self) -> Option<SmimeTrust> {
         let anchors: Vec<openssl::x509::X509> = self
             .client_anchors
             .iter()
             .filter_map(|c| openssl::x509::X509::from_der(c.as_ref()).ok())
             .collect();
-        let crls: Vec<openssl::x509::X509Crl> = self
-            .crls
-            .iter()
-            .filter_map(|c| openssl::x509::X509Crl::from_der(c.as_ref()).ok())
-            .collect();
         if anchors.is_empty() {
             return None;
         }
-        mssante_smime::Trust::new(&anchors, &crls)
+        SmimeTrust::new(anchors, &self.crls)
             .map_err(|e| tracing::warn!(error = %e, "S/MIME trust unavailable"))
             .ok()
     }
@@ -186,9 +183,15 @@ impl TlsMaterial {
                 Some(verifier),
             )
         };
-        let config = builder
+        let mut config = builder
             .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| TlsError::Rustls(format!("server certificate and key: {e}")))?;
+        if verifier.is_some() {
+            // A resumed session skips the client certificate check: a card revoked since
+            // its last handshake would still open the mailbox. No resumption, then.
+            config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+            config.send_tls13_tickets = 0;
+        }
         Ok((Arc::new(config), verifier))
     }
 }

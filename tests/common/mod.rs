@@ -443,6 +443,37 @@ pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// TLS material from files (a localhost certificate of the TEST PKI, its bundle as client
+/// anchors) with these CRL files of the TEST PKI and CRL URLs, read again every second.
+pub fn tls_from_files(server: &TestServer, crl_files: &[&str], crl_urls: &[String]) {
+    let certs = server.dir.path().join("certs");
+    server.cli_ok(&[
+        "pki",
+        "issue-server",
+        "localhost",
+        "--organisation",
+        "OPERATEUR",
+        "--out",
+        path(&certs),
+    ]);
+    let pki = server.data.join("pki");
+    let list = |items: Vec<String>| {
+        items
+            .iter()
+            .map(|i| format!("\"{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    server.add_config(&format!(
+        "[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\nclient_trust_anchors = [\"{}\"]\ncrls = [{}]\ncrl_urls = [{}]\ncrl_refresh_secs = 1\n",
+        path(&certs.join("localhost.pem")),
+        path(&certs.join("localhost.key")),
+        path(&pki.join("ca-bundle.pem")),
+        list(crl_files.iter().map(|f| path(&pki.join(f)).to_string()).collect()),
+        list(crl_urls.to_vec()),
+    ));
+}
+
 /// Runs a python3 script (with `args` as sys.argv[1:]); returns its output.
 pub fn python(script: &str, args: &[&str]) -> Output {
     require("python3");

@@ -1,7 +1,7 @@
 //! Two operators on one machine, for the tests that send mail between them: operator A
 //! (hopital.test, with alice) and operator B (b.test, with bob), each a real `mssante
-//! serve` with its own IGC-Santé TEST certificate from A's TEST PKI, one whitelist naming
-//! both, and a way for A to find B's MX.
+//! serve` with its own IGC-Santé TEST certificate from A's TEST PKI (CRLs read again every
+//! second), one whitelist naming both, and a way for A to find B's MX.
 
 use super::*;
 
@@ -15,6 +15,8 @@ pub struct Operators {
     pub b: TestServer,
     pub dn_a: String,
     pub dn_b: String,
+    /// The serial of B's certificate, to revoke it.
+    pub serial_b: String,
 }
 
 /// How A finds B's MX.
@@ -30,7 +32,7 @@ pub fn operators(queue_a: &str, find_b: FindB) -> Operators {
     let b = TestServer::bare("");
     let certs = a.dir.path().join("operators");
     let issue = |host: &str, org: &str| {
-        issued_subject(&a.cli_ok(&[
+        a.cli_ok(&[
             "pki",
             "issue-server",
             host,
@@ -38,14 +40,15 @@ pub fn operators(queue_a: &str, find_b: FindB) -> Operators {
             org,
             "--out",
             path(&certs),
-        ]))
+        ])
     };
-    let dn_a = issue("mx.a.test", "OPERATEUR A");
-    let dn_b = issue("mx.b.test", "OPERATEUR B");
+    let dn_a = issued_subject(&issue("mx.a.test", "OPERATEUR A"));
+    let issued_b = issue("mx.b.test", "OPERATEUR B");
+    let (dn_b, serial_b) = (issued_subject(&issued_b), issued_serial(&issued_b));
     let pki = a.data.join("pki");
     let tls = |host: &str| {
         format!(
-            "[tls]\ncertificate = \"{cert}\"\nprivate_key = \"{key}\"\nclient_trust_anchors = [\"{bundle}\"]\ncrls = [\"{root}\", \"{org}\", \"{per}\"]\n",
+            "[tls]\ncertificate = \"{cert}\"\nprivate_key = \"{key}\"\nclient_trust_anchors = [\"{bundle}\"]\ncrls = [\"{root}\", \"{org}\", \"{per}\"]\ncrl_refresh_secs = 1\n",
             cert = path(&certs.join(format!("{host}.pem"))),
             key = path(&certs.join(format!("{host}.key"))),
             bundle = path(&pki.join("ca-bundle.pem")),
@@ -75,7 +78,13 @@ pub fn operators(queue_a: &str, find_b: FindB) -> Operators {
     ));
     b.cli_ok(&["domain", "add", "b.test"]);
     b.cli_stdin_ok(&["user", "add", BOB, "--password-stdin"], BOB_PASSWORD);
-    let ops = Operators { a, b, dn_a, dn_b };
+    let ops = Operators {
+        a,
+        b,
+        dn_a,
+        dn_b,
+        serial_b,
+    };
     ops.whitelist(&ops.dn_b);
     ops
 }
