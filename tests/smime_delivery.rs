@@ -23,6 +23,22 @@ fn submit_smime(server: &TestServer, subject: &str, smime: &[u8]) {
     assert!(stdout(&out).contains("250 2.0.0"), "{}", show(&out));
 }
 
+/// `entity.txt` in `dir` signed by `openssl cms` with alice's signature key there (SHA-256,
+/// detached unless `extra` says `-nodetach`).
+fn sign(dir: &std::path::Path, extra: &[&str]) -> Vec<u8> {
+    let mut args = vec!["cms", "-sign", "-binary", "-crlfeol", "-md", "sha256"];
+    args.extend_from_slice(extra);
+    args.extend([
+        "-signer",
+        "810001234567-signature.pem",
+        "-inkey",
+        "810001234567-signature.key",
+        "-in",
+        "entity.txt",
+    ]);
+    openssl(dir, &args)
+}
+
 #[test]
 fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
     let mut server = TestServer::new("");
@@ -57,23 +73,7 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
         ],
     );
     submit_smime(&server, "chiffre", &encrypted);
-    let signed = openssl(
-        &dir,
-        &[
-            "cms",
-            "-sign",
-            "-binary",
-            "-crlfeol",
-            "-md",
-            "sha256",
-            "-signer",
-            "810001234567-signature.pem",
-            "-inkey",
-            "810001234567-signature.key",
-            "-in",
-            "entity.txt",
-        ],
-    );
+    let signed = sign(&dir, &[]);
     submit_smime(&server, "signe", &signed);
     let tampered = String::from_utf8_lossy(&signed).replace("normale", "anormale");
     submit_smime(&server, "altere", tampered.as_bytes());
@@ -102,24 +102,7 @@ fn encrypted_and_signed_mail_reaches_the_doctor_clear_with_its_verdict() {
     );
 
     // Opaque signing: the content inside the signature (UID 6).
-    let opaque = openssl(
-        &dir,
-        &[
-            "cms",
-            "-sign",
-            "-nodetach",
-            "-binary",
-            "-crlfeol",
-            "-md",
-            "sha256",
-            "-signer",
-            "810001234567-signature.pem",
-            "-inkey",
-            "810001234567-signature.key",
-            "-in",
-            "entity.txt",
-        ],
-    );
+    let opaque = sign(&dir, &["-nodetach"]);
     submit_smime(&server, "opaque", &opaque);
 
     let mail = wait_for(30, "the six messages", || {
@@ -292,40 +275,9 @@ fn a_signer_revoked_while_the_server_runs_is_told_revoked_after_the_next_crl_ref
         &["root.crl", "organisations.crl", "personnes.crl"],
         &[],
     );
-    let issued = server.cli_ok(&[
-        "pki",
-        "issue-person",
-        "--idnat",
-        "810001234567",
-        "--surname",
-        "MARTIN",
-        "--given-name",
-        "ALICE",
-        "--use",
-        "signature",
-        "--email",
-        USER,
-        "--out",
-        path(&dir),
-    ]);
+    let (_, serial) = issue_person_serial(&server, "signature", USER, &dir, None);
     server.start();
-    let signed = openssl(
-        &dir,
-        &[
-            "cms",
-            "-sign",
-            "-binary",
-            "-crlfeol",
-            "-md",
-            "sha256",
-            "-signer",
-            "810001234567-signature.pem",
-            "-inkey",
-            "810001234567-signature.key",
-            "-in",
-            "entity.txt",
-        ],
-    );
+    let signed = sign(&dir, &[]);
     submit_smime(&server, "avant", &signed);
     wait_for(30, "the first message", || {
         inbox(&server, USER, PASSWORD)
@@ -336,7 +288,7 @@ fn a_signer_revoked_while_the_server_runs_is_told_revoked_after_the_next_crl_ref
 
     // Revoked while the server runs: once the CRLs are read again, the same signature is
     // told as made with a revoked certificate.
-    server.cli_ok(&["pki", "revoke", &issued_serial(&issued)]);
+    server.cli_ok(&["pki", "revoke", &serial]);
     wait_for(15, "the CRL refresh", || {
         server
             .cli_ok(&["audit", "tail", "-n", "50"])

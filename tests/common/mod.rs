@@ -395,6 +395,17 @@ pub fn issue_person(
     dir: &Path,
     p12_password: Option<&str>,
 ) -> PathBuf {
+    issue_person_serial(server, usage, email, dir, p12_password).0
+}
+
+/// [`issue_person`], and the certificate's serial (to revoke it).
+pub fn issue_person_serial(
+    server: &TestServer,
+    usage: &str,
+    email: &str,
+    dir: &Path,
+    p12_password: Option<&str>,
+) -> (PathBuf, String) {
     let mut args = vec![
         "pki",
         "issue-person",
@@ -414,8 +425,11 @@ pub fn issue_person(
     if let Some(p) = p12_password {
         args.extend(["--p12-password", p]);
     }
-    server.cli_ok(&args);
-    dir.join(format!("810001234567-{usage}"))
+    let issued = server.cli_ok(&args);
+    (
+        dir.join(format!("810001234567-{usage}")),
+        issued_serial(&issued),
+    )
 }
 
 /// A throwaway self-signed RSA-2048 certificate `<stem>.pem` with key `<stem>.key` in `dir`
