@@ -9,7 +9,6 @@
 //! hand-off each.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -21,12 +20,6 @@ use crate::store::{Accepted, Committed, StoreError};
 const MAX_BATCH: usize = 64;
 /// Messages waiting for the writer before callers wait to hand theirs over.
 const BACKLOG: usize = 256;
-/// Under load (a commit ended less than [`BUSY`] before the next message arrived), how long
-/// the writer waits for more messages to join the batch: one fsync and one write of the
-/// pages they share (folder counters, index, audit chain) then serve them all. A message
-/// arriving at a quiet moment is committed at once.
-const GATHER: Duration = Duration::from_millis(1);
-const BUSY: Duration = Duration::from_millis(5);
 
 type Answer = Result<Committed, StoreError>;
 
@@ -78,12 +71,8 @@ impl GroupCommit {
 /// sender is gone.
 fn write_batches(mut connection: Connection, mut receiver: mpsc::Receiver<Request>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut last_commit: Option<Instant> = None;
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
-        if last_commit.is_some_and(|at| at.elapsed() < BUSY) {
-            std::thread::sleep(GATHER);
-        }
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
                 Ok(request) => batch.push(request),
@@ -97,7 +86,6 @@ fn write_batches(mut connection: Connection, mut receiver: mpsc::Receiver<Reques
                     // A caller that went away (connection lost) no longer needs its answer.
                     let _ = request.reply.send(Ok(id));
                 }
-                last_commit = Some(Instant::now());
                 continue;
             }
         }
@@ -109,7 +97,6 @@ fn write_batches(mut connection: Connection, mut receiver: mpsc::Receiver<Reques
                 });
             let _ = request.reply.send(answer);
         }
-        last_commit = Some(Instant::now());
     }
 }
 
