@@ -3,9 +3,9 @@
 //! every `[tls] crl_refresh_secs`, and its followers take the same CRLs: the next hop's
 //! certificate check of outbound TLS and the S/MIME signature check. One that cannot be
 //! read, fetched or parsed leaves the last valid CRLs in force, and the administrator is
-//! told (log and audit trail). CRLs
-//! fetched from URLs are first read at start; until then certificates of a CA without a
-//! CRL are refused (rustls denies an unknown revocation status).
+//! told (log and audit trail). CRLs fetched from URLs are first read at start; until then
+//! certificates of a CA without a CRL are refused (rustls denies an unknown revocation
+//! status).
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
