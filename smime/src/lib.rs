@@ -100,7 +100,15 @@ mod testing {
     use openssl::rsa::Rsa;
     use openssl::x509::{X509Builder, X509NameBuilder};
 
-    use crate::KeyPair;
+    use crate::{KeyPair, SignatureScheme};
+
+    /// The entity the signature tests sign.
+    pub const ENTITY: &[u8] = b"Content-Type: text/plain\r\n\r\nOrdonnance.\r\n";
+
+    /// [`ENTITY`] signed by `signer` with `scheme`, as a multipart/signed message.
+    pub fn signed_by(signer: &KeyPair, scheme: SignatureScheme) -> Vec<u8> {
+        crate::sign(ENTITY, &signer.key, &signer.cert, &[], scheme).expect("sign")
+    }
 
     /// An RSA-2048 key and a self-signed certificate with this serial number.
     pub fn pair(serial: u32) -> KeyPair {

@@ -448,21 +448,12 @@ pub fn certificate_emails(cert: &X509Ref) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::pair;
-
-    const ENTITY: &[u8] = b"Content-Type: text/plain\r\n\r\nOrdonnance.\r\n";
+    use crate::testing::{pair, signed_by};
 
     #[test]
     fn certificates_are_carried_apart_and_the_signature_still_verifies() {
         let signer = pair(7);
-        let signed = sign(
-            ENTITY,
-            &signer.key,
-            &signer.cert,
-            &[],
-            SignatureScheme::PssSha256,
-        )
-        .expect("sign");
+        let signed = signed_by(&signer, SignatureScheme::PssSha256);
         let trust = Trust::new(std::slice::from_ref(&signer.cert), &[]).expect("trust");
         // Twice: the second time from the caches, with the same verdict.
         for _ in 0..2 {
@@ -485,14 +476,7 @@ mod tests {
     #[test]
     fn a_failed_chain_is_remembered_as_failed() {
         let (signer, stranger) = (pair(7), pair(8));
-        let signed = sign(
-            ENTITY,
-            &signer.key,
-            &signer.cert,
-            &[],
-            SignatureScheme::PssSha256,
-        )
-        .expect("sign");
+        let signed = signed_by(&signer, SignatureScheme::PssSha256);
         let trust = Trust::new(&[stranger.cert], &[]).expect("trust");
         for _ in 0..2 {
             assert_eq!(
@@ -507,7 +491,7 @@ mod tests {
         let signer = pair(9);
         let trust = Trust::new(std::slice::from_ref(&signer.cert), &[]).expect("trust");
         for scheme in [SignatureScheme::PssSha256, SignatureScheme::Pkcs1v15Sha256] {
-            let signed = sign(ENTITY, &signer.key, &signer.cert, &[], scheme).expect("sign");
+            let signed = signed_by(&signer, scheme);
             let (content, der) = crate::testing::signed_parts(&signed);
             let (bare, carried_der) = der::split_certificates(&der).expect("split");
             let carried = trust.parsed(&carried_der).expect("parsed");

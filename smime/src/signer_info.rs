@@ -262,10 +262,8 @@ pub fn rsa_verifies(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{pair, signature_der};
-    use crate::{Failure, SignatureScheme, Trust, Verdict, mime, sign, verify};
-
-    const ENTITY: &[u8] = b"Content-Type: text/plain\r\n\r\nOrdonnance.\r\n";
+    use crate::testing::{ENTITY, pair, signature_der, signed_by};
+    use crate::{Failure, SignatureScheme, Trust, Verdict, mime, verify};
 
     /// `signed` with `der` in place of its signature.
     fn with_signature(signed: &[u8], der: &[u8]) -> Vec<u8> {
@@ -288,7 +286,7 @@ mod tests {
             (SignatureScheme::PssSha256, RsaScheme::Pss { salt: 32 }),
             (SignatureScheme::Pkcs1v15Sha256, RsaScheme::Pkcs1),
         ] {
-            let signed = sign(ENTITY, &signer.key, &signer.cert, &[], scheme).expect("sign");
+            let signed = signed_by(&signer, scheme);
             let der = signature_der(&signed);
             let usual = usual_signer(&der).expect("the usual shape");
             assert_eq!(usual.scheme, expected);
@@ -302,7 +300,7 @@ mod tests {
         let signer = pair(4);
         let trust = Trust::new(std::slice::from_ref(&signer.cert), &[]).expect("trust");
         for scheme in [SignatureScheme::PssSha256, SignatureScheme::Pkcs1v15Sha256] {
-            let signed = sign(ENTITY, &signer.key, &signer.cert, &[], scheme).expect("sign");
+            let signed = signed_by(&signer, scheme);
             assert!(matches!(verify(&signed, &trust), Verdict::Valid(_)));
             // The signature value is the last field of the DER.
             let mut der = signature_der(&signed);
@@ -327,14 +325,7 @@ mod tests {
         assert!(usual_signer(&[0x30, 0x03, 0x06, 0x01, 0x00]).is_none());
         // Truncated DER is not the usual shape (OpenSSL then names the fault).
         let signer = pair(5);
-        let signed = sign(
-            ENTITY,
-            &signer.key,
-            &signer.cert,
-            &[],
-            SignatureScheme::PssSha256,
-        )
-        .expect("sign");
+        let signed = signed_by(&signer, SignatureScheme::PssSha256);
         let der = signature_der(&signed);
         for cut in [1, 10, der.len() / 2] {
             assert!(usual_signer(&der[..der.len() - cut]).is_none(), "cut {cut}");

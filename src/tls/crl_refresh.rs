@@ -123,9 +123,17 @@ impl RefreshingVerifier {
 
     /// Reads the CRLs from `files` and `urls` and puts them in force if they changed; the
     /// audit trail and the log say what happened when something did.
-    pub async fn refresh(&self, files: &[PathBuf], urls: &[String], audit: &Audit) {
+    pub async fn refresh(self: &Arc<Self>, files: &[PathBuf], urls: &[String], audit: &Audit) {
         let outcome = match gather(files, urls).await {
-            Ok(crls) => self.put_in_force(crls),
+            // Parsing large CRLs and building the checks from them: off the async workers.
+            Ok(crls) => {
+                let this = self.clone();
+                crate::blocking::run(move || {
+                    Ok::<_, crate::blocking::TaskFailed>(this.put_in_force(crls))
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+            }
             Err(e) => Err(e),
         };
         let (outcome, detail) = match outcome {
