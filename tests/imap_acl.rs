@@ -96,7 +96,7 @@ fn acl_delegation_and_shared_namespaces() {
     server.cli_ok(&["delegation", "add", TEAM, USER, "--rights", "lrswite"]);
     server.start();
     let port = server.ports.imaps.to_string();
-    let script = format!("{IMAP_HELPERS}{SHARING}");
+    let script = format!("{}{SHARING}", imap::HELPERS);
     let out = python(&script, &[&port, USER, BOB, TEAM, PASSWORD]);
     assert!(
         out.status.success() && stdout(&out).contains("SHARING OK"),
