@@ -26,7 +26,9 @@ fn der(cert: &X509) -> Result<CertificateDer<'static>, CliError> {
 }
 
 /// TLS material from the TEST PKI: this host's server certificate, the three TEST CAs as
-/// client-certificate anchors, and fresh CRLs.
+/// client-certificate anchors, and fresh CRLs. The CRL files `App::open` writes to
+/// `<data>/pki/` (and `pki revoke` rewrites) are read again every `[tls] crl_refresh_secs`,
+/// so a certificate revoked while the server runs is refused from the next refresh on.
 pub async fn tls_material(app: &App, pki: &TestPki) -> Result<TlsMaterial, CliError> {
     let server = pki
         .server_identity(&app.store, &app.config.hostname)
@@ -40,9 +42,11 @@ pub async fn tls_material(app: &App, pki: &TestPki) -> Result<TlsMaterial, CliEr
         .private_key_to_pkcs8()
         .map_err(|e| CliError::new(e.to_string()))?;
     let mut client_anchors = Vec::new();
+    let mut crl_files = Vec::new();
     for name in ["root", "organisations", "personnes"] {
         if let Some(c) = pki.ca_cert(name) {
             client_anchors.push(der(c)?);
+            crl_files.push(app.pki_dir().join(format!("{name}.crl")));
         }
     }
     let crls = pki
@@ -56,7 +60,7 @@ pub async fn tls_material(app: &App, pki: &TestPki) -> Result<TlsMaterial, CliEr
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
         client_anchors,
         crls,
-        crl_files: Vec::new(),
+        crl_files,
         crl_urls: Vec::new(),
     })
 }

@@ -276,6 +276,28 @@ fn a_card_revoked_while_the_server_runs_is_refused_after_the_next_crl_refresh() 
     );
 }
 
+#[test]
+fn in_dev_mode_a_card_revoked_with_the_cli_is_refused_by_the_running_server() {
+    // Dev mode's TLS comes from the TEST PKI; `pki revoke` rewrites its CRL files, which
+    // the running server reads again at each refresh.
+    let mut server = TestServer::new("");
+    server.add_config("[tls]\ncrl_refresh_secs = 1\n");
+    let dir = server.dir.path().to_path_buf();
+    add_card_user(&server);
+    let card = issue_card(&server, "810001234567", &dir.join("card"), &[]);
+    let other = issue_card(&server, "810001234567", &dir.join("other"), &[]);
+    server.start();
+    assert!(external(&server, "imap", &card.cert, &card.key, "").starts_with("OK"));
+    server.cli_ok(&["pki", "revoke", &issued_serial(&card.issued)]);
+    wait_for(15, "the revocation to take effect", || {
+        external(&server, "imap", &card.cert, &card.key, "")
+            .starts_with("NO")
+            .then_some(())
+    });
+    assert!(external(&server, "imap", &other.cert, &other.key, "").starts_with("OK"));
+    assert_eq!(server.stop(), 0);
+}
+
 /// `python3 -m http.server` on a loopback port, serving `dir`: a CA's CRL publication point.
 struct CrlPublisher(std::process::Child);
 
