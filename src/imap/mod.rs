@@ -7,6 +7,7 @@
 mod access;
 mod address;
 mod cache;
+mod dispatch;
 mod encode;
 mod extension;
 mod fetch;
