@@ -180,12 +180,24 @@ impl Session<'_> {
                 read.entry(uid).or_insert_with(|| Arc::new(cached));
             }
         }
-        // Only the messages without a summary are opened, RUN at a time (memory).
+        // Only the messages without a summary are opened, RUN at a time (memory), and
+        // parsed off the async workers: a first sync parses a whole folder, and the other
+        // sessions sharing the worker would wait meanwhile.
         let mut made = Parts::new();
         for part in runs(&lacking(&absent, view, &read), RUN) {
-            for (uid, raw) in self.open_run(part).await? {
-                made.entry(uid)
-                    .or_insert_with(|| Arc::new(Cached::of(&raw)));
+            let opened = self.open_run(part).await?;
+            let octets = opened.values().map(|raw| raw.len()).sum();
+            let parsed = crate::blocking::run_sized(octets, move || {
+                Ok::<_, StoreError>(
+                    opened
+                        .iter()
+                        .map(|(&uid, raw)| (uid, Arc::new(Cached::of(raw))))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .await?;
+            for (uid, cached) in parsed {
+                made.entry(uid).or_insert(cached);
             }
         }
         if !made.is_empty() {
