@@ -4,14 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_rustls::TlsAcceptor;
-
 use crate::app::{App, CliError};
 use crate::audit::Audit;
 use crate::auth::Authenticator;
 use crate::config::{Config, Mode, Protocol};
 use crate::delivery::Delivery;
-use crate::listener::{Listener, Service, ShutdownTrigger};
+use crate::listener::{Listener, Service, ShutdownTrigger, TlsServer};
 use crate::pop3::MaildropLocks;
 use crate::store::Store;
 use crate::tls::TlsMaterial;
@@ -75,7 +73,7 @@ fn service_for(protocol: Protocol, ctx: &Arc<ServerContext>) -> Arc<dyn Service>
 /// Binds every configured listener (all or nothing), so a port in use stops the start.
 pub async fn bind_all(
     ctx: &Arc<ServerContext>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<TlsServer>,
 ) -> Result<Vec<Listener>, crate::listener::BindError> {
     let mut listeners = Vec::new();
     for config in &ctx.config.listeners {
@@ -218,7 +216,12 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
         message: e.to_string(),
         status: 2,
     })?;
-    let acceptor = TlsAcceptor::from(server_config);
+    let tls_server = TlsServer::new(
+        server_config,
+        client_verifier
+            .clone()
+            .map(|v| v as Arc<dyn rustls::server::danger::ClientCertVerifier>),
+    );
     let smime_trust = material.smime_trust().map(Arc::new);
     // Outbound TLS and S/MIME check certificates against the CRLs the refresh reads.
     if let Some(verifier) = &client_verifier {
@@ -237,7 +240,7 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
             .await;
     }
     let ctx = ServerContext::new(app.config.clone(), app.store.clone(), smime_trust);
-    let listeners = bind_all(&ctx, Some(acceptor))
+    let listeners = bind_all(&ctx, Some(tls_server))
         .await
         .map_err(|e| CliError::new(e.to_string()))?;
     for l in &listeners {

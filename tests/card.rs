@@ -241,8 +241,12 @@ fn a_card_revoked_while_the_server_runs_is_refused_after_the_next_crl_refresh() 
         ((first.cert, first.key), (second.cert, second.key));
     server.start();
     assert!(external(&server, "imap", &cert, &key, "").starts_with("OK"));
-    // A client that keeps its TLS session, as mail clients do, to come back with it.
+    // Clients that keep their TLS session, as mail clients do, to come back with it: the
+    // session resumes (the card is not asked to sign again)...
     let mut resumer = TlsResumer::connect(server.ports.imaps, &cert, &key);
+    let mut returning = TlsResumer::connect(server.ports.imaps, &cert, &key);
+    let back = returning.reconnect();
+    assert!(back.starts_with("accepted reused=True b'* OK"), "{back}");
 
     // Revoked while the server runs: refused once the CRLs are read again.
     let serial = issued_serial(&issued);
@@ -252,7 +256,7 @@ fn a_card_revoked_while_the_server_runs_is_refused_after_the_next_crl_refresh() 
             .starts_with("NO")
             .then_some(())
     });
-    // Nor does the session it had before get it in: the certificate is checked again.
+    // ...but not once the card is revoked: a resumed session's certificate is checked again.
     let again = resumer.reconnect();
     assert!(again.starts_with("refused"), "{again}");
     assert!(external(&server, "imap", &other_cert, &other_key, "").starts_with("OK"));
@@ -268,10 +272,13 @@ fn a_card_revoked_while_the_server_runs_is_refused_after_the_next_crl_refresh() 
     // (The CLI, like `serve`, refuses a configuration whose CRL cannot be read.)
     std::fs::write(pki.join("personnes.crl"), good).expect("restore the CRL");
     assert_eq!(server.stop(), 0);
-    let trail = server.cli_ok(&["audit", "tail", "-n", "30"]);
+    let trail = server.cli_ok(&["audit", "tail", "-n", "200"]);
     assert!(
         trail.contains("CRLs refreshed")
-            && trail.contains("refresh failed, the last valid CRLs stay in force"),
+            && trail.contains("refresh failed, the last valid CRLs stay in force")
+            && trail.contains("resumed session, checked again")
+            && trail.contains("tls.refused")
+            && trail.contains("resumed session of"),
         "{trail}"
     );
 }
@@ -392,6 +399,8 @@ print("connected", greeting[:4], flush=True)
 sys.stdin.readline()
 try:
     s, greeting = connect(session)
+    if not greeting.startswith(b"* OK"):
+        raise Exception("closed before the greeting (reused=%s)" % s.session_reused)
     print("accepted reused=%s %r" % (s.session_reused, greeting[:20]), flush=True)
 except Exception as e:
     print("refused", e, flush=True)

@@ -13,9 +13,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsAcceptor;
 
-use super::handshake::{self, HandshakeAudit};
+use super::handshake::{self, HandshakeAudit, TlsServer};
 use super::shutdown::Shutdown;
 use crate::tls::TlsInfo;
 
@@ -97,7 +96,7 @@ pub struct Connection {
     /// Session id, as in the logs.
     pub id: String,
     tls: Option<TlsInfo>,
-    acceptor: Option<TlsAcceptor>,
+    acceptor: Option<TlsServer>,
     audit: HandshakeAudit,
     idle: Duration,
     shutdown: Shutdown,
@@ -112,7 +111,7 @@ impl Connection {
         stream: Stream,
         peer: SocketAddr,
         id: String,
-        acceptor: Option<TlsAcceptor>,
+        acceptor: Option<TlsServer>,
         audit: HandshakeAudit,
         idle: Duration,
         shutdown: Shutdown,

@@ -16,11 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 pub use connection::{Connection, HANDSHAKE_TIMEOUT, ReadError, Stream};
-pub use handshake::HandshakeAudit;
+pub use handshake::{HandshakeAudit, TlsServer};
 pub use shutdown::{Alive, Shutdown, ShutdownTrigger};
 
 use crate::audit::Audit;
@@ -41,7 +40,7 @@ pub trait Service: Send + Sync + 'static {
 pub struct Listener {
     socket: TcpListener,
     config: ListenerConfig,
-    tls: Option<TlsAcceptor>,
+    tls: Option<TlsServer>,
     service: Arc<dyn Service>,
     audit: Audit,
 }
@@ -64,7 +63,7 @@ impl Listener {
     /// Binds the socket now, so "address in use" is reported before the server starts.
     pub async fn bind(
         config: ListenerConfig,
-        tls: Option<TlsAcceptor>,
+        tls: Option<TlsServer>,
         service: Arc<dyn Service>,
         audit: Audit,
     ) -> Result<Listener, BindError> {
@@ -142,8 +141,8 @@ impl Listener {
             source: format!("{} {peer}", self.service.name()),
         };
         let stream = match (&self.tls, self.config.tls) {
-            (Some(acceptor), TlsMode::Implicit) => {
-                match handshake::accept(acceptor, tcp, &audit).await {
+            (Some(server), TlsMode::Implicit) => {
+                match handshake::accept(server, tcp, &audit).await {
                     Ok(tls) => Stream::Tls(Box::new(tls)),
                     Err(_) => return, // logged and audited by the handshake
                 }

@@ -186,12 +186,12 @@ impl TlsMaterial {
         let mut config = builder
             .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| TlsError::Rustls(format!("server certificate and key: {e}")))?;
-        if verifier.is_some() {
-            // A resumed session skips the client certificate check: a card revoked since
-            // its last handshake would still open the mailbox. No resumption, then.
-            config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-            config.send_tls13_tickets = 0;
-        }
+        // Sessions resume from tickets the client keeps (the server keeps nothing): a
+        // returning client, a card especially, is spared a full handshake. A resumed session
+        // skips rustls's certificate check; the listener checks it again
+        // (`listener::TlsServer`).
+        config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
+            .map_err(|e| TlsError::Rustls(format!("session tickets: {e}")))?;
         Ok((Arc::new(config), verifier))
     }
 }
