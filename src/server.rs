@@ -207,7 +207,7 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
             status: 2,
         })?;
     }
-    let (client_tls, next_hop_verifier) = material.client_config().map_err(|e| CliError {
+    let client_tls = material.client_config().map_err(|e| CliError {
         message: e.to_string(),
         status: 2,
     })?;
@@ -225,7 +225,7 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
     let smime_trust = material.smime_trust().map(Arc::new);
     // Outbound TLS and S/MIME check certificates against the CRLs the refresh reads.
     if let Some(verifier) = &client_verifier {
-        verifier.add_follower(next_hop_verifier);
+        verifier.add_follower(client_tls.verifier.clone());
         if let Some(trust) = &smime_trust {
             verifier.add_follower(trust.clone());
         }

@@ -383,6 +383,13 @@ fn a_peer_revoked_while_the_server_runs_is_refused_after_the_next_crl_refresh() 
         message_with(&inbox(&ops.b, BOB, BOB_PASSWORD), "marker-after").is_none(),
         "delivered to a revoked peer"
     );
+    // A came back with the TLS session of its first delivery (B says so), and its check of
+    // B's certificate was made again all the same.
+    let trail_b = ops.b.cli_ok(&["audit", "tail", "-n", "100"]);
+    assert!(
+        trail_b.contains("resumed session, checked again"),
+        "{trail_b}"
+    );
     assert_eq!(ops.a.stop(), 0);
     assert_eq!(ops.b.stop(), 0);
 }

@@ -4,7 +4,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
@@ -13,6 +12,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::downgrade::{self, DowngradeError};
+use crate::tls::NextHopTls;
 use crate::wire::dot_stuffed;
 
 /// Longest reply line we read (RFC 5321 4.5.3.1.5 says 512; be generous).
@@ -162,8 +162,8 @@ pub struct Hop<'a> {
     pub stream: TcpStream,
     /// Our name for EHLO.
     pub helo: &'a str,
-    /// The client TLS configuration.
-    pub tls: Arc<rustls::ClientConfig>,
+    /// Our TLS client, and its check of the next hop's certificate.
+    pub tls: NextHopTls,
     /// The subject DN the peer's certificate must have, normalised.
     pub expected_dn: &'a str,
     /// Seconds to wait for each reply.
@@ -293,11 +293,14 @@ pub async fn deliver(hop: Hop<'_>, message: &Outgoing<'_>) -> Result<Handover, A
         .map_err(|e| AttemptError::Tls(format!("{}: {e}", hop.host)))?;
     let tls = tokio::time::timeout(
         hop.reply_timeout,
-        TlsConnector::from(hop.tls).connect(name, plain.io.into_inner()),
+        TlsConnector::from(hop.tls.config.clone()).connect(name, plain.io.into_inner()),
     )
     .await
     .map_err(|_| AttemptError::Timeout("the TLS handshake"))?
     .map_err(|e| AttemptError::Tls(e.to_string()))?;
+    hop.tls
+        .recheck(tls.get_ref().1)
+        .map_err(|e| AttemptError::Tls(format!("resumed session: {e}")))?;
     check_peer(&tls, hop.expected_dn)?;
     let mut wire = Wire {
         io: BufReader::new(tls),

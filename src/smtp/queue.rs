@@ -17,6 +17,7 @@ use super::dsn::{Action, Report, ReportLine};
 use super::route::{RouteError, Router};
 use crate::server::ServerContext;
 use crate::store::{AttemptRecord, QueuedMessage, QueuedRecipient, RecipientState};
+use crate::tls::NextHopTls;
 
 /// How often the store is asked for due messages when nothing wakes the runner.
 const POLL: Duration = Duration::from_secs(2);
@@ -56,7 +57,7 @@ impl Outcome {
 /// Delivers the queue; one per server.
 pub struct QueueRunner {
     ctx: Arc<ServerContext>,
-    tls: Arc<rustls::ClientConfig>,
+    tls: NextHopTls,
     router: Router,
     in_flight: Mutex<HashSet<i64>>,
     slots: Arc<Semaphore>,
@@ -64,7 +65,7 @@ pub struct QueueRunner {
 
 impl QueueRunner {
     /// A runner presenting the certificate of `tls`.
-    pub fn new(ctx: Arc<ServerContext>, tls: Arc<rustls::ClientConfig>) -> Arc<QueueRunner> {
+    pub fn new(ctx: Arc<ServerContext>, tls: NextHopTls) -> Arc<QueueRunner> {
         let slots = Arc::new(Semaphore::new(ctx.config.queue.max_parallel.max(1)));
         Arc::new(QueueRunner {
             router: Router::new(&ctx.config.dns),

@@ -6,6 +6,10 @@
 //! handshake. So this verifier checks the chain, validity, revocation and the server-auth
 //! usage, and leaves the name to the DN check (a static route to 127.0.0.1 has no name).
 //! Its CRLs follow the refreshes of the server's (`CrlFollower`).
+//!
+//! Sessions resume (a returning connection is spared the full handshake), and rustls does
+//! not check the certificate of a resumed session: [`NextHopTls::recheck`] does, with the
+//! CRLs in force.
 
 use std::sync::{Arc, RwLock};
 
@@ -129,26 +133,56 @@ impl CrlFollower for TrustSpaceVerifier {
     }
 }
 
+/// The outbound queue's TLS: the rustls configuration (our certificate for client
+/// authentication, the trust anchors for the next hop's) and its verifier of the next hop's
+/// certificate, which follows the CRL refreshes.
+#[derive(Clone)]
+pub struct NextHopTls {
+    /// For `TlsConnector`.
+    pub config: Arc<ClientConfig>,
+    /// The check of the next hop's certificate.
+    pub verifier: Arc<TrustSpaceVerifier>,
+}
+
+impl NextHopTls {
+    /// Checks again the certificate of a connection that resumed its session (rustls checked
+    /// it only at the first handshake): the next hop may have been revoked since.
+    pub fn recheck(&self, connection: &rustls::ClientConnection) -> Result<(), rustls::Error> {
+        if connection.handshake_kind() != Some(rustls::HandshakeKind::Resumed) {
+            return Ok(());
+        }
+        let Some((leaf, intermediates)) =
+            connection.peer_certificates().and_then(|c| c.split_first())
+        else {
+            return Err(rustls::Error::NoCertificatesPresented);
+        };
+        // The name is not checked (see the module's doc): any valid one will do.
+        let name = ServerName::try_from("next-hop.invalid")
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+        self.verifier
+            .verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now())
+            .map(|_| ())
+    }
+}
+
 impl TlsMaterial {
-    /// The rustls client configuration of the outbound queue (our certificate for client
-    /// authentication, the trust anchors for the next hop's), and its verifier of the next
-    /// hop's certificate, to follow the CRL refreshes.
-    pub fn client_config(&self) -> Result<(Arc<ClientConfig>, Arc<TrustSpaceVerifier>), TlsError> {
+    /// The outbound queue's TLS configuration and verifier.
+    pub fn client_config(&self) -> Result<NextHopTls, TlsError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let verifier = Arc::new(TrustSpaceVerifier::new(
             self,
             provider.signature_verification_algorithms,
         )?);
-        let mut config = ClientConfig::builder_with_provider(provider)
+        let config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| TlsError::Rustls(e.to_string()))?
             .dangerous()
             .with_custom_certificate_verifier(verifier.clone())
             .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| TlsError::Rustls(format!("client certificate and key: {e}")))?;
-        // A resumed session skips the certificate check: a peer revoked since its last
-        // handshake would get through. Every connection shows its certificate again.
-        config.resumption = rustls::client::Resumption::disabled();
-        Ok((Arc::new(config), verifier))
+        Ok(NextHopTls {
+            config: Arc::new(config),
+            verifier,
+        })
     }
 }

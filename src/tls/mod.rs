@@ -18,7 +18,7 @@ mod crl_refresh;
 pub mod fetch;
 mod smime_trust;
 
-pub use client::TrustSpaceVerifier;
+pub use client::{NextHopTls, TrustSpaceVerifier};
 pub use crl_refresh::{CrlFollower, RefreshingVerifier};
 pub use smime_trust::SmimeTrust;
 
