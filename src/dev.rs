@@ -1,5 +1,6 @@
-//! Dev mode's conveniences: TLS from the TEST PKI, and on the very first start a demo domain
-//! and mailbox with the settings to type into Thunderbird.
+//! Dev mode's conveniences: TLS from the TEST PKI (whose CRLs the server publishes and
+//! re-reads), and on the very first start a demo domain and mailbox with the settings to
+//! type into Thunderbird.
 
 use openssl::x509::X509;
 use rustls::pki_types::{
@@ -63,6 +64,29 @@ pub async fn tls_material(app: &App, pki: &TestPki) -> Result<TlsMaterial, CliEr
         crl_files,
         crl_urls: Vec::new(),
     })
+}
+
+/// Dev mode is its own CRL publication point: every `every`, the TEST PKI's CRLs are made
+/// again from its register and written to `dir`, where the refresh reads them. They are
+/// valid 7 days; without this, a dev server left running a week without a CLI command (each
+/// rewrites them) would refuse every card.
+pub async fn republish_crls(
+    store: crate::store::Store,
+    dir: std::path::PathBuf,
+    every: std::time::Duration,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await; // The files are fresh at start (App::open wrote them).
+    loop {
+        ticks.tick().await;
+        let written = match TestPki::load_or_create(&store).await {
+            Ok(pki) => pki.write_public_files(&store, &dir).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "the TEST PKI's CRLs could not be written again");
+        }
+    }
 }
 
 /// Creates the demo domain and mailbox once per data directory; returns its password the

@@ -259,10 +259,17 @@ pub async fn serve(app: App, _lock: ServeLock) -> Result<(), CliError> {
     if let Some(publisher) = app.directory.clone() {
         tokio::spawn(publisher.run());
     }
+    let every = Duration::from_secs(app.config.tls.crl_refresh_secs.max(1));
+    if app.config.mode == Mode::Dev && app.config.tls.certificate.is_none() {
+        tokio::spawn(crate::dev::republish_crls(
+            app.store.clone(),
+            app.pki_dir(),
+            every,
+        ));
+    }
     if let Some(verifier) = client_verifier
         && !(material.crl_files.is_empty() && material.crl_urls.is_empty())
     {
-        let every = Duration::from_secs(app.config.tls.crl_refresh_secs.max(1));
         tokio::spawn(verifier.keep_fresh(
             material.crl_files.clone(),
             material.crl_urls.clone(),

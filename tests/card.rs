@@ -302,6 +302,18 @@ fn in_dev_mode_a_card_revoked_with_the_cli_is_refused_by_the_running_server() {
             .then_some(())
     });
     assert!(external(&server, "imap", &other.cert, &other.key, "").starts_with("OK"));
+    // The dev server is its own CRL publication point: it makes its CRLs again (they are
+    // valid a week), so a spoiled file does not last.
+    let crl = server.data.join("pki").join("personnes.crl");
+    std::fs::write(&crl, "not a CRL").expect("spoil the CRL");
+    wait_for(15, "the CRL made again", || {
+        std::fs::read(&crl)
+            .ok()
+            .filter(|der| der.first() == Some(&0x30))
+            .map(|_| ())
+    });
+    assert!(external(&server, "imap", &card.cert, &card.key, "").starts_with("NO"));
+    assert!(external(&server, "imap", &other.cert, &other.key, "").starts_with("OK"));
     assert_eq!(server.stop(), 0);
 }
 
