@@ -274,18 +274,14 @@ impl TestPki {
         ca: &str,
         profile: &str,
     ) -> Result<(), PkiError> {
-        let serial = serial_hex(cert)?;
-        let subject = subject_line(cert);
-        let value = format!("{ca}|{profile}|0|{subject}");
-        store
-            .db()
-            .put_setting(
-                &format!("pki.{}.issued.{serial}", self.id),
-                value.as_bytes(),
-                false,
-            )
-            .await?;
-        Ok(())
+        let record = IssuedRecord {
+            serial_hex: serial_hex(cert)?,
+            ca: ca.to_string(),
+            profile: profile.to_string(),
+            revoked_at: 0,
+            subject: subject_line(cert),
+        };
+        self.put_record(store, &record).await
     }
 
     /// Issues an operator server certificate for `host` (TLS server and client), with the DN

@@ -45,20 +45,30 @@ impl TestPki {
             })?;
         if record.revoked_at == 0 {
             record.revoked_at = chrono::Utc::now().timestamp();
-            let value = format!(
-                "{}|{}|{}|{}",
-                record.ca, record.profile, record.revoked_at, record.subject
-            );
-            store
-                .db()
-                .put_setting(
-                    &format!("pki.{}.issued.{serial}", self.id),
-                    value.as_bytes(),
-                    false,
-                )
-                .await?;
+            self.put_record(store, &record).await?;
         }
         Ok(record)
+    }
+
+    /// Writes `record` to the register (a new one, or its revocation).
+    pub(super) async fn put_record(
+        &self,
+        store: &Store,
+        record: &IssuedRecord,
+    ) -> Result<(), PkiError> {
+        let value = format!(
+            "{}|{}|{}|{}",
+            record.ca, record.profile, record.revoked_at, record.subject
+        );
+        store
+            .db()
+            .put_setting(
+                &format!("pki.{}.issued.{}", self.id, record.serial_hex),
+                value.as_bytes(),
+                false,
+            )
+            .await?;
+        Ok(())
     }
 
     /// A fresh CRL (DER) for each CA, valid 7 days: (CA name, DER).
