@@ -3,7 +3,7 @@
 //! at|subject`; revoking one stamps its time, and the next `crls()` lists it.
 
 use super::x509::{self, Revoked};
-use super::{PkiError, TestPki};
+use super::{PkiError, TestPki, blocking};
 use crate::store::Store;
 
 impl TestPki {
@@ -75,19 +75,24 @@ impl TestPki {
     pub async fn crls(&self, store: &Store) -> Result<Vec<(&'static str, Vec<u8>)>, PkiError> {
         let issued = self.issued(store).await?;
         let number = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(u32::MAX);
-        let mut out = Vec::new();
-        for ca in [&self.root, &self.organisations, &self.personnes] {
-            let revoked: Vec<Revoked> = issued
-                .iter()
-                .filter(|r| r.ca == ca.name && r.revoked_at != 0)
-                .map(|r| Revoked {
-                    serial_hex: r.serial_hex.clone(),
-                    at: r.revoked_at,
-                })
-                .collect();
-            out.push((ca.name, x509::crl(&ca.cert, &ca.key, &revoked, number, 7)?));
-        }
-        Ok(out)
+        let cas = [&self.root, &self.organisations, &self.personnes].map(|ca| ca.clone());
+        // Each CRL is signed with its CA's key: on the blocking pool.
+        blocking(move || {
+            let mut out = Vec::new();
+            for ca in cas {
+                let revoked: Vec<Revoked> = issued
+                    .iter()
+                    .filter(|r| r.ca == ca.name && r.revoked_at != 0)
+                    .map(|r| Revoked {
+                        serial_hex: r.serial_hex.clone(),
+                        at: r.revoked_at,
+                    })
+                    .collect();
+                out.push((ca.name, x509::crl(&ca.cert, &ca.key, &revoked, number, 7)?));
+            }
+            Ok(out)
+        })
+        .await
     }
 }
 
