@@ -317,6 +317,47 @@ assert subject_uids(a, "again") == now and subject_uids(b, "again") == now, now
 print("WATCH OK")
 "#;
 
+/// Two sessions: one has a folder selected (one plainly, one in IDLE), the other deletes
+/// it. Each is told with a BYE and disconnected, as Dovecot does, instead of going on with
+/// a folder that no longer exists.
+const DELETED: &str = r#"
+a = connect()
+ok(a.create("Ephemere"))
+ok(a.select("Ephemere"))
+i = connect()
+ok(i.select("Ephemere"))
+i.send(b"i1 IDLE\r\n")
+assert i.readline().startswith(b"+"), "idling"
+b = connect()
+ok(b.delete("Ephemere"))
+i.sock.settimeout(15)
+told = i.readline()
+assert told.startswith(b"* BYE") and b"deleted" in told, told
+assert i.readline() == b"", "the IDLE session is closed"
+try:
+    a.noop()
+    raise AssertionError("NOOP after the deletion answered without a BYE")
+except imaplib.IMAP4.abort as e:
+    assert "deleted" in str(e), e
+# The mailbox itself is fine: a new session selects INBOX.
+ok(b.select("INBOX"))
+print("DELETED OK")
+"#;
+
+#[test]
+fn a_session_whose_selected_folder_is_deleted_is_told_and_closed() {
+    let mut server = TestServer::new("");
+    server.start();
+    let out = imap::run(&server, DELETED, "");
+    assert!(
+        out.status.success() && stdout(&out).contains("DELETED OK"),
+        "{}\n{}",
+        show(&out),
+        server.log()
+    );
+    assert_eq!(server.stop(), 0);
+}
+
 #[test]
 fn sessions_see_each_other_and_idle_is_told_within_a_second() {
     let mut server = TestServer::new("");

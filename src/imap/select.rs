@@ -7,10 +7,11 @@ use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::sequence::SequenceSet;
 
 use super::input::MAX_LINE;
-use super::session::{IDLE_POLL, Reply, SYSTEM_FLAGS, Session};
+use super::session::{FOLDER_GONE, IDLE_POLL, Reply, SYSTEM_FLAGS, Session};
 use super::view::View;
 use crate::audit::Outcome;
 use crate::listener::ReadError;
+use crate::store::StoreError;
 
 impl Session<'_> {
     /// SELECT or EXAMINE, with RFC 7162's CONDSTORE and QRESYNC parameters.
@@ -192,6 +193,11 @@ impl Session<'_> {
         };
         match view.catch_up(&self.ctx.store, true, true).await {
             Ok(untagged) => self.push(&untagged).await,
+            Err(StoreError::NotFound(_)) => {
+                self.send_line(FOLDER_GONE).await?;
+                // The session ends here, as if the client had left.
+                Err(ReadError::Closed)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "catching up with the folder failed");
                 Ok(())

@@ -12,7 +12,7 @@ use super::view::View;
 use crate::auth::Rights;
 use crate::listener::{Connection, ReadError};
 use crate::server::ServerContext;
-use crate::store::Account;
+use crate::store::{Account, StoreError};
 
 /// A decoded command: imap-codec's, or one the `extension` parser knows.
 enum Incoming {
@@ -26,6 +26,10 @@ const FLUSH_AT: usize = 64 * 1024;
 /// How often an IDLE session looks at its folder even without a bell (changes made by
 /// another process, such as the admin CLI).
 pub(super) const IDLE_POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Said before closing a session whose selected folder was deleted (by another session or
+/// the CLI): IMAP has no other way to tell it, and its view cannot go on (as Dovecot does).
+pub(super) const FOLDER_GONE: &str = "* BYE The selected folder was deleted, reconnect";
 
 /// The flags this server keeps (any keyword is allowed too: `\*`).
 pub const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
@@ -297,12 +301,14 @@ impl<'a> Session<'a> {
                 (tag, name, allowed, reply)
             }
         };
+        let mut folder_gone = false;
         if let Some(view) = &mut self.view {
             match view
                 .catch_up(&self.ctx.store, expunges_allowed, false)
                 .await
             {
                 Ok(untagged) => self.out.extend_from_slice(&untagged),
+                Err(StoreError::NotFound(_)) => folder_gone = true,
                 Err(e) => tracing::warn!(error = %e, "catching up with the folder failed"),
             }
         }
@@ -314,6 +320,10 @@ impl<'a> Session<'a> {
             Reply::Sent => return Ok(true),
         };
         self.send_line(&line).await?;
+        if folder_gone {
+            self.send_line(FOLDER_GONE).await?;
+            return Ok(false);
+        }
         Ok(true)
     }
 
