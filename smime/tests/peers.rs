@@ -5,10 +5,13 @@
 
 #[path = "../../tests/common/gpgsm.rs"]
 mod gpgsm;
+#[path = "../../tests/common/openssl_cli.rs"]
+mod openssl_cli;
 mod support;
 
 use gpgsm::Gpgsm;
-use support::{Pki, openssl, text};
+use openssl_cli::openssl;
+use support::{Pki, text};
 
 use mssante_smime::{
     EncryptOptions, Failure, SignatureScheme, SmimeError, Trust, Verdict, decrypt, encrypt, mime,

@@ -1,12 +1,14 @@
 //! gpgsm (GnuPG's S/MIME tool, Debian's gpgsm 2.2) as a correspondent's mail client: a
 //! throwaway GnuPG home that trusts one root CA and holds one person's key. Shared by the
 //! server's tests and the smime crate's (`#[path]`), so it needs nothing but std, tempfile
-//! and the openssl command.
+//! and `openssl_cli.rs`.
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+
+use super::openssl_cli::openssl;
 
 /// A GnuPG home in a temp dir; its agent is stopped on drop.
 pub struct Gpgsm {
@@ -37,24 +39,27 @@ impl Gpgsm {
         if let Some((cert, key)) = identity {
             // gpgsm 2.2 reads only the older PKCS#12 encryption (3DES, SHA-1 MAC).
             let p12 = g.home.path().join("identity.p12");
-            openssl_out(&[
-                "pkcs12",
-                "-export",
-                "-in",
-                text(cert),
-                "-inkey",
-                text(key),
-                "-out",
-                text(&p12),
-                "-passout",
-                "pass:pw",
-                "-keypbe",
-                "PBE-SHA1-3DES",
-                "-certpbe",
-                "PBE-SHA1-3DES",
-                "-macalg",
-                "sha1",
-            ]);
+            openssl(
+                Path::new("."),
+                &[
+                    "pkcs12",
+                    "-export",
+                    "-in",
+                    text(cert),
+                    "-inkey",
+                    text(key),
+                    "-out",
+                    text(&p12),
+                    "-passout",
+                    "pass:pw",
+                    "-keypbe",
+                    "PBE-SHA1-3DES",
+                    "-certpbe",
+                    "PBE-SHA1-3DES",
+                    "-macalg",
+                    "sha1",
+                ],
+            );
             g.run_with_passphrase(&["--import", text(&p12)]);
         }
         g
@@ -104,25 +109,16 @@ impl Drop for Gpgsm {
 
 /// The SHA-1 fingerprint of a PEM certificate, as gpgsm takes it for `-r` and `-u`.
 pub fn fingerprint(cert: &Path) -> String {
-    let out = openssl_out(&["x509", "-in", text(cert), "-noout", "-fingerprint", "-sha1"]);
+    let out = openssl(
+        Path::new("."),
+        &["x509", "-in", text(cert), "-noout", "-fingerprint", "-sha1"],
+    );
+    let out = String::from_utf8_lossy(&out);
     out.trim()
         .rsplit('=')
         .next()
         .unwrap_or_default()
         .replace(':', "")
-}
-
-fn openssl_out(args: &[&str]) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn text(p: &Path) -> &str {

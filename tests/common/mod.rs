@@ -10,10 +10,12 @@
 pub mod card;
 pub mod gpgsm;
 pub mod imap;
+pub mod openssl_cli;
 pub mod operators;
 mod server;
 pub mod slapd;
 
+pub use openssl_cli::openssl;
 pub use server::TestServer;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -177,18 +179,6 @@ pub fn self_signed(dir: &Path, stem: &str, subject: &str) {
             "-days", "3", "-subj", subject,
         ],
     );
-}
-
-/// Runs `openssl` in `dir`; panics with its output when it fails; returns its stdout.
-pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    require("openssl");
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(out.status.success(), "openssl {args:?}\n{}", show(&out));
-    out.stdout
 }
 
 /// TLS material from files (a localhost certificate of the TEST PKI, its bundle as client

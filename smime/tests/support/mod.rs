@@ -1,27 +1,13 @@
-//! What the peer tests share: `openssl` run in a directory, and a throwaway CA (`Pki`) that
-//! issues S/MIME certificates and CRLs with it.
+//! A throwaway CA for the peer tests (`Pki`): issues S/MIME certificates and CRLs with the
+//! `openssl` command.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use mssante_smime::KeyPair;
 use openssl::pkey::PKey;
 use openssl::x509::{X509, X509Crl};
 
-/// Runs openssl; panics with its output when it fails.
-pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
+use crate::openssl_cli::openssl;
 
 /// A throwaway CA in a temp dir, issuing S/MIME certificates and CRLs with openssl.
 pub struct Pki {
