@@ -186,8 +186,9 @@ impl TlsMaterial {
         let mut config = builder
             .with_single_cert(self.chain.clone(), self.key.clone_key())
             .map_err(|e| TlsError::Rustls(format!("server certificate and key: {e}")))?;
-        // Sessions resume from tickets the client keeps (the server keeps nothing): a
-        // returning client, a card especially, is spared a full handshake. A resumed session
+        // Sessions resume from tickets the client keeps (the server keeps only rustls's small
+        // cache for TLS 1.2 clients without tickets): a returning client, a card especially,
+        // is spared a full handshake. A resumed session
         // skips rustls's certificate check; the listener checks it again
         // (`listener::TlsServer`).
         config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new()
