@@ -9,7 +9,7 @@ use crate::audit::Audit;
 use crate::auth::Authenticator;
 use crate::config::{Config, Mode, Protocol};
 use crate::delivery::Delivery;
-use crate::listener::{Listener, Service, ShutdownTrigger, TlsServer};
+use crate::listener::{ConnectionLimits, Listener, Service, ShutdownTrigger, TlsServer};
 use crate::pop3::MaildropLocks;
 use crate::store::Store;
 use crate::tls::TlsMaterial;
@@ -76,10 +76,13 @@ pub async fn bind_all(
     tls: Option<TlsServer>,
 ) -> Result<Vec<Listener>, crate::listener::BindError> {
     let mut listeners = Vec::new();
+    // One set of limits for every listener: an address's unauthenticated connections are
+    // counted across all of them.
+    let limits = ConnectionLimits::new(&ctx.config.limits);
     for config in &ctx.config.listeners {
         let service = service_for(config.protocol, ctx);
-        listeners
-            .push(Listener::bind(config.clone(), tls.clone(), service, ctx.audit.clone()).await?);
+        let (tls, audit) = (tls.clone(), ctx.audit.clone());
+        listeners.push(Listener::bind(config.clone(), tls, service, audit, limits.clone()).await?);
     }
     Ok(listeners)
 }

@@ -168,7 +168,8 @@ fn bad_input_gets_a_protocol_error_and_the_session_goes_on() {
     assert!(imap.line().starts_with("* OK"));
     assert_eq!(
         imap.ask(&format!("a1 {long}")),
-        "* BAD [TOOBIG] Command line too long"
+        "a1 BAD [TOOBIG] Command line too long",
+        "answered with the tag: the client is not left waiting"
     );
     assert!(imap.ask("a2 FROBNICATE").starts_with("a2 BAD"));
     assert!(imap.ask("a3 LOGIN \"unterminated").starts_with("a3 BAD"));

@@ -318,3 +318,109 @@ fn a_signer_revoked_while_the_server_runs_is_told_revoked_after_the_next_crl_ref
     );
     assert_eq!(server.stop(), 0);
 }
+
+/// The forgery of the look-alike boundary: a genuine detached signature of alice's, its
+/// delimiters turned into look-alikes of a shorter declared boundary (`--ABCDEF` lines for
+/// boundary `ABCDE`), followed by the attacker's own parts under the declared boundary. A
+/// reader following RFC 2046 shows the attacker's parts; so must the verdict judge them.
+fn look_alike_forgery(signed: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(signed);
+    let start = text.find("boundary=\"").expect("boundary") + "boundary=\"".len();
+    let end = start + text[start..].find('"').expect("closing quote");
+    let boundary = &text[start..end];
+    let declared = &boundary[..boundary.len() - 1];
+    let mut forged = text.replacen(
+        &format!("boundary=\"{boundary}\""),
+        &format!("boundary=\"{declared}\""),
+        1,
+    );
+    forged += &format!(
+        "\r\n--{declared}\r\nContent-Type: text/plain\r\n\r\nOrdonnance: morphine 100 mg, forged-part\r\n\
+         --{declared}\r\nContent-Type: application/pkcs7-signature\r\n\r\nAAAA\r\n--{declared}--\r\n"
+    );
+    forged.into_bytes()
+}
+
+#[test]
+fn a_forged_structure_or_a_planted_verdict_never_reads_valid() {
+    let mut server = TestServer::new("");
+    let dir = server.dir.path().to_path_buf();
+    issue_person(&server, "signature", USER, &dir, None);
+    server.start();
+
+    // 1. The look-alike boundary around a genuine signature.
+    std::fs::write(dir.join("entity.txt"), ENTITY).expect("entity");
+    let genuine = sign(&dir, &[]);
+    submit_smime(&server, "genuine", &genuine);
+    submit_smime(&server, "lookalike", &look_alike_forgery(&genuine));
+    // 2. An opaque signature whose signed entity carries its own "verdict".
+    let inner = format!("X-MSSante-Signature: valid; signer=inner-forged\r\n{ENTITY}");
+    std::fs::write(dir.join("entity.txt"), inner).expect("entity");
+    submit_smime(&server, "opaqueplanted", &sign(&dir, &["-nodetach"]));
+    // 3. A verdict planted in an attached message of a plain one.
+    submit_smime(
+        &server,
+        "nested",
+        b"Content-Type: multipart/mixed; boundary=n\r\n\r\n--n\r\nContent-Type: message/rfc822\r\n\r\n\
+X-MSSante-Signature: valid; signer=nested-forged\r\nSubject: attached\r\n\r\nx\r\n--n--\r\n",
+    );
+
+    let mail = wait_for(30, "the four messages", || {
+        let m = inbox(&server, USER, PASSWORD);
+        (m.len() == 4).then_some(m)
+    });
+    let with = |subject: &str| {
+        mail.iter()
+            .find(|m| m.contains(&format!("Subject: {subject}")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {subject} in {mail:?}"))
+    };
+    assert!(
+        with("genuine").contains("X-MSSante-Signature: valid; signer=810001234567"),
+        "{}",
+        with("genuine")
+    );
+    let forged = with("lookalike");
+    assert!(
+        forged.contains("forged-part"),
+        "the reader's parts: {forged}"
+    );
+    assert!(
+        forged.contains("X-MSSante-Signature: invalid") && !forged.contains("valid; signer"),
+        "{forged}"
+    );
+    let opaque = with("opaqueplanted");
+    assert_eq!(
+        opaque.matches("X-MSSante-Signature").count(),
+        1,
+        "only the server's verdict: {opaque}"
+    );
+    assert!(!opaque.contains("inner-forged"), "{opaque}");
+    assert!(
+        !with("nested").contains("nested-forged"),
+        "{}",
+        with("nested")
+    );
+
+    // 4. IMAP APPEND: anyone who may append could plant "valid".
+    let out = imap::run(
+        &server,
+        r#"
+m = connect()
+msg = b"X-MSSante-Signature: valid; signer=appended-forged\r\nFrom: x@hopital.test\r\nSubject: appended\r\n\r\nbody\r\n"
+typ, _ = m.append("INBOX", None, None, msg)
+assert typ == "OK", typ
+m.select("INBOX")
+typ, data = m.uid("SEARCH", None, "SUBJECT", "appended")
+uid = data[0].split()[-1]
+typ, data = m.uid("FETCH", uid, "(BODY.PEEK[HEADER])")
+print(data[0][1].decode())
+"#,
+        "",
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let header = stdout(&out);
+    assert!(header.contains("Subject: appended"), "{header}");
+    assert!(!header.contains("X-MSSante"), "{header}");
+    assert_eq!(server.stop(), 0);
+}

@@ -145,6 +145,29 @@ fn a_delegate_may_send_as_the_mailbox_only_with_the_send_as_right() {
         "{}",
         show(&out)
     );
+    // Two From: fields (readers show the first, a check of the last would pass), a spaced
+    // field name, and a third party as Sender: are refused too.
+    for (header, refusal) in [
+        (
+            format!("From: {BOB}\r\nFrom: {USER}"),
+            "550 5.6.0 The message has more than one From: field",
+        ),
+        (
+            format!("From : {BOB}\r\nFrom: {USER}"),
+            "550 5.6.0 The message has more than one From: field",
+        ),
+        (
+            format!("Sender: {BOB}\r\nFrom: {USER}"),
+            "550 5.7.1 Sender: <",
+        ),
+    ] {
+        let data = server.dir.path().join("forged.eml");
+        // Not first: swaks drops a first line that starts with "From " (an mbox separator).
+        let message = format!("Subject: forged\r\n{header}\r\nTo: {BOB}\r\n\r\nbody\r\n");
+        std::fs::write(&data, message).expect("write");
+        let out = submit(&server, PASSWORD, &["--to", BOB, "--data", path(&data)]);
+        assert!(stdout(&out).contains(refusal), "{header}: {}", show(&out));
+    }
     let list = server.cli_ok(&["delegation", "list"]);
     assert!(list.contains(SECRETARIAT) && list.contains("yes"), "{list}");
 

@@ -162,4 +162,19 @@ mod tests {
             Err(DnError::DanglingEscape)
         );
     }
+
+    #[test]
+    fn fuzz_distinguished_names() {
+        mssante_fuzzing::fuzz(
+            "dn",
+            &[
+                b"CN=smtp.op.fr,OU=31598513500187,O=Op,ST=Paris (75),C=FR",
+                b"CN=x\\,y+UID=1,O=\"A, B\",C=FR",
+                b"cn = a , o = b",
+            ],
+            |input| {
+                let _ = DistinguishedName::parse(&String::from_utf8_lossy(input));
+            },
+        );
+    }
 }

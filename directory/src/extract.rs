@@ -10,6 +10,9 @@ use crate::entry::{Entry, MailboxType};
 /// Columns of a row.
 pub const COLUMNS: usize = 31;
 
+/// Longest line read, in octets: a real row is under 1 KiB.
+pub const MAX_LINE: usize = 16 * 1024;
+
 // Column positions this reader uses (0-based).
 const TYPE: usize = 0;
 const ADDRESS: usize = 1;
@@ -57,19 +60,62 @@ impl<R: BufRead> ExtractReader<R> {
         self.line
     }
 
+    /// Reads the next line into `buffer`. A line over [`MAX_LINE`] octets is skipped to its
+    /// end without being held (a file without line ends cannot fill the memory) and is an
+    /// error naming it; so is one that is not UTF-8.
     fn next_line(&mut self) -> Option<Result<(), RowError>> {
         self.buffer.clear();
         self.line += 1;
-        match self.input.read_line(&mut self.buffer) {
-            Ok(0) => None,
-            Ok(_) => Some(Ok(())),
-            Err(e) => Some(Err(RowError {
-                line: self.line,
-                reason: if e.kind() == std::io::ErrorKind::InvalidData {
-                    "not UTF-8".into()
+        let mut bytes = Vec::new();
+        let mut too_long = false;
+        loop {
+            let available = match self.input.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Some(Err(RowError {
+                        line: self.line,
+                        reason: format!("read error: {e}"),
+                    }));
+                }
+            };
+            if available.is_empty() {
+                if bytes.is_empty() && !too_long {
+                    return None;
+                }
+                break;
+            }
+            let (taken, found_end) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (available.len(), false),
+            };
+            if !too_long {
+                if bytes.len() + taken > MAX_LINE {
+                    too_long = true;
+                    bytes = Vec::new();
                 } else {
-                    format!("read error: {e}")
-                },
+                    bytes.extend_from_slice(&available[..taken]);
+                }
+            }
+            self.input.consume(taken);
+            if found_end {
+                break;
+            }
+        }
+        if too_long {
+            return Some(Err(RowError {
+                line: self.line,
+                reason: format!("line longer than {MAX_LINE} octets"),
+            }));
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => {
+                self.buffer = text;
+                Some(Ok(()))
+            }
+            Err(_) => Some(Err(RowError {
+                line: self.line,
+                reason: "not UTF-8".into(),
             })),
         }
     }
@@ -228,5 +274,42 @@ mod tests {
     fn a_file_without_the_header_is_refused_at_line_one() {
         let first = ExtractReader::new(per("a@b.test").as_bytes()).next();
         assert!(matches!(first, Some(Err(RowError { line: 1, .. }))));
+    }
+
+    #[test]
+    fn a_line_without_end_is_refused_by_its_number_and_reading_goes_on() {
+        let file = format!(
+            "{HEADER}\n{}\n{}\n{}",
+            per("a@chu.test"),
+            "x".repeat(MAX_LINE * 4),
+            per("b@chu.test")
+        );
+        // A reader with a small buffer, as a file is read.
+        let reader = std::io::BufReader::with_capacity(512, file.as_bytes());
+        let results: Vec<_> = ExtractReader::new(reader).collect();
+        assert_eq!(results.len(), 3);
+        let long = results[1].as_ref().expect_err("too long");
+        assert_eq!(long.line, 3);
+        assert!(long.reason.contains("longer than"), "{long}");
+        assert_eq!(
+            results[2].as_ref().map(|e| e.address.as_str()),
+            Ok("b@chu.test")
+        );
+    }
+
+    #[test]
+    fn fuzz_extract_rows() {
+        let file = format!("{HEADER}\r\n{}\r\n{}\r\n", per("a@chu.test"), per("b@x.fr"));
+        mssante_fuzzing::fuzz(
+            "directory extract",
+            &[file.as_bytes(), b"Type de BAL\n\xff\xfe\n"],
+            |input| {
+                let reader = std::io::BufReader::with_capacity(64, input);
+                for (i, row) in ExtractReader::new(reader).enumerate() {
+                    assert!(i <= input.len(), "more rows than octets");
+                    let _ = row;
+                }
+            },
+        );
     }
 }

@@ -119,7 +119,15 @@ pub fn parse(xml: &str) -> Result<Whitelist, WhitelistError> {
         line: e.pos().row,
         message: e.to_string(),
     })?;
-    let line_of = |node: roxmltree::Node| doc.text_pos_at(node.range().start).row;
+    // Line numbers from one index of line starts: asking roxmltree for each node's position
+    // rescans the text from its start, quadratic in the number of domains.
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(xml.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let line_of = |node: roxmltree::Node| {
+        let at = node.range().start;
+        u32::try_from(line_starts.partition_point(|&start| start <= at)).unwrap_or(u32::MAX)
+    };
     let root = doc.root_element();
     if let Some(ns) = root.tag_name().namespace()
         && ns != NAMESPACE
@@ -292,5 +300,28 @@ mod tests {
             "{:?}",
             parse(&twice)
         );
+    }
+
+    #[test]
+    fn fuzz_whitelist_files() {
+        mssante_fuzzing::fuzz("whitelist", &[SAMPLE.as_bytes()], |input| {
+            let _ = parse(&String::from_utf8_lossy(input));
+        });
+    }
+
+    #[test]
+    fn line_numbers_come_from_one_index_of_line_starts() {
+        let domains: String = (0..20_000)
+            .map(|i| {
+                format!(
+                    "<Domaine><Nom>d{i}.fr</Nom><DNCertificatOperateur>CN=mx.d{i}.fr,O=Op,C=FR</DNCertificatOperateur></Domaine>\n"
+                )
+            })
+            .collect();
+        let xml = format!(
+            "<ListeBlanche xmlns=\"{NAMESPACE}\">\n{domains}<Domaine><Nom>nodot</Nom><DNCertificatOperateur>CN=x</DNCertificatOperateur></Domaine>\n</ListeBlanche>\n"
+        );
+        let err = parse(&xml).expect_err("the last domain is bad");
+        assert!(err.to_string().contains("line 20002"), "{err}");
     }
 }

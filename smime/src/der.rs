@@ -522,4 +522,40 @@ mod tests {
         let deep: Vec<u8> = std::iter::repeat_n([0x30u8, 0x80], 200).flatten().collect();
         assert_eq!(structure(&deep), None);
     }
+
+    #[test]
+    fn fuzz_der_readers() {
+        use crate::testing::{pair, signature_der, signed_by};
+        let signer = pair(9);
+        let pss = signature_der(&signed_by(&signer, crate::SignatureScheme::PssSha256));
+        let pkcs1 = signature_der(&signed_by(&signer, crate::SignatureScheme::Pkcs1v15Sha256));
+        let enveloped = crate::encrypt(
+            b"Content-Type: text/plain\r\n\r\nx\r\n",
+            std::slice::from_ref(&signer.cert),
+            crate::EncryptOptions::default(),
+        )
+        .expect("encrypt");
+        let enveloped =
+            crate::mime::base64_body(crate::mime::split_entity(&enveloped).1).expect("base64");
+        let cert = signer.cert.to_der().expect("der");
+        mssante_fuzzing::fuzz(
+            "smime der",
+            &[
+                &pss,
+                &pkcs1,
+                &enveloped,
+                &cert,
+                b"\x30\x80\x30\x80\x00\x00\x00\x00",
+            ],
+            |input| {
+                let _ = split(input);
+                let _ = structure(input);
+                let _ = gcm_envelope(input);
+                let _ = split_certificates(input);
+                let _ = encapsulated_content(input);
+                let _ = issuer_and_serial(input);
+                let _ = crate::signer_info::usual_signer(input);
+            },
+        );
+    }
 }

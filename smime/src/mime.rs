@@ -1,6 +1,14 @@
 //! The MIME the crate reads and writes, byte for byte: an entity's header section and body,
-//! unfolded header fields and their parameters, base64 bodies in 76-column lines, and the two
-//! parts of a multipart/signed (RFC 1847, RFC 8551 3.5), the first kept exactly as signed.
+//! unfolded header fields and their parameters, base64 bodies in 76-column lines, multipart
+//! bodies split at their delimiters, and the two parts of a multipart/signed (RFC 1847,
+//! RFC 8551 3.5), the first kept exactly as signed.
+//!
+//! [`split_multipart`] is the one reader of multipart delimiters in mssante (IMAP's
+//! structure, SMTP's 7-bit downgrade and the signature check all use it), so that what a
+//! signature verdict is about is exactly what a reader is shown. It follows RFC 2046 5.1.1
+//! to the letter: a delimiter is `--boundary` followed only by white space (or by `--` and
+//! white space for the close delimiter); a line that merely starts with it (`--bX` for
+//! boundary `b`) is content.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -76,8 +84,10 @@ pub fn media_type(value: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// A parameter of a structured field value (`boundary` of a Content-Type), unquoted.
+/// A parameter of a structured field value (`boundary` of a Content-Type), unquoted. None
+/// when it is missing, empty or given twice: readers disagree on which of two to take.
 pub fn parameter(value: &str, name: &str) -> Option<String> {
+    let mut found: Option<String> = None;
     let mut rest = value;
     while let Some(semi) = rest.find(';') {
         rest = rest[semi + 1..].trim_start();
@@ -92,11 +102,93 @@ pub fn parameter(value: &str, name: &str) -> Option<String> {
             (after[..end].trim(), &after[end..])
         };
         if key.eq_ignore_ascii_case(name) {
-            return (!val.is_empty()).then(|| val.to_string());
+            if found.is_some() || val.is_empty() {
+                return None;
+            }
+            found = Some(val.to_string());
         }
         rest = next;
     }
-    None
+    found
+}
+
+/// A multipart body split at the delimiters of its boundary (RFC 2046 5.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Multipart<'a> {
+    /// Everything before the first delimiter line (its line end included); empty when the
+    /// body has no delimiter at all.
+    pub preamble: &'a [u8],
+    /// The body parts, each without the line end before the next delimiter (it belongs to
+    /// the delimiter).
+    pub parts: Vec<&'a [u8]>,
+    /// What follows the close delimiter's line; None when there is no close delimiter (the
+    /// last part then runs to the end of the body).
+    pub epilogue: Option<&'a [u8]>,
+}
+
+/// What a line of a multipart body is, for a boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delimiter {
+    /// `--boundary`: a part follows.
+    Part,
+    /// `--boundary--`: the last part has ended.
+    Close,
+}
+
+/// Whether `line` (its line end included or not) is a delimiter of `boundary`: exactly
+/// `--boundary`, then `--` for the close delimiter, then nothing but white space.
+pub fn delimiter(line: &[u8], boundary: &[u8]) -> Option<Delimiter> {
+    let rest = line.strip_prefix(b"--")?.strip_prefix(boundary)?;
+    let (kind, rest) = match rest.strip_prefix(b"--") {
+        Some(after) => (Delimiter::Close, after),
+        None => (Delimiter::Part, rest),
+    };
+    rest.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .then_some(kind)
+}
+
+/// Splits a multipart body at the delimiters of `boundary` (an empty boundary has none).
+pub fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Multipart<'a> {
+    let mut preamble_end = None;
+    let mut parts = Vec::new();
+    let mut part_start: Option<usize> = None;
+    let mut at = 0;
+    for line in body.split_inclusive(|b| *b == b'\n') {
+        let line_start = at;
+        at += line.len();
+        let Some(kind) = (!boundary.is_empty())
+            .then(|| delimiter(line, boundary))
+            .flatten()
+        else {
+            continue;
+        };
+        match part_start {
+            Some(start) => {
+                // The line end before the delimiter belongs to the delimiter.
+                let part = &body[start..line_start];
+                let part = part.strip_suffix(b"\n").unwrap_or(part);
+                parts.push(part.strip_suffix(b"\r").unwrap_or(part));
+            }
+            None => preamble_end = Some(line_start),
+        }
+        if kind == Delimiter::Close {
+            return Multipart {
+                preamble: &body[..preamble_end.unwrap_or(0)],
+                parts,
+                epilogue: Some(&body[at..]),
+            };
+        }
+        part_start = Some(at);
+    }
+    if let Some(start) = part_start {
+        parts.push(&body[start..]);
+    }
+    Multipart {
+        preamble: &body[..preamble_end.unwrap_or(0)],
+        parts,
+        epilogue: None,
+    }
 }
 
 /// Base64 in 76-character CRLF lines.
@@ -122,28 +214,25 @@ pub fn base64_body(body: &[u8]) -> Option<Vec<u8>> {
 
 /// The two parts of a multipart/signed body: the signed entity, exactly as signed (the
 /// CRLF before the next delimiter belongs to the delimiter), and the signature entity.
+///
+/// None for any other shape, so that the verdict is about what a reader is shown: not
+/// exactly two parts, no close delimiter, or a preamble or epilogue holding a line that
+/// starts with `--` (where a look-alike delimiter would show other parts to a lenient
+/// reader). A plain-text preamble, as Thunderbird and Outlook write, is fine.
 pub fn signed_parts<'a>(body: &'a [u8], boundary: &str) -> Option<(&'a [u8], &'a [u8])> {
-    let delimiter = format!("--{boundary}");
-    let mut starts = Vec::new();
-    let mut at = 0;
-    for line in body.split_inclusive(|b| *b == b'\n') {
-        if line.starts_with(delimiter.as_bytes()) {
-            starts.push((at, at + line.len()));
-        }
-        at += line.len();
-    }
-    let [
-        (_, first_end),
-        (second_start, second_end),
-        (third_start, _),
-        ..,
-    ] = starts.as_slice()
-    else {
-        return None;
+    let multipart = split_multipart(body, boundary.as_bytes());
+    let epilogue = multipart.epilogue?;
+    let dashes = |text: &[u8]| {
+        text.split(|b| *b == b'\n')
+            .any(|line| line.trim_ascii_start().starts_with(b"--"))
     };
-    let signed = body[*first_end..*second_start].strip_suffix(b"\r\n")?;
-    let signature = &body[*second_end..*third_start];
-    Some((signed, signature.strip_suffix(b"\r\n").unwrap_or(signature)))
+    if dashes(multipart.preamble) || dashes(epilogue) {
+        return None;
+    }
+    match multipart.parts.as_slice() {
+        [signed, signature] => Some((signed, signature)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -173,5 +262,54 @@ mod tests {
         let (signed, sig) = signed_parts(body, "b1").expect("parts");
         assert_eq!(signed, b"A\r\n\r\nB");
         assert_eq!(sig, b"SIG");
+    }
+
+    #[test]
+    fn fuzz_entity_reading() {
+        mssante_fuzzing::fuzz("smime mime", mssante_fuzzing::corpus::MESSAGES, |input| {
+            let (header, body) = split_entity(input);
+            let _ = fields(header, &["content-type", "from"], true);
+            if let Some(value) = field(header, "content-type") {
+                let _ = media_type(&value);
+                if let Some(boundary) = parameter(&value, "boundary") {
+                    let _ = signed_parts(body, &boundary);
+                }
+            }
+            let _ = base64_body(body);
+        });
+    }
+
+    #[test]
+    fn only_exact_delimiters_split_a_multipart() {
+        let body = b"pre\r\n--bX\r\nnot a part\r\n--b \t\r\nA\r\n--b--x\r\nstill A\r\n--b\r\nB\r\n--b--  \r\nepi\r\n";
+        let m = split_multipart(body, b"b");
+        assert_eq!(m.preamble, b"pre\r\n--bX\r\nnot a part\r\n");
+        assert_eq!(m.parts, vec![&b"A\r\n--b--x\r\nstill A"[..], b"B"]);
+        assert_eq!(m.epilogue, Some(&b"epi\r\n"[..]));
+        let open = split_multipart(b"--b\r\nA\r\n--b\r\nB\r\n", b"b");
+        assert_eq!(open.parts, vec![&b"A"[..], b"B\r\n"]);
+        assert_eq!(open.epilogue, None);
+        assert_eq!(split_multipart(b"--\r\nA\r\n----\r\n", b"").parts.len(), 0);
+        assert_eq!(delimiter(b"--b", b"b"), Some(Delimiter::Part));
+        assert_eq!(delimiter(b"--b--\n", b"b"), Some(Delimiter::Close));
+        assert_eq!(delimiter(b"--bb\r\n", b"b"), None);
+    }
+
+    #[test]
+    fn a_signed_body_of_any_other_shape_has_no_signed_parts() {
+        let genuine = b"This is a cryptographically signed message in MIME format.\r\n\r\n--b\r\nA\r\n--b\r\nSIG\r\n--b--\r\n";
+        assert_eq!(signed_parts(genuine, "b"), Some((&b"A"[..], &b"SIG"[..])));
+        // The forgery: the attacker's parts between look-alike lines around a genuine pair.
+        let forged = b"--bX\r\nContent-Type: text/plain\r\n\r\nattacker\r\n--b\r\nA\r\n--b\r\nSIG\r\n--b--\r\n--bX--\r\n";
+        assert_eq!(signed_parts(forged, "b"), None);
+        let third = b"--b\r\nA\r\n--b\r\nSIG\r\n--b\r\nmore\r\n--b--\r\n";
+        assert_eq!(signed_parts(third, "b"), None);
+        let unclosed = b"--b\r\nA\r\n--b\r\nSIG\r\n";
+        assert_eq!(signed_parts(unclosed, "b"), None);
+        assert_eq!(
+            parameter("multipart/signed; boundary=a; boundary=b", "boundary"),
+            None,
+            "two boundaries: readers disagree on which"
+        );
     }
 }

@@ -508,4 +508,30 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn fuzz_signed_messages() {
+        let signer = pair(11);
+        let trust = Trust::new(std::slice::from_ref(&signer.cert), &[]).expect("trust");
+        let signed = signed_by(&signer, SignatureScheme::PssSha256);
+        let opaque_prefix = b"Content-Type: application/pkcs7-mime; smime-type=signed-data\r\n\
+            Content-Transfer-Encoding: base64\r\n\r\n";
+        let opaque = [
+            &opaque_prefix[..],
+            b"MIAGCSqGSIb3DQEHAqCAMIACAQExDzANBglghkgBZQMEAgEFADCA\r\n",
+        ]
+        .concat();
+        mssante_fuzzing::fuzz("smime verify", &[&signed, &opaque], move |input| {
+            if let Verdict::Valid(_) = verify(input, &trust) {
+                // Only the genuine signature over the genuine content may read valid.
+                assert!(
+                    input
+                        .windows(crate::testing::ENTITY.len())
+                        .any(|w| w == crate::testing::ENTITY),
+                    "valid without the signed content"
+                );
+            }
+            let _ = opaque_content(input);
+        });
+    }
 }

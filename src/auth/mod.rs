@@ -180,6 +180,9 @@ impl Authenticator {
         let username = normalize_address(&username);
         // The brute-force brake: per source address and per account (see `throttle`).
         let ip = source_ip(source);
+        // On a slowed account, one attempt at a time: the delay cannot be waited out in
+        // parallel. Held through the password check.
+        let _turn = self.throttle.turn(&username, Instant::now()).await;
         let (gate, waited) = match self.throttle.gate(ip, &username, Instant::now()) {
             Gate::Blocked(left) => (
                 Err(AuthError::SourceBlocked(left.as_secs().max(1))),

@@ -371,4 +371,35 @@ mod tests {
         assert!(Mechanism::parse("cram-md5").is_none());
         assert_eq!(Mechanism::parse("plain"), Some(Mechanism::Plain));
     }
+
+    #[test]
+    fn fuzz_sasl_responses() {
+        mssante_fuzzing::fuzz(
+            "sasl",
+            &[
+                b"AGpAZQBwYXNz",
+                b"*",
+                b"=",
+                b"\0jean@x.fr\0pass word",
+                b"user=jean@x.fr\x01auth=Bearer eyJ.eyJ.sig\x01\x01",
+                b"n,a=jean=2Cx@x.fr,\x01host=x\x01port=993\x01auth=Bearer t\x01\x01",
+            ],
+            |input| {
+                let _ = decode_response(input);
+                for mechanism in [
+                    Mechanism::Plain,
+                    Mechanism::Login,
+                    Mechanism::External,
+                    Mechanism::XOAuth2,
+                    Mechanism::OAuthBearer,
+                ] {
+                    if let Ok((mut exchange, Step::Challenge(_))) = Exchange::start(mechanism, None)
+                    {
+                        let _ = exchange.respond(input);
+                    }
+                    let _ = Exchange::start(mechanism, Some(input.to_vec()));
+                }
+            },
+        );
+    }
 }

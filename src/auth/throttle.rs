@@ -3,10 +3,15 @@
 //! An account is never blocked, only slowed: an attacker must not be able to lock a doctor
 //! out of their mail, and the doctor logging in from elsewhere still gets in. Everything is
 //! forgotten after a quiet period ([`ThrottlePolicy::forget`]); nothing is permanent.
+//!
+//! A success forgives only what it proves: the account's failures, and the source's
+//! failures on that account (an attacker's valid login on one account does not clear their
+//! guesses at another). Attempts on a slowed account take turns ([`Throttle::turn`]), so
+//! parallel connections cannot wait out one delay together.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Failures allowed before answers start to slow down.
@@ -45,6 +50,8 @@ impl Default for ThrottlePolicy {
 enum Key {
     Source(IpAddr),
     Account(String),
+    /// A source's failures on one account: what that account's success forgives it.
+    SourceAccount(IpAddr, String),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +75,14 @@ pub enum Gate {
 pub struct Throttle {
     policy: ThrottlePolicy,
     failures: Mutex<HashMap<Key, Failures>>,
+    /// One turn at a time per slowed account.
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The right to try a slowed account's password now; the next attempt waits for it to be
+/// dropped.
+pub struct Turn {
+    _held: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Throttle {
@@ -76,6 +91,33 @@ impl Throttle {
         Throttle {
             policy,
             failures: Mutex::default(),
+            turns: Mutex::default(),
+        }
+    }
+
+    /// Waits for the turn of an attempt on `account`: at once while the account is not
+    /// slowed, else after the attempts before it (first come, first served). Hold it through
+    /// the delay and the password check.
+    pub async fn turn(&self, account: &str, now: Instant) -> Turn {
+        let slowed = {
+            let map = self.lock();
+            map.get(&Key::Account(account.to_string()))
+                .is_some_and(|f| {
+                    now.duration_since(f.last) < self.policy.forget && f.count >= FREE_FAILURES
+                })
+        };
+        if !slowed {
+            return Turn { _held: None };
+        }
+        let lock = {
+            let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+            if turns.len() >= MAX_ENTRIES {
+                turns.retain(|_, lock| Arc::strong_count(lock) > 1);
+            }
+            turns.entry(account.to_string()).or_default().clone()
+        };
+        Turn {
+            _held: Some(lock.lock_owned().await),
         }
     }
 
@@ -108,7 +150,14 @@ impl Throttle {
         }
         let forget = self.policy.forget;
         bump(&mut map, Key::Account(account.to_string()), now, forget);
-        let from_source = bump(&mut map, Key::Source(source?), now, forget);
+        let ip = source?;
+        bump(
+            &mut map,
+            Key::SourceAccount(ip, account.to_string()),
+            now,
+            forget,
+        );
+        let from_source = bump(&mut map, Key::Source(ip), now, forget);
         let blocks = from_source.count >= self.policy.block_after
             && from_source.blocked_until.is_none_or(|until| until <= now);
         if blocks {
@@ -118,12 +167,20 @@ impl Throttle {
         None
     }
 
-    /// A success: the source and the account start afresh.
+    /// A success: the account starts afresh, and the source is forgiven its failures on
+    /// this account only.
     pub fn succeeded(&self, source: Option<IpAddr>, account: &str) {
         let mut map = self.lock();
         map.remove(&Key::Account(account.to_string()));
-        if let Some(ip) = source {
-            map.remove(&Key::Source(ip));
+        let Some(ip) = source else { return };
+        let Some(forgiven) = map.remove(&Key::SourceAccount(ip, account.to_string())) else {
+            return;
+        };
+        if let Some(from_source) = map.get_mut(&Key::Source(ip)) {
+            from_source.count = from_source.count.saturating_sub(forgiven.count);
+            if from_source.count == 0 && from_source.blocked_until.is_none() {
+                map.remove(&Key::Source(ip));
+            }
         }
     }
 
@@ -209,5 +266,69 @@ mod tests {
             throttle.gate(attacker, "other@h.test", t0 + Duration::from_secs(601)),
             ms(0)
         );
+    }
+
+    #[test]
+    fn a_success_on_one_account_does_not_forgive_guesses_at_another() {
+        let throttle = Throttle::new(policy());
+        let attacker = Some(IpAddr::from([192, 0, 2, 9]));
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            throttle.failed(attacker, "victim@h.test", t0);
+        }
+        // The attacker's own account logs in from the same address.
+        throttle.succeeded(attacker, "mine@h.test");
+        let blocked = throttle.failed(attacker, "victim@h.test", t0);
+        assert!(blocked.is_some(), "the sixth guess blocks the source");
+        // A typo then a success on one account forgives that account's failures only.
+        let nat = Some(IpAddr::from([192, 0, 2, 10]));
+        for _ in 0..3 {
+            throttle.failed(nat, "a@h.test", t0);
+        }
+        throttle.failed(nat, "b@h.test", t0);
+        throttle.succeeded(nat, "a@h.test");
+        assert_eq!(
+            throttle.gate(nat, "c@h.test", t0),
+            Gate::Wait(Duration::ZERO)
+        );
+        assert_eq!(
+            throttle.gate(nat, "b@h.test", t0),
+            Gate::Wait(Duration::ZERO)
+        );
+        for _ in 0..2 {
+            throttle.failed(nat, "b@h.test", t0);
+        }
+        assert_eq!(
+            throttle.gate(nat, "c@h.test", t0),
+            Gate::Wait(Duration::from_millis(100)),
+            "b's three failures still count for the source"
+        );
+    }
+
+    #[tokio::test]
+    async fn attempts_on_a_slowed_account_take_turns() {
+        let throttle = Arc::new(Throttle::new(policy()));
+        let t0 = Instant::now();
+        let free = throttle.turn("dr@h.test", t0).await;
+        let _also_free = throttle.turn("dr@h.test", t0).await;
+        drop(free);
+        for _ in 0..3 {
+            throttle.failed(None, "dr@h.test", t0);
+        }
+        let first = throttle.turn("dr@h.test", t0).await;
+        let waiting = {
+            let throttle = throttle.clone();
+            tokio::spawn(async move { throttle.turn("dr@h.test", t0).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the second attempt waits for the first"
+        );
+        drop(first);
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("its turn comes")
+            .expect("task");
     }
 }

@@ -24,6 +24,24 @@ pub struct Limits {
     /// sessions (0: none; they are read from the store each time).
     #[serde(default = "default_imap_cache_size")]
     pub imap_cache_size: usize,
+    /// Seconds a command line (or HTTP request head) may take to arrive, from its first
+    /// octet.
+    #[serde(default = "default_command_timeout_secs")]
+    pub command_timeout_secs: u64,
+    /// Octets per second bulk data (DATA, BDAT, literals) must at least arrive at, beyond
+    /// `command_timeout_secs`.
+    #[serde(default = "default_min_data_rate")]
+    pub min_data_rate: u64,
+    /// Seconds a connection may stay without logging in.
+    #[serde(default = "default_login_timeout_secs")]
+    pub login_timeout_secs: u64,
+    /// Connections one source address (an IPv6 /64) may hold before they log in, across
+    /// every listener.
+    #[serde(default = "default_max_unauthenticated_per_address")]
+    pub max_unauthenticated_per_address: usize,
+    /// Literal octets an IMAP command may carry before login.
+    #[serde(default = "default_max_literal_before_login")]
+    pub max_literal_before_login: usize,
 }
 
 impl Default for Limits {
@@ -33,6 +51,11 @@ impl Default for Limits {
             max_recipients: default_max_recipients(),
             mailbox_quota: default_mailbox_quota(),
             imap_cache_size: default_imap_cache_size(),
+            command_timeout_secs: default_command_timeout_secs(),
+            min_data_rate: default_min_data_rate(),
+            login_timeout_secs: default_login_timeout_secs(),
+            max_unauthenticated_per_address: default_max_unauthenticated_per_address(),
+            max_literal_before_login: default_max_literal_before_login(),
         }
     }
 }
@@ -48,6 +71,21 @@ fn default_mailbox_quota() -> u64 {
 }
 fn default_imap_cache_size() -> usize {
     64 * 1024 * 1024
+}
+fn default_command_timeout_secs() -> u64 {
+    60
+}
+fn default_min_data_rate() -> u64 {
+    1024
+}
+fn default_login_timeout_secs() -> u64 {
+    60
+}
+fn default_max_unauthenticated_per_address() -> usize {
+    20
+}
+fn default_max_literal_before_login() -> usize {
+    8 * 1024
 }
 
 /// How the MX judges other operators.

@@ -15,9 +15,11 @@ use crate::tls::SmimeTrust;
 
 mod protect;
 mod smime;
+mod verdicts;
 
 pub use protect::{Protected, SmimeOutbound};
 pub use smime::SmimeInbound;
+pub use verdicts::without_verdicts;
 
 /// What a recipient address is to this server.
 #[derive(Debug)]

@@ -13,6 +13,7 @@
 //! message is decrypted, the original as received is kept beside it (see `LocalCopy`), and
 //! the use of the escrowed key is audited (`key.decrypt`) in the same commit as the copy.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +21,7 @@ use mssante_smime::{KeyPair, SmimeError, Trust, Verdict, mime};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 
+use super::verdicts::{header_without_verdicts, without_verdicts};
 use crate::audit;
 use crate::store::{Account, AuditRecord, KeyState, KeyUse, LocalCopy, Store};
 use crate::tls::SmimeTrust;
@@ -35,8 +37,6 @@ struct OpenedKeys {
 /// How a decryption that no key of the mailbox opens reads, to retry with fresh keys.
 const NO_MATCHING_KEY: &str = "the message is not encrypted for any key of this mailbox";
 
-/// The headers only this server may write.
-const OUR_HEADERS: [&str; 2] = ["x-mssante-signature", "x-mssante-encryption"];
 /// Content headers of the outer message that the decrypted entity replaces.
 const CONTENT_HEADERS: [&str; 4] = [
     "content-type",
@@ -93,25 +93,19 @@ fn quoted(text: &str) -> String {
 /// The reader's copy of a signed message: the verdict first, then the message, an opaque
 /// signature unwrapped (the entity it carries replaces it) and a multipart/signed as it is.
 fn annotate_signed(trust: Option<&Trust>, message: &[u8]) -> Vec<u8> {
-    let (header, body) = mime::split_entity(message);
+    let (header, _) = mime::split_entity(message);
     let mut out = verdict_header(&verify_with(trust, message)).into_bytes();
     let opaque = match kind(header) {
         Kind::Opaque => mssante_smime::opaque_content(message),
         Kind::Signed | Kind::Enveloped | Kind::Plain => None,
     };
     if let Some(content) = opaque {
-        let drop: Vec<&str> = OUR_HEADERS
-            .iter()
-            .chain(&CONTENT_HEADERS)
-            .copied()
-            .collect();
-        out.extend(without(header, &drop));
-        out.extend(content);
+        out.extend(without(&header_without_verdicts(header), &CONTENT_HEADERS));
+        // The unwrapped entity is the sender's: any verdict written in it goes.
+        out.extend_from_slice(&without_verdicts(&content));
         return out;
     }
-    out.extend(without(header, &OUR_HEADERS));
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
+    out.extend_from_slice(&without_verdicts(message));
     out
 }
 
@@ -169,7 +163,7 @@ impl SmimeInbound {
     /// (an opaque one unwrapped, its original kept); an encrypted one is decrypted with each
     /// mailbox's own keys, its original kept.
     pub async fn open(&self, local: &[Account], raw: &[u8]) -> Vec<LocalCopy> {
-        let (header, body) = mime::split_entity(raw);
+        let (header, _) = mime::split_entity(raw);
         let same_for_all = |opened: Option<Vec<u8>>, keep_original: bool| {
             local
                 .iter()
@@ -183,11 +177,11 @@ impl SmimeInbound {
         };
         match kind(header) {
             Kind::Plain => {
-                let clean = without(header, &OUR_HEADERS);
-                same_for_all(
-                    (clean.len() != header.len()).then(|| [&clean[..], b"\r\n", body].concat()),
-                    false,
-                )
+                let clean = match without_verdicts(raw) {
+                    Cow::Owned(clean) => Some(clean),
+                    Cow::Borrowed(_) => None,
+                };
+                same_for_all(clean, false)
             }
             Kind::Signed | Kind::Opaque if local.is_empty() => Vec::new(),
             kind @ (Kind::Signed | Kind::Opaque) => {
@@ -206,7 +200,7 @@ impl SmimeInbound {
                     Err(e) => {
                         let failure = mssante_smime::Failure::Other(e.to_string());
                         let mut out = verdict_header(&Verdict::Invalid(failure)).into_bytes();
-                        out.extend([&without(header, &OUR_HEADERS)[..], b"\r\n", body].concat());
+                        out.extend_from_slice(&without_verdicts(raw));
                         same_for_all(Some(out), false)
                     }
                 }
@@ -235,7 +229,7 @@ impl SmimeInbound {
         header: &[u8],
         raw: &[u8],
     ) -> (Vec<u8>, Option<AuditRecord>) {
-        let outer = without(header, &OUR_HEADERS);
+        let outer = header_without_verdicts(header);
         // The keys in memory first; the store's when there are none yet, or when none opens
         // the message (a key installed since).
         let remembered = self.remembered(account);
@@ -298,8 +292,7 @@ impl SmimeInbound {
             // any verdict the sender wrote inside.
             let mut opened = without(&outer, &CONTENT_HEADERS);
             opened.extend_from_slice(&inner);
-            let (header, body) = mime::split_entity(&opened);
-            let opened = [&without(header, &OUR_HEADERS)[..], b"\r\n", body].concat();
+            let opened = without_verdicts(&opened).into_owned();
             let mut out = b"X-MSSante-Encryption: decrypted\r\n".to_vec();
             match kind(mime::split_entity(&inner).0) {
                 // The From: that counts is the outer one, next to the signed entity.

@@ -219,4 +219,11 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn fuzz_address_lists() {
+        mssante_fuzzing::fuzz("imap address", mssante_fuzzing::corpus::MESSAGES, |input| {
+            let _ = parse_list(&String::from_utf8_lossy(input));
+        });
+    }
 }

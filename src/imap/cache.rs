@@ -162,4 +162,15 @@ mod tests {
         assert_eq!(Cached::decode(damaged.into()), None);
         assert_eq!(Cached::decode(vec![2].into()), None);
     }
+
+    #[test]
+    fn fuzz_stored_summaries() {
+        let made = Cached::of(mssante_fuzzing::corpus::MESSAGES[2]);
+        let stored = made.encoded().to_vec();
+        mssante_fuzzing::fuzz("imap cache", &[&stored, b"\x01\xff\xff\xff\xff"], |input| {
+            if let Some(cached) = Cached::decode(zeroize::Zeroizing::new(input.to_vec())) {
+                let _ = (cached.header(), cached.bodystructure(), cached.body());
+            }
+        });
+    }
 }

@@ -382,29 +382,34 @@ impl<'a> Tokens<'a> {
             .ok()
             .and_then(|d| d.parse().ok())
             .ok_or("Bad literal")?;
-        let data_start = self.pos + end + 1;
-        let data_start = if self.input[data_start..].starts_with(b"\r\n") {
-            data_start + 2
-        } else if self.input[data_start..].starts_with(b"\n") {
-            data_start + 1
+        let after_brace = &rest[end + 1..];
+        let line_end = if after_brace.starts_with(b"\r\n") {
+            2
+        } else if after_brace.starts_with(b"\n") {
+            1
         } else {
             return Err("Bad literal");
         };
-        let data = self
-            .input
-            .get(data_start..data_start + n)
+        let data = after_brace
+            .get(line_end..)
+            .and_then(|d| d.get(..n))
             .ok_or("Bad literal")?;
-        self.pos = data_start + n;
+        self.pos += end + 1 + line_end + n;
         Ok(data.to_vec())
     }
 
+    /// An atom of at least one octet: a character that can start nothing (a control octet,
+    /// a stray `)`) is an error, so every call either consumes input or fails.
     fn atom(&mut self) -> Result<String, &'static str> {
         let start = self.pos;
         while let Some(&c) = self.input.get(self.pos) {
-            if c <= b' ' || b"(){\"".contains(&c) || c == b')' {
+            if c <= b' ' || c == 0x7f || b"(){\"".contains(&c) || c == b')' {
                 break;
             }
             self.pos += 1;
+        }
+        if self.pos == start {
+            return Err("Unexpected character");
         }
         std::str::from_utf8(&self.input[start..self.pos])
             .map(str::to_string)
@@ -444,5 +449,28 @@ mod tests {
         assert!(parse(b"f FROBNICATE\r\n").is_none());
         let deep = format!("g LIST {}\r\n", "(".repeat(50));
         assert!(matches!(parse(deep.as_bytes()), Some(Err(_))));
+    }
+
+    #[test]
+    fn a_stray_parenthesis_or_control_octet_is_an_error_not_a_loop() {
+        // `a SEARCH )` once made the tokenizer loop on an empty atom until memory ran out.
+        for raw in [
+            &b"a SEARCH )\r\n"[..],
+            b"a UID SEARCH )\r\n",
+            b"a LIST )\r\n",
+            b"a SETACL \x01\r\n",
+            b"a GETACL INBOX\x7f\r\n",
+            b"a MYRIGHTS {18446744073709551615}\r\nx\r\n",
+            b"a MYRIGHTS {3}\r\nx",
+        ] {
+            assert!(matches!(parse(raw), Some(Err(_))), "{}", raw.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn fuzz_extension_commands() {
+        mssante_fuzzing::fuzz("imap extension", crate::imap::corpus::COMMANDS, |input| {
+            let _ = parse(input);
+        });
     }
 }

@@ -12,6 +12,10 @@ use crate::listener::{Connection, ReadError};
 /// Longest command line (between literals); Dovecot uses 64 KiB too.
 pub const MAX_LINE: usize = 64 * 1024;
 
+/// Longest command line before login: a credential (a Pro Santé Connect token in base64
+/// included) fits, and an unauthenticated client cannot make the server hold 64 KiB.
+pub const MAX_LINE_BEFORE_LOGIN: usize = 8 * 1024;
+
 /// What came in.
 pub enum Input {
     /// A complete command's bytes, literals included.
@@ -27,12 +31,16 @@ pub enum Input {
     },
 }
 
-/// Reads a command whose literals total at most `max_literal` bytes. `+ ` continuation
-/// requests are sent for synchronising literals.
-pub async fn read(conn: &mut Connection, max_literal: usize) -> Result<Input, ReadError> {
-    let mut buf = match conn.read_line(MAX_LINE).await {
+/// Reads a command whose lines are at most `max_line` octets and whose literals total at
+/// most `max_literal`. `+ ` continuation requests are sent for synchronising literals.
+pub async fn read(
+    conn: &mut Connection,
+    max_line: usize,
+    max_literal: usize,
+) -> Result<Input, ReadError> {
+    let mut buf = match conn.read_line(max_line).await {
         Ok(line) => line,
-        Err(ReadError::LineTooLong) => return Ok(too_long(None)),
+        Err(ReadError::LineTooLong(head)) => return Ok(too_long(tag_of(&head))),
         Err(e) => return Err(e),
     };
     let mut literals = 0usize;
@@ -61,9 +69,9 @@ pub async fn read(conn: &mut Connection, max_literal: usize) -> Result<Input, Re
         let data = conn.read_exact(n).await?;
         buf.extend_from_slice(&data);
         last_line = buf.len();
-        match conn.read_line(MAX_LINE).await {
+        match conn.read_line(max_line).await {
             Ok(line) => buf.extend_from_slice(&line),
-            Err(ReadError::LineTooLong) => return Ok(too_long(tag_of(&buf))),
+            Err(ReadError::LineTooLong(_)) => return Ok(too_long(tag_of(&buf))),
             Err(e) => return Err(e),
         }
     }
@@ -164,5 +172,16 @@ mod tests {
         // Deep SEARCH nesting is refused by the codec, not recursed into without bound.
         let deep = format!("a SEARCH {}ALL{}\r\n", "(".repeat(5000), ")".repeat(5000));
         assert!(decode(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn fuzz_command_framing_and_decoding() {
+        mssante_fuzzing::fuzz("imap input", crate::imap::corpus::COMMANDS, |input| {
+            let _ = tag_of(input);
+            if let Some((n, _)) = trailing_literal(input) {
+                assert!(n <= 9_999_999_999, "at most ten digits are read");
+            }
+            let _ = decode(input);
+        });
     }
 }

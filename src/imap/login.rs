@@ -1,7 +1,7 @@
 //! Authentication in IMAP: LOGIN and AUTHENTICATE (with SASL-IR) on the SASL layer that
 //! SMTP and POP3 share; the authorization identity may name a mailbox delegated to the user.
 
-use super::input::MAX_LINE;
+use super::input::MAX_LINE_BEFORE_LOGIN;
 use super::session::{Reply, Session};
 use crate::auth::{AuthError, Credentials, Mechanism, Rights, converse};
 use crate::listener::ReadError;
@@ -27,7 +27,15 @@ impl Session<'_> {
         let Some(mechanism) = Mechanism::parse(mechanism) else {
             return Ok(Reply::no("Unsupported authentication mechanism"));
         };
-        match converse(self.conn, mechanism, initial.as_deref(), "+ ", MAX_LINE).await? {
+        match converse(
+            self.conn,
+            mechanism,
+            initial.as_deref(),
+            "+ ",
+            MAX_LINE_BEFORE_LOGIN,
+        )
+        .await?
+        {
             Ok(credentials) => self.finish_auth(credentials).await,
             Err(e) => Ok(Reply::bad(e.to_string())),
         }
@@ -47,6 +55,7 @@ impl Session<'_> {
                 if let Err(e) = self.ctx.store.ensure_default_folders(user.id).await {
                     tracing::warn!(error = %e, "could not create the default folders");
                 }
+                self.conn.authenticated();
                 self.user = Some(user);
                 self.rights = rights;
                 self.device = login.device.map(|(id, _)| id);
@@ -60,7 +69,7 @@ impl Session<'_> {
             }
             Err(_) => {
                 if bearer {
-                    crate::auth::bearer_refused(self.conn, "+ ", MAX_LINE).await?;
+                    crate::auth::bearer_refused(self.conn, "+ ", MAX_LINE_BEFORE_LOGIN).await?;
                 }
                 Ok(Reply::no("[AUTHENTICATIONFAILED] Authentication failed"))
             }

@@ -304,6 +304,11 @@ impl Session<'_> {
             LiteralOrLiteral8::Literal(literal) => literal.data().to_vec(),
             LiteralOrLiteral8::Literal8(literal8) => literal8.data.into_owned(),
         };
+        // Only the server writes verdicts: anyone with `i` could plant "valid" otherwise.
+        let body = match crate::delivery::without_verdicts(&body) {
+            std::borrow::Cow::Owned(clean) => clean,
+            std::borrow::Cow::Borrowed(_) => body,
+        };
         if body.is_empty() {
             return Reply::no("[CANNOT] Empty message");
         }

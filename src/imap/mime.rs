@@ -64,7 +64,9 @@ impl<'a> Part<'a> {
             if content_type.kind.eq_ignore_ascii_case("multipart") {
                 let is_digest = content_type.subtype.eq_ignore_ascii_case("digest");
                 if let Some(boundary) = param(&content_type.params, "boundary") {
-                    children = split_multipart(body, boundary.as_bytes())
+                    // The one multipart reader, shared with the signature check.
+                    children = mssante_smime::mime::split_multipart(body, boundary.as_bytes())
+                        .parts
                         .into_iter()
                         .map(|p| Part::parse_at(p, depth + 1, is_digest))
                         .collect();
@@ -407,49 +409,6 @@ fn split_params(value: &str) -> (String, Vec<(String, String)>) {
     (head, params)
 }
 
-/// The parts of a multipart body between its boundaries (preamble and epilogue dropped).
-fn split_multipart<'a>(body: &'a [u8], boundary: &[u8]) -> Vec<&'a [u8]> {
-    let mut delimiter = b"--".to_vec();
-    delimiter.extend_from_slice(boundary);
-    let mut parts = Vec::new();
-    let mut part_start: Option<usize> = None;
-    let mut line_start = 0;
-    while line_start < body.len() {
-        let line_end = body[line_start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(body.len(), |p| line_start + p + 1);
-        let line = &body[line_start..line_end];
-        if line.starts_with(&delimiter) {
-            let rest = line[delimiter.len()..].trim_ascii_end();
-            let closing = rest.starts_with(b"--");
-            if rest.is_empty() || closing {
-                if let Some(start) = part_start {
-                    // The line end before the delimiter belongs to the delimiter.
-                    let mut end = line_start;
-                    if end > start && body[end - 1] == b'\n' {
-                        end -= 1;
-                        if end > start && body[end - 1] == b'\r' {
-                            end -= 1;
-                        }
-                    }
-                    parts.push(&body[start..end.max(start)]);
-                }
-                if closing {
-                    return parts;
-                }
-                part_start = Some(line_end);
-            }
-        }
-        line_start = line_end;
-    }
-    // No closing delimiter: the last part runs to the end.
-    if let Some(start) = part_start {
-        parts.push(&body[start..]);
-    }
-    parts
-}
-
 /// Appends the ENVELOPE of a message header.
 pub fn write_envelope(out: &mut Vec<u8>, header: &[u8]) {
     let get = |name: &str| header_value(header, name);
@@ -553,5 +512,22 @@ mod tests {
         let mut out = Vec::new();
         Part::parse(&raw).write_structure(&mut out, true);
         assert!(out.len() > 100);
+    }
+
+    #[test]
+    fn fuzz_message_structure() {
+        mssante_fuzzing::fuzz("imap mime", mssante_fuzzing::corpus::MESSAGES, |input| {
+            let part = Part::parse(input);
+            let mut out = Vec::new();
+            part.write_structure(&mut out, true);
+            part.write_structure(&mut out, false);
+            write_envelope(&mut out, part.header);
+            for path in [&[1][..], &[1, 1], &[2, 1, 1], &[3]] {
+                if let Some(found) = part.find(path) {
+                    found.message().write_structure(&mut out, true);
+                }
+            }
+            let _ = header_value(part.header, "content-type");
+        });
     }
 }

@@ -7,6 +7,8 @@
 mod access;
 mod address;
 mod cache;
+#[cfg(test)]
+mod corpus;
 mod dispatch;
 mod encode;
 mod extension;

@@ -193,7 +193,7 @@ fn token_end(raw: &[u8], start: usize) -> usize {
             let length: usize = digits.trim_end_matches('+').parse().unwrap_or(0);
             // `{n}` CRLF, then n octets.
             let data = open + close + 3;
-            return (data + length).min(raw.len());
+            return data.saturating_add(length).min(raw.len());
         }
     }
     raw[start..]
@@ -296,5 +296,15 @@ mod tests {
         // Elsewhere `$` is left alone: a folder may be named so.
         assert_eq!(rewritten("a COPY 1 $\r\n", &saved), "Unchanged");
         assert_eq!(rewritten("a SELECT $\r\n", &saved), "Unchanged");
+    }
+
+    #[test]
+    fn fuzz_dollar_rewriting() {
+        mssante_fuzzing::fuzz("imap searchres", crate::imap::corpus::COMMANDS, |input| {
+            if let Rewrite::Command(out) = rewrite(input, &[10, 20, 30], place) {
+                // Each `$` becomes one set: the command grows by a bounded amount.
+                assert!(out.len() <= input.len() * 24 + 64, "{}", out.len());
+            }
+        });
     }
 }

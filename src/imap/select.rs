@@ -234,7 +234,7 @@ impl Session<'_> {
                         Reply::bad("Expected DONE")
                     });
                 }
-                Some(Err(ReadError::LineTooLong)) => return Ok(Reply::bad("Expected DONE")),
+                Some(Err(ReadError::LineTooLong(_))) => return Ok(Reply::bad("Expected DONE")),
                 Some(Err(e)) => return Err(e),
                 None => {
                     self.catch_up_now().await?;

@@ -198,9 +198,15 @@ impl<'a> Session<'a> {
             self.capabilities()
         );
         self.send_line(&greeting).await?;
-        let max_literal = self.ctx.config.limits.max_message_size;
         loop {
-            let raw = match input::read(self.conn, max_literal).await {
+            // Before login a command only carries credentials: a few KiB, not a message.
+            let (max_line, max_literal) = if self.conn.is_authenticated() {
+                (input::MAX_LINE, self.ctx.config.limits.max_message_size)
+            } else {
+                let literal = self.conn.limits().literal_before_login;
+                (input::MAX_LINE_BEFORE_LOGIN, literal)
+            };
+            let raw = match input::read(self.conn, max_line, max_literal).await {
                 Ok(Input::Command(raw)) => raw,
                 Ok(Input::Refused { tag, text, fatal }) => {
                     if fatal {
@@ -215,9 +221,10 @@ impl<'a> Session<'a> {
                         .send_line("* BYE [UNAVAILABLE] Server shutting down")
                         .await;
                 }
-                Err(ReadError::Timeout) => {
-                    let _ = self.send_line("* BYE Autologout; idle for too long").await;
-                    return Err(ReadError::Timeout);
+                Err(e) if e.time_limit().is_some() => {
+                    let why = e.time_limit().unwrap_or_default();
+                    let _ = self.send_line(&format!("* BYE Autologout; {why}")).await;
+                    return Err(e);
                 }
                 Err(e) => return Err(e),
             };

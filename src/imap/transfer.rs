@@ -86,4 +86,22 @@ mod tests {
         assert_eq!(decode(None, b"plain").as_deref(), Ok(&b"plain"[..]));
         assert_eq!(decode(Some("x-uuencode"), b"x"), Err(UnknownCte));
     }
+
+    #[test]
+    fn fuzz_transfer_encodings() {
+        mssante_fuzzing::fuzz(
+            "imap transfer",
+            &[
+                b"d=C3=A9j=C3=A0 vu=\r\n\r\nx=3D",
+                b"JVBERi0xLjQK\r\nJVBE\r\n",
+                b"=\r",
+                b"=4",
+            ],
+            |input| {
+                for encoding in ["base64", "quoted-printable", "7bit", "x-uuencode"] {
+                    let _ = decode(Some(encoding), input);
+                }
+            },
+        );
+    }
 }

@@ -100,4 +100,17 @@ mod tests {
         assert_eq!(decode("&2D3-"), None, "lone surrogate / odd length");
         assert_eq!(decode("caf\u{e9}"), None, "raw 8-bit");
     }
+
+    #[test]
+    fn fuzz_modified_utf7() {
+        mssante_fuzzing::fuzz(
+            "imap utf7",
+            &[b"&AOk-t&AOk-", b"Dossiers/&AMk-quipe", b"&-", b"INBOX"],
+            |input| {
+                if let Some(name) = decode(&String::from_utf8_lossy(input)) {
+                    assert_eq!(decode(&encode(&name)).as_deref(), Some(name.as_str()));
+                }
+            },
+        );
+    }
 }

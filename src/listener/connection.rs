@@ -4,6 +4,11 @@
 //!
 //! Waiting for the next command also watches for server shutdown, so a session learns of it
 //! between commands, never in the middle of a transaction.
+//!
+//! Besides the idle timeout, every read runs under the [`ConnectionLimits`]: a line must
+//! arrive whole in time (from its first octet), bulk data at a minimum rate, and a client
+//! must log in within the login deadline; until it does, it holds one of its address's few
+//! unauthenticated [`Slot`]s.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,10 +16,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::handshake::{self, HandshakeAudit, TlsServer};
+use super::limits::{ConnectionLimits, Slot};
 use super::shutdown::Shutdown;
 use crate::tls::TlsInfo;
 
@@ -76,15 +84,35 @@ pub enum ReadError {
     /// The client was silent for longer than the idle timeout.
     #[error("idle timeout")]
     Timeout,
+    /// A command line, or bulk data, did not arrive whole in time (a slow client).
+    #[error("command not received in time")]
+    TooSlow,
+    /// The client did not log in within the login deadline.
+    #[error("no login in time")]
+    NoLogin,
     /// The server is shutting down (seen between commands only).
     #[error("server shutting down")]
     Shutdown,
-    /// A line went over the limit; it was skipped up to its end.
+    /// A line went over the limit; it was skipped up to its end. Holds its first octets
+    /// (at most [`LINE_HEAD`]), where a tag may be found to answer.
     #[error("line too long")]
-    LineTooLong,
+    LineTooLong(Vec<u8>),
     /// The socket failed.
     #[error("{0}")]
     Io(#[from] io::Error),
+}
+
+impl ReadError {
+    /// Why the server ends the session, in words for the farewell line, when it is the
+    /// server's decision (a time limit); None otherwise.
+    pub fn time_limit(&self) -> Option<&'static str> {
+        match self {
+            ReadError::Timeout => Some("idle for too long"),
+            ReadError::TooSlow => Some("command not received in time"),
+            ReadError::NoLogin => Some("no login in time"),
+            _ => None,
+        }
+    }
 }
 
 /// A client connection with its read buffer.
@@ -100,11 +128,36 @@ pub struct Connection {
     audit: HandshakeAudit,
     idle: Duration,
     shutdown: Shutdown,
+    limits: ConnectionLimits,
+    /// When the client must have logged in; None once it has.
+    login_by: Option<Instant>,
+    /// The place among its address's unauthenticated connections, until login.
+    slot: Option<Slot>,
+    /// How much of `buf` is known to hold no line end (a line trickling in is not scanned
+    /// again from its start at every read).
+    scanned: usize,
 }
+
+/// Octets of an over-long line kept for the answer (an IMAP tag is at most 64).
+pub const LINE_HEAD: usize = 100;
 
 /// Bytes read at once. It lives in every waiting session (the read future holds it), so it
 /// is kept small: thousands of idle IMAP connections each hold one.
 const READ_CHUNK: usize = 8 * 1024;
+
+/// What a connection lives under, as its listener sets it.
+pub(super) struct Terms {
+    /// Client silence allowed.
+    pub idle: Duration,
+    /// The server's stop.
+    pub shutdown: Shutdown,
+    /// Deadlines and sizes.
+    pub limits: ConnectionLimits,
+    /// Its place among its address's unauthenticated connections (None: refused).
+    pub slot: Option<Slot>,
+    /// When it was accepted (the login deadline counts from then).
+    pub accepted: Instant,
+}
 
 impl Connection {
     pub(super) fn new(
@@ -113,9 +166,15 @@ impl Connection {
         id: String,
         acceptor: Option<TlsServer>,
         audit: HandshakeAudit,
-        idle: Duration,
-        shutdown: Shutdown,
+        terms: Terms,
     ) -> Connection {
+        let Terms {
+            idle,
+            shutdown,
+            limits,
+            slot,
+            accepted,
+        } = terms;
         let tls = match &stream {
             Stream::Tls(s) => Some(TlsInfo::of(s.get_ref().1)),
             Stream::Plain(_) => None,
@@ -130,7 +189,28 @@ impl Connection {
             audit,
             idle,
             shutdown,
+            login_by: Some(accepted + limits.login),
+            limits,
+            slot,
+            scanned: 0,
         }
+    }
+
+    /// The client has authenticated (a login, or an operator's verified certificate): the
+    /// login deadline no longer applies and its address's unauthenticated place is free.
+    pub fn authenticated(&mut self) {
+        self.login_by = None;
+        self.slot = None;
+    }
+
+    /// Whether the client has authenticated (see [`Connection::authenticated`]).
+    pub fn is_authenticated(&self) -> bool {
+        self.login_by.is_none()
+    }
+
+    /// The connection limits in force (literal sizes before login, data deadlines).
+    pub fn limits(&self) -> &ConnectionLimits {
+        &self.limits
     }
 
     /// The TLS parameters, once TLS is up.
@@ -160,17 +240,39 @@ impl Connection {
         })
     }
 
-    /// Reads more bytes into the buffer, with the idle timeout; when `interruptible`, returns
-    /// `Shutdown` if the server stops first.
-    async fn fill(&mut self, interruptible: bool) -> Result<(), ReadError> {
-        let idle = self.idle;
+    /// Gives back the memory of a large read (a literal, a message) once it has been taken
+    /// out of the buffer: an idle session must not keep megabytes for its last APPEND.
+    fn settle(&mut self) {
+        if self.buf.capacity() > 8 * READ_CHUNK && self.buf.len() <= READ_CHUNK {
+            self.buf.shrink_to(READ_CHUNK);
+        }
+    }
+
+    /// Reads more bytes into the buffer, with the idle timeout, `deadline` (a command or data
+    /// that must be complete by then) and the login deadline, whichever comes first; when
+    /// `interruptible`, returns `Shutdown` if the server stops first.
+    async fn fill(
+        &mut self,
+        interruptible: bool,
+        deadline: Option<Instant>,
+    ) -> Result<(), ReadError> {
+        let mut until = Instant::now() + self.idle;
+        let mut expired = ReadError::Timeout;
+        if let Some(deadline) = deadline.filter(|d| *d < until) {
+            until = deadline;
+            expired = ReadError::TooSlow;
+        }
+        if let Some(login_by) = self.login_by.filter(|l| *l < until) {
+            until = login_by;
+            expired = ReadError::NoLogin;
+        }
         let mut shutdown = self.shutdown.clone();
         let mut chunk = [0u8; READ_CHUNK];
         let stream = self.stream()?;
         let n = tokio::select! {
             biased;
             _ = shutdown.wait(), if interruptible => return Err(ReadError::Shutdown),
-            r = tokio::time::timeout(idle, stream.read(&mut chunk)) => r.map_err(|_| ReadError::Timeout)??,
+            r = tokio::time::timeout_at(until, stream.read(&mut chunk)) => r.map_err(|_| expired)??,
         };
         if n == 0 {
             return Err(ReadError::Closed);
@@ -179,52 +281,78 @@ impl Connection {
         Ok(())
     }
 
-    /// The next line, CRLF (or LF) included, of at most `max` bytes. A longer line is read to
-    /// its end and dropped, and `LineTooLong` returned, so the session can answer and go on.
+    /// The next line, CRLF (or LF) included, of at most `max` bytes, arrived whole within the
+    /// command deadline of its first octet. A longer line is read to its end and dropped, and
+    /// `LineTooLong` returned, so the session can answer and go on.
     pub async fn read_line(&mut self, max: usize) -> Result<Vec<u8>, ReadError> {
-        let mut skipping = false;
+        let mut skipping: Option<Vec<u8>> = None;
         let mut interruptible = true;
+        let mut deadline = None;
         loop {
-            if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+            let from = self.scanned.min(self.buf.len());
+            if let Some(pos) = memchr::memchr(b'\n', &self.buf[from..]).map(|p| from + p) {
                 let line: Vec<u8> = self.buf.drain(..=pos).collect();
-                if skipping || line.len() > max {
-                    return Err(ReadError::LineTooLong);
+                self.scanned = 0;
+                self.settle();
+                if let Some(head) = skipping {
+                    return Err(ReadError::LineTooLong(head));
+                }
+                if line.len() > max {
+                    return Err(ReadError::LineTooLong(head_of(&line)));
                 }
                 return Ok(line);
             }
+            self.scanned = self.buf.len();
             if self.buf.len() > max {
-                skipping = true;
+                skipping.get_or_insert_with(|| head_of(&self.buf));
                 self.buf.clear();
+                self.scanned = 0;
+            }
+            if deadline.is_none() && (skipping.is_some() || !self.buf.is_empty()) {
+                deadline = Some(Instant::now() + self.limits.command);
             }
             // Shutdown may interrupt only while the client has not started a new command.
-            interruptible &= self.buf.is_empty() && !skipping;
-            self.fill(interruptible).await?;
+            interruptible &= self.buf.is_empty() && skipping.is_none();
+            self.fill(interruptible, deadline).await?;
         }
     }
 
-    /// Exactly `n` bytes (an IMAP literal, a BDAT chunk), not interrupted by shutdown.
+    /// Exactly `n` bytes (an IMAP literal, a BDAT chunk, an HTTP body), not interrupted by
+    /// shutdown, within the time [`ConnectionLimits::data_time`] gives `n` octets.
     pub async fn read_exact(&mut self, n: usize) -> Result<Vec<u8>, ReadError> {
+        let deadline = Instant::now() + self.limits.data_time(n);
         while self.buf.len() < n {
-            self.fill(false).await?;
+            self.fill(false, Some(deadline)).await?;
         }
-        Ok(self.buf.drain(..n).collect())
+        self.scanned = 0;
+        let data = self.buf.drain(..n).collect();
+        self.settle();
+        Ok(data)
     }
 
     /// Feeds buffered and incoming bytes to `ingest` until it says it is done (SMTP DATA).
-    /// `ingest` gets the bytes available and returns (consumed, done).
+    /// `ingest` gets the bytes available and returns (consumed, done). The data must come at
+    /// the minimum rate: its deadline moves on with every octet consumed.
     pub async fn read_until(
         &mut self,
         mut ingest: impl FnMut(&[u8]) -> (usize, bool),
     ) -> Result<(), ReadError> {
+        let started = Instant::now();
+        let mut consumed = 0usize;
+        self.scanned = 0;
         loop {
             if !self.buf.is_empty() {
                 let (used, done) = ingest(&self.buf);
-                self.buf.drain(..used.min(self.buf.len()));
+                let used = used.min(self.buf.len());
+                consumed = consumed.saturating_add(used);
+                self.buf.drain(..used);
                 if done {
+                    self.settle();
                     return Ok(());
                 }
             }
-            self.fill(false).await?;
+            let deadline = started + self.limits.data_time(consumed);
+            self.fill(false, Some(deadline)).await?;
         }
     }
 
@@ -270,4 +398,9 @@ impl Connection {
             let _ = tokio::time::timeout(Duration::from_secs(5), stream.shutdown()).await;
         }
     }
+}
+
+/// The first octets of a line, as kept in [`ReadError::LineTooLong`].
+fn head_of(line: &[u8]) -> Vec<u8> {
+    line[..line.len().min(LINE_HEAD)].to_vec()
 }

@@ -7,6 +7,7 @@
 
 mod connection;
 mod handshake;
+mod limits;
 mod shutdown;
 
 use std::net::SocketAddr;
@@ -18,8 +19,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-pub use connection::{Connection, HANDSHAKE_TIMEOUT, ReadError, Stream};
+use connection::Terms;
+pub use connection::{Connection, HANDSHAKE_TIMEOUT, LINE_HEAD, ReadError, Stream};
 pub use handshake::{HandshakeAudit, TlsServer};
+pub use limits::{ConnectionLimits, Slot};
 pub use shutdown::{Alive, Shutdown, ShutdownTrigger};
 
 use crate::audit::Audit;
@@ -43,6 +46,7 @@ pub struct Listener {
     tls: Option<TlsServer>,
     service: Arc<dyn Service>,
     audit: Audit,
+    limits: ConnectionLimits,
 }
 
 /// Why a listener could not start.
@@ -66,6 +70,7 @@ impl Listener {
         tls: Option<TlsServer>,
         service: Arc<dyn Service>,
         audit: Audit,
+        limits: ConnectionLimits,
     ) -> Result<Listener, BindError> {
         let addr = *config.bind.get_ref();
         let socket = TcpListener::bind(addr).await.map_err(|source| BindError {
@@ -84,6 +89,7 @@ impl Listener {
             tls,
             service,
             audit,
+            limits,
         })
     }
 
@@ -110,15 +116,22 @@ impl Listener {
                 },
             };
             let _ = tcp.set_nodelay(true);
+            let accepted = tokio::time::Instant::now();
             let id = format!("{:06x}", SESSION_IDS.fetch_add(1, Ordering::Relaxed));
             let span = tracing::info_span!("session", id = %id, proto = listener.service.name(), peer = %peer);
             let permit = limit.clone().try_acquire_owned().ok();
+            let slot = listener.limits.admit(peer.ip());
             let (listener, shutdown, alive) = (listener.clone(), shutdown.clone(), alive.clone());
             tokio::spawn(
                 async move {
                     let _alive = alive;
+                    let admitted = match (permit.is_some(), slot) {
+                        (true, Some(slot)) => Ok(slot),
+                        (false, _) => Err("connection limit reached"),
+                        (true, None) => Err("too many connections not logged in from this address"),
+                    };
                     listener
-                        .handle(tcp, peer, id, permit.is_some(), shutdown)
+                        .handle(tcp, peer, id, admitted, accepted, shutdown)
                         .await;
                     drop(permit);
                 }
@@ -133,7 +146,8 @@ impl Listener {
         tcp: tokio::net::TcpStream,
         peer: SocketAddr,
         id: String,
-        admitted: bool,
+        admitted: Result<Slot, &'static str>,
+        accepted: tokio::time::Instant,
         shutdown: Shutdown,
     ) {
         let audit = HandshakeAudit {
@@ -152,19 +166,23 @@ impl Listener {
         let starttls = (self.config.tls == TlsMode::Starttls)
             .then(|| self.tls.clone())
             .flatten();
-        let mut conn = Connection::new(
-            stream,
-            peer,
-            id,
-            starttls,
-            audit,
-            self.config.idle_timeout(),
+        let (slot, refused) = match admitted {
+            Ok(slot) => (Some(slot), None),
+            Err(why) => (None, Some(why)),
+        };
+        let terms = Terms {
+            idle: self.config.idle_timeout(),
             shutdown,
-        );
-        if !admitted {
+            limits: self.limits.clone(),
+            slot,
+            accepted,
+        };
+        let mut conn = Connection::new(stream, peer, id, starttls, audit, terms);
+        if let Some(why) = refused {
             tracing::warn!(
                 limit = self.config.max_connections,
-                "connection limit reached"
+                per_address = self.limits.max_unauthenticated_per_address(),
+                "{why}"
             );
             let _ = conn.write(self.service.busy_reply()).await;
             return conn.close().await;

@@ -205,4 +205,25 @@ mod tests {
             Err(ParseError::Syntax(_))
         ));
     }
+
+    #[test]
+    fn fuzz_command_lines() {
+        mssante_fuzzing::fuzz(
+            "pop3 command",
+            &[
+                b"CAPA\r\n",
+                b"USER alice@x.fr*secretariat@x.fr\r\n",
+                b"PASS pass word \r\n",
+                b"AUTH PLAIN AGpAZQBwYXNz\r\n",
+                b"TOP 1 99999999999999999999\r\n",
+                b"RETR -1\r\n",
+                b"UIDL\r\n",
+                b"LIST 2\n",
+                b"\xff\xfe QUIT\r\n",
+            ],
+            |input| {
+                let _ = parse(input);
+            },
+        );
+    }
 }

@@ -41,16 +41,19 @@ impl<'a> Session<'a> {
         loop {
             let line = match self.conn.read_line(MAX_LINE).await {
                 Ok(line) => line,
-                Err(ReadError::LineTooLong) => {
+                Err(ReadError::LineTooLong(_)) => {
                     self.send("-ERR Line too long").await?;
                     continue;
                 }
                 Err(ReadError::Shutdown) => {
                     return self.send("-ERR [SYS/TEMP] Server shutting down").await;
                 }
-                Err(ReadError::Timeout) => {
-                    let _ = self.send("-ERR Idle for too long, closing").await;
-                    return Err(ReadError::Timeout);
+                Err(e) if e.time_limit().is_some() => {
+                    let why = e.time_limit().unwrap_or_default();
+                    let mut text = format!("-ERR {why}, closing");
+                    text[5..6].make_ascii_uppercase();
+                    let _ = self.send(&text).await;
+                    return Err(e);
                 }
                 Err(e) => return Err(e),
             };
@@ -285,6 +288,7 @@ impl<'a> Session<'a> {
                 return self.send("-ERR [SYS/TEMP] Maildrop unavailable").await;
             }
         };
+        self.conn.authenticated();
         tracing::info!(mailbox = %account.address, %rights, "POP3 maildrop opened");
         let count = messages.len();
         self.maildrop = Some(Maildrop::new(account, folder, rights, messages, lock));

@@ -8,7 +8,7 @@
 //! checks, so such a message is returned to its sender instead.
 
 use base64::Engine as _;
-use mssante_smime::mime::{field, fields, media_type, parameter, split_entity};
+use mssante_smime::mime::{field, fields, media_type, parameter, split_entity, split_multipart};
 
 /// How deep message/rfc822 and multipart may nest before we give up.
 const MAX_DEPTH: usize = 32;
@@ -104,53 +104,38 @@ fn write_header(header: &[u8], top: bool, encoding: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(format!("Content-Transfer-Encoding: {encoding}\r\n\r\n").as_bytes());
 }
 
-/// Walks a multipart body: preamble, parts, epilogue. The preamble and epilogue are for
-/// non-MIME readers only; if they hold 8-bit octets they are dropped.
+/// Walks a multipart body: preamble, parts, epilogue, split by the one multipart reader
+/// (so a look-alike delimiter line is content, converted with its part). The preamble and
+/// epilogue are for non-MIME readers only; if they hold 8-bit octets they are dropped.
 fn multipart(
     body: &[u8],
     boundary: &[u8],
     depth: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), DowngradeError> {
-    let mut delimiter = b"--".to_vec();
-    delimiter.extend_from_slice(boundary);
-    // Offsets of the lines that start with the delimiter.
-    let mut starts = Vec::new();
-    let mut at = 0;
-    for line in body.split_inclusive(|b| *b == b'\n') {
-        if line.starts_with(&delimiter) {
-            starts.push(at);
-        }
-        at += line.len();
-    }
-    let Some(&first) = starts.first() else {
+    let split = split_multipart(body, boundary);
+    if split.parts.is_empty() {
         // No part at all: nothing MIME-readable to convert, so treat it as text.
         quoted_printable(body, out);
         return Ok(());
-    };
-    keep_if_7bit(&body[..first], out);
-    for (n, &start) in starts.iter().enumerate() {
-        let line_end = body[start..]
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(body.len(), |i| start + i + 1);
-        out.extend_from_slice(&body[start..line_end]);
-        let closing = body[start + delimiter.len()..].starts_with(b"--");
-        let end = starts.get(n + 1).copied().unwrap_or(body.len());
-        if closing {
-            keep_if_7bit(&body[line_end..], out);
-            return Ok(());
-        }
-        // The CRLF before the next delimiter belongs to the delimiter (RFC 2046 5.1.1).
-        let part = &body[line_end..end];
-        let (part, crlf) = match part.strip_suffix(b"\r\n") {
-            Some(p) => (p, true),
-            None => (part, false),
-        };
+    }
+    keep_if_7bit(split.preamble, out);
+    let last = split.parts.len() - 1;
+    for (n, part) in split.parts.iter().enumerate() {
+        out.extend_from_slice(b"--");
+        out.extend_from_slice(boundary);
+        out.extend_from_slice(b"\r\n");
         entity(part, false, depth + 1, out)?;
-        if crlf {
+        // The CRLF before the next delimiter belongs to the delimiter (RFC 2046 5.1.1).
+        if n < last || split.epilogue.is_some() {
             out.extend_from_slice(b"\r\n");
         }
+    }
+    if let Some(epilogue) = split.epilogue {
+        out.extend_from_slice(b"--");
+        out.extend_from_slice(boundary);
+        out.extend_from_slice(b"--\r\n");
+        keep_if_7bit(epilogue, out);
     }
     Ok(())
 }
@@ -286,5 +271,19 @@ mod tests {
             m = format!("Content-Type: message/rfc822\r\n\r\n{m}");
         }
         assert_eq!(to_7bit(m.as_bytes()), Err(DowngradeError::TooDeep));
+    }
+
+    #[test]
+    fn fuzz_downgrade() {
+        mssante_fuzzing::fuzz(
+            "smtp downgrade",
+            mssante_fuzzing::corpus::MESSAGES,
+            |input| {
+                let _ = needs_8bit(input);
+                if let Ok(out) = to_7bit(input) {
+                    assert!(out.is_ascii(), "the 7-bit form has 8-bit octets");
+                }
+            },
+        );
     }
 }

@@ -3,42 +3,95 @@
 //! forgot. Every other header, the X-MSS-* of the MSSanté client referential included, is
 //! left exactly as sent.
 
-use mail_parser::MessageParser;
+use mail_parser::{HeaderName, MessageParser};
 
 /// What the header section says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Headers {
     /// The addresses of From:, lower case.
     pub from: Vec<String>,
+    /// The addresses of Sender:, lower case.
+    pub sender: Vec<String>,
+    /// Why the author cannot be told for sure: two From: (or Sender:) fields, or one that
+    /// cannot be read. Readers then show one of them and checks might see another.
+    pub ambiguous: Option<&'static str>,
     /// Whether Message-ID: is present.
     pub has_message_id: bool,
     /// Whether Date: is present.
     pub has_date: bool,
 }
 
-/// Reads the header section of a message.
-pub fn headers(message: &[u8]) -> Headers {
-    let Some(parsed) = MessageParser::default().parse_headers(message) else {
-        return Headers {
-            from: Vec::new(),
-            has_message_id: false,
-            has_date: false,
-        };
-    };
-    let from = parsed
-        .from()
-        .map(|a| {
-            a.iter()
-                .filter_map(|addr| addr.address())
-                .map(str::to_lowercase)
-                .collect()
-        })
-        .unwrap_or_default();
-    Headers {
-        from,
-        has_message_id: parsed.message_id().is_some(),
-        has_date: parsed.date().is_some(),
+impl Headers {
+    /// Every address that claims authorship, with its field: From: and Sender:.
+    pub fn authors(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        let from = self.from.iter().map(|a| ("From:", a));
+        from.chain(self.sender.iter().map(|a| ("Sender:", a)))
     }
+}
+
+/// Reads the header section of a message. Fields are counted by their name as any reader
+/// would match it (`From :` included), not only as mail-parser files them.
+pub fn headers(message: &[u8]) -> Headers {
+    let (header, _) = mssante_smime::mime::split_entity(message);
+    let count = |name: &str| {
+        header
+            .split_inclusive(|b| *b == b'\n')
+            .filter(|line| mssante_smime::mime::is_field(line, name))
+            .count()
+    };
+    let (from_fields, sender_fields) = (count("from"), count("sender"));
+    let mut found = Headers {
+        from: Vec::new(),
+        sender: Vec::new(),
+        ambiguous: None,
+        has_message_id: false,
+        has_date: false,
+    };
+    if from_fields > 1 {
+        found.ambiguous = Some("more than one From: field");
+    } else if sender_fields > 1 {
+        found.ambiguous = Some("more than one Sender: field");
+    }
+    let Some(parsed) = MessageParser::default().parse_headers(message) else {
+        if from_fields + sender_fields > 0 {
+            found.ambiguous = found
+                .ambiguous
+                .or(Some("a header section that cannot be read"));
+        }
+        return found;
+    };
+    let addresses = |name: HeaderName<'static>| -> (usize, Vec<String>) {
+        let mut fields = 0;
+        let mut out = Vec::new();
+        for value in parsed.header_values(name) {
+            fields += 1;
+            if let Some(list) = value.as_address() {
+                out.extend(
+                    list.iter()
+                        .filter_map(|a| a.address())
+                        .map(str::to_lowercase),
+                );
+            }
+        }
+        (fields, out)
+    };
+    let (parsed_from, from) = addresses(HeaderName::From);
+    let (parsed_sender, sender) = addresses(HeaderName::Sender);
+    if parsed_from != from_fields || (from_fields > 0 && from.is_empty()) {
+        found.ambiguous = found
+            .ambiguous
+            .or(Some("a From: field that cannot be read"));
+    }
+    if parsed_sender != sender_fields || (sender_fields > 0 && sender.is_empty()) {
+        found.ambiguous = found
+            .ambiguous
+            .or(Some("a Sender: field that cannot be read"));
+    }
+    found.from = from;
+    found.sender = sender;
+    found.has_message_id = parsed.message_id().is_some();
+    found.has_date = parsed.date().is_some();
+    found
 }
 
 /// Why a received message is refused as it stands, as an SMTP reply; None when it is fine.
@@ -126,5 +179,64 @@ mod tests {
         assert_eq!(h.from, ["a@x.test", "b@y.test"]);
         assert_eq!(missing_fields(&h, "h"), "");
         assert!(headers(b"Subject: no from\r\n\r\n").from.is_empty());
+    }
+
+    #[test]
+    fn fuzz_header_checks() {
+        mssante_fuzzing::fuzz("smtp message", mssante_fuzzing::corpus::MESSAGES, |input| {
+            let _ = headers(input);
+            let _ = content_refusal(input, true);
+            let _ = content_refusal(input, false);
+        });
+    }
+
+    #[test]
+    fn fuzz_smtp_requests_and_data() {
+        use smtp_proto::request::receiver::{BdatReceiver, DataReceiver};
+        mssante_fuzzing::fuzz(
+            "smtp request",
+            &[
+                b"EHLO client.test\r\n",
+                b"MAIL FROM:<jean@x.fr> SIZE=1000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=QQ314159\r\n",
+                b"RCPT TO:<\"x@outside.example\"@opa.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@b.fr\r\n",
+                b"RCPT TO:<@a,@b:c@d.fr>\r\n",
+                b"MAIL FROM:<>\r\n",
+                b"BDAT 18446744073709551615 LAST\r\n",
+                b"AUTH PLAIN AGpAZQBwYXNz\r\n",
+                b"DATA\r\nSubject: x\r\n\r\n..dot\r\n.\r\n",
+            ],
+            |input| {
+                let _ = smtp_proto::Request::parse(&mut input.iter());
+                let mut body = Vec::new();
+                let mut iter = input.iter();
+                let _ = DataReceiver::new().ingest(&mut iter, &mut body);
+                assert!(body.len() <= input.len(), "DATA made octets up");
+                let mut chunk = Vec::new();
+                let _ = BdatReceiver::new(input.len() / 2, true).ingest(&mut input.iter(), &mut chunk);
+                assert!(chunk.len() <= input.len() / 2, "BDAT read past its size");
+            },
+        );
+    }
+
+    #[test]
+    fn a_second_from_or_a_spaced_name_is_ambiguous() {
+        let two = headers(b"From: eve@x.test\r\nFrom: alice@hopital.test\r\n\r\n");
+        assert_eq!(two.ambiguous, Some("more than one From: field"));
+        let spaced = headers(b"From : eve@x.test\r\nFrom: alice@hopital.test\r\n\r\n");
+        assert_eq!(spaced.ambiguous, Some("more than one From: field"));
+        let senders = headers(b"From: a@x.test\r\nSender: b@x.test\r\nSender: c@x.test\r\n\r\n");
+        assert_eq!(senders.ambiguous, Some("more than one Sender: field"));
+        let unreadable = headers(b"From: not an address\r\n\r\n");
+        assert!(unreadable.ambiguous.is_some(), "{unreadable:?}");
+        let fine = headers(b"From: A <a@x.test>\r\nSender: S <s@y.test>\r\n\r\n");
+        assert_eq!(fine.ambiguous, None);
+        let authors: Vec<_> = fine.authors().collect();
+        assert_eq!(
+            authors,
+            [
+                ("From:", &"a@x.test".to_string()),
+                ("Sender:", &"s@y.test".to_string())
+            ]
+        );
     }
 }

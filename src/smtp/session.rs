@@ -64,13 +64,22 @@ impl<'a> Session<'a> {
         self.transaction = None;
     }
 
+    /// On the MX, an operator (or a hospital relay) whose certificate the handshake verified
+    /// is known: the login deadline and the unauthenticated count no longer apply to it.
+    fn note_verified_peer(&mut self) {
+        if self.role == Role::Mx && self.conn.has_client_certificate() {
+            self.conn.authenticated();
+        }
+    }
+
     pub(super) async fn run(mut self) -> Result<(), ReadError> {
+        self.note_verified_peer();
         let greeting = format!("220 {} ESMTP mssante", self.host());
         self.reply(&greeting).await?;
         loop {
             let line = match self.conn.read_line(MAX_COMMAND_LINE).await {
                 Ok(line) => line,
-                Err(ReadError::LineTooLong) => {
+                Err(ReadError::LineTooLong(_)) => {
                     self.reply("500 5.5.2 Line too long").await?;
                     continue;
                 }
@@ -78,10 +87,11 @@ impl<'a> Session<'a> {
                     let bye = format!("421 4.3.2 {} shutting down, try again later", self.host());
                     return self.reply(&bye).await;
                 }
-                Err(ReadError::Timeout) => {
-                    let bye = format!("421 4.4.2 {} idle for too long, closing", self.host());
+                Err(e) if e.time_limit().is_some() => {
+                    let why = e.time_limit().unwrap_or_default();
+                    let bye = format!("421 4.4.2 {} {why}, closing", self.host());
                     let _ = self.reply(&bye).await;
-                    return Err(ReadError::Timeout);
+                    return Err(e);
                 }
                 Err(e) => return Err(e),
             };
@@ -189,6 +199,7 @@ impl<'a> Session<'a> {
         }
         self.reply("220 2.0.0 Ready to start TLS").await?;
         self.conn.start_tls().await?;
+        self.note_verified_peer();
         // RFC 3207: forget everything learnt before TLS.
         self.helo = None;
         self.user = None;
@@ -239,6 +250,7 @@ impl<'a> Session<'a> {
         match self.ctx.auth.authenticate(credentials, &source).await {
             Ok(login) => {
                 tracing::info!(user = %login.account.address, "authenticated");
+                self.conn.authenticated();
                 self.user = Some(login.account);
                 self.device = login.device.map(|(id, _)| id);
                 self.reply("235 2.7.0 Authentication successful").await

@@ -301,7 +301,9 @@ impl Session<'_> {
                     tx.body = header.into_bytes();
                     tx.header_len = tx.body.len();
                 }
-                if tx.too_big || tx.body.len() - tx.header_len + size > limit {
+                // Saturating: `BDAT 18446744073709551615` must not wrap to a small size.
+                let total = (tx.body.len() - tx.header_len).saturating_add(size);
+                if tx.too_big || total > limit {
                     tx.too_big = true;
                     tx.body.truncate(tx.header_len);
                 }
@@ -507,15 +509,19 @@ impl Session<'_> {
             .as_ref()
             .filter(|_| self.role == Role::Submission)?;
         let found = super::message::headers(&body[header_len..]);
+        if let Some(why) = found.ambiguous {
+            // Readers show one of two From: fields, checks might see the other.
+            return Some(format!("550 5.6.0 The message has {why} (RFC 5322 3.6)"));
+        }
         if found.from.is_empty() {
             return Some("550 5.6.0 The message has no From: header".into());
         }
-        for from in &found.from {
-            match self.may_send_as(from).await {
+        for (field, author) in found.authors() {
+            match self.may_send_as(author).await {
                 Ok(true) => {}
                 Ok(false) => {
                     return Some(format!(
-                        "550 5.7.1 From: <{from}> is not an address of {} nor delegated to it",
+                        "550 5.7.1 {field} <{author}> is not an address of {} nor delegated to it",
                         user.address
                     ));
                 }

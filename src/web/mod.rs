@@ -6,6 +6,7 @@
 
 mod original;
 mod pairing;
+mod request;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -121,9 +122,6 @@ impl HttpsService {
     }
 }
 
-const MAX_HEADER_LINE: usize = 8192;
-const MAX_HEADERS: usize = 100;
-
 #[async_trait]
 impl Service for HttpsService {
     fn name(&self) -> &'static str {
@@ -135,28 +133,20 @@ impl Service for HttpsService {
     }
 
     async fn serve(&self, conn: &mut Connection) -> Result<(), ReadError> {
-        let request = conn.read_line(MAX_HEADER_LINE).await?;
-        let mut authorization = None;
-        let mut content_length = 0usize;
-        for _ in 0..MAX_HEADERS {
-            let header = conn.read_line(MAX_HEADER_LINE).await?;
-            if header == b"\r\n" || header == b"\n" {
-                break;
+        let head = match request::read(conn).await? {
+            Ok(lines) => request::parse(&lines),
+            Err(e) => Err(e),
+        };
+        let head = match head {
+            Ok(head) => head,
+            Err(e) => {
+                tracing::info!(status = e.status(), "HTTP request refused");
+                let refusal = Response::text(e.status(), "bad request\n");
+                return conn.write(&refusal.to_bytes()).await;
             }
-            let header = String::from_utf8_lossy(&header);
-            if let Some((name, value)) = header.split_once(':') {
-                let name = name.trim();
-                if name.eq_ignore_ascii_case("authorization") {
-                    authorization = Some(value.trim().to_string());
-                } else if name.eq_ignore_ascii_case("content-length") {
-                    content_length = value.trim().parse().unwrap_or(usize::MAX);
-                }
-            }
-        }
-        let request = String::from_utf8_lossy(&request);
-        let mut parts = request.split_whitespace();
-        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let path = target.split('?').next().unwrap_or("");
+        };
+        let (method, path) = (head.method.as_str(), head.path.as_str());
+        let (authorization, content_length) = (head.authorization, head.content_length);
         let response = match (method, path) {
             ("GET", "/health") => Response::text("200 OK", "ok\n"),
             ("GET", "/mail/config-v1.1.xml" | "/.well-known/autoconfig/mail/config-v1.1.xml") => {
@@ -186,16 +176,7 @@ impl Service for HttpsService {
             ("POST", "/devices/pair") => Response::text("413 Content Too Large", "too large\n"),
             _ => Response::text("405 Method Not Allowed", "GET, or POST /devices/pair\n"),
         };
-        let mut out = format!(
-            "HTTP/1.1 {}\r\n{}Content-Length: {}\r\nCache-Control: no-store\r\n\
-             Connection: close\r\n\r\n",
-            response.status,
-            response.headers,
-            response.body.len()
-        )
-        .into_bytes();
-        out.extend_from_slice(&response.body);
-        conn.write(&out).await
+        conn.write(&response.to_bytes()).await
     }
 }
 
@@ -207,6 +188,20 @@ pub struct Response {
 }
 
 impl Response {
+    /// The whole answer, status line to body.
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!(
+            "HTTP/1.1 {}\r\n{}Content-Length: {}\r\nCache-Control: no-store\r\n\
+             Connection: close\r\n\r\n",
+            self.status,
+            self.headers,
+            self.body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&self.body);
+        out
+    }
+
     /// A plain-text answer.
     fn text(status: &'static str, body: &str) -> Response {
         Response {
