@@ -110,38 +110,58 @@ wait_port "$dtls"
 master="$(cat "$d/run/master.pid")"
 dovecot_rss() { rss_kib "/proc/$master/status" $(pgrep -P "$master" | sed 's|.*|/proc/&/status|'); }
 
-# One server at a time: warm up (a few logins), measure at rest, hold N hostile connections,
-# measure again and probe a real user's login meanwhile.
+# One server and one profile at a time: warm up (a few logins), measure at rest, hold N
+# hostile connections, measure again and probe a real user's login meanwhile. Profiles:
+# "worst" (a line or literal just under mssante's pre-login limits, then a byte every 5 s)
+# and "idle" (an unfinished "a NO", one more octet every 5 s: what every server must hold).
 measure() {
-  local name="$1" plain_port="$2" tls_port="$3" rss_cmd="$4"
+  local name="$1" plain_port="$2" tls_port="$3" rss_cmd="$4" profile="$5"
   python3 bench/hostile_load.py probe "$tls_port" "$user" "$password" 5 >/dev/null
   sleep 1
   local before; before="$($rss_cmd)"
-  coproc HOLD { python3 bench/hostile_load.py hold "$plain_port" "$tls_port" "$n"; }
+  coproc HOLD { python3 bench/hostile_load.py hold "$plain_port" "$tls_port" "$n" "$profile"; }
   local held; read -r _ held <&"${HOLD[0]}"
   local after; after="$($rss_cmd)"
+  # Connections the server still holds (it may have closed some: they then cost nothing).
+  local open; open="$(ss -Htn state established "( sport = :$plain_port or sport = :$tls_port )" | wc -l)"
   local probe; probe="$(python3 bench/hostile_load.py probe "$tls_port" "$user" "$password" 20)"
   exec {HOLD[1]}>&-
   wait "$HOLD_PID" 2>/dev/null || true
-  echo "$name $held $before $after $probe"
+  sleep 2
+  echo "$name/$profile $open $before $after $probe"
 }
-echo "holding $n hostile connections against each server..." >&2
-ms="$(measure mssante "$plain" "$tls" "rss_kib /proc/$server_pid/status")"
-dv="$(measure dovecot "$dplain" "$dtls" dovecot_rss)"
+echo "holding $n hostile connections against each server, two profiles..." >&2
+results=()
+for profile in idle worst; do
+  results+=("$(measure mssante "$plain" "$tls" "rss_kib /proc/$server_pid/status" "$profile")")
+  results+=("$(measure dovecot "$dplain" "$dtls" dovecot_rss "$profile")")
+done
 
-echo "Hostile unauthenticated connections ($n: half cleartext, half TLS; a line or literal just under the pre-login limit, then a byte every 5 s)"
-python3 - "$ms" "$dv" "$(dovecot --version | cut -d' ' -f1)" <<'PY'
+echo "Hostile unauthenticated connections: $n opened from $n loopback addresses, half cleartext, half TLS"
+echo "('open': still held by the server; 'worst': a line or literal just under mssante's pre-login limits, then a byte every 5 s; 'idle': an unfinished command line)"
+python3 - "$(dovecot --version | cut -d' ' -f1)" "${results[@]}" <<'PY'
 import sys
+version, rows = sys.argv[1], sys.argv[2:]
+# Each server's memory is counted from its RSS at rest before the first profile (memory a
+# profile allocated and released is reused by the next, and would hide its cost).
+fresh = {}
 def parse(line):
-    name, held, before, after, *probe = line.split()
+    name, opened, before, after, *probe = line.split()
     p = dict(f.split("=") for f in probe)
-    held, before, after = int(held), int(before), int(after)
-    return held, before, after, (after - before) / max(held, 1), float(p["p50_ms"]), float(p["max_ms"])
-m, d, version = parse(sys.argv[1]), parse(sys.argv[2]), sys.argv[3]
-print("  %-20s %6s %10s %10s %12s %10s %10s" % ("server", "held", "RSS before", "RSS held", "KiB/conn", "login p50", "login max"))
-for name, r in (("mssante", m), ("Dovecot " + version, d)):
-    print("  %-20s %6d %7d MiB %7d MiB %12.1f %7.1f ms %7.1f ms" % (name, r[0], r[1] // 1024, r[2] // 1024, r[3], r[4], r[5]))
-print("  memory per connection: mssante / Dovecot = %.2fx (goal: mssante under 64 KiB)" % (m[3] / d[3] if d[3] else float("nan")))
-print("  real user's login+SELECT+LOGOUT p50: mssante / Dovecot = %.2fx (goal: mssante under 100 ms;"
-      " mssante checks an argon2id hash, the Dovecot reference a plain static password)" % (m[4] / d[4]))
+    opened, before, after = int(opened), int(before), int(after)
+    base = fresh.setdefault(name.split("/")[0], before)
+    per = (after - base) / opened if opened else float("nan")
+    return name, opened, base, after, per, float(p["p50_ms"]), float(p["max_ms"])
+r = {row[0]: row for row in map(parse, rows)}
+print("  %-22s %6s %10s %10s %10s %10s %10s" % ("server/profile", "open", "RSS fresh", "RSS held", "KiB/conn", "login p50", "login max"))
+for key in ("mssante/worst", "dovecot/worst", "mssante/idle", "dovecot/idle"):
+    name, opened, before, after, per, p50, pmax = r[key]
+    label = key.replace("dovecot", "Dovecot " + version)
+    print("  %-22s %6d %7d MiB %7d MiB %10.1f %7.1f ms %7.1f ms" % (label, opened, before // 1024, after // 1024, per, p50, pmax))
+m, d = r["mssante/idle"], r["dovecot/idle"]
+print("  idle profile, memory per held connection: mssante / Dovecot = %.2fx" % (m[4] / d[4]))
+print("  worst profile: mssante %.1f KiB per held connection (goal: under 64 KiB)" % r["mssante/worst"][4])
+print("  real user's login+SELECT+LOGOUT p50 under the worst profile: mssante %.1f ms (goal: under 100 ms),"
+      " Dovecot %.1f ms: %.2fx (mssante checks an argon2id hash, the Dovecot reference a plain static password)"
+      % (r["mssante/worst"][5], r["dovecot/worst"][5], r["mssante/worst"][5] / r["dovecot/worst"][5]))
 PY

@@ -8,7 +8,8 @@ trickles one more octet every few seconds (slowloris). Meanwhile a normal user l
 selects INBOX and logs out, again and again: the time each takes is the service the doctor
 gets.
 
-  hostile_load.py hold PLAIN_PORT TLS_PORT N       opens N, prints "held N", waits for stdin
+  hostile_load.py hold PLAIN_PORT TLS_PORT N [idle]  opens N, prints "held N", waits for stdin
+                                                    (idle: only "a NOOP" trickled, no large line)
   hostile_load.py probe TLS_PORT USER PASSWORD K   K logins; prints p50 and max in ms
 
 Every connection goes to 127.0.0.1 only; the run stops by itself (the hold ends when its
@@ -29,7 +30,7 @@ def source(i):
     return "127.%d.%d.%d" % (1 + i // 65025, (i // 255) % 255, 1 + i % 255)
 
 
-async def hostile(i, plain_port, tls_port, held, stop):
+async def hostile(i, plain_port, tls_port, held, stop, idle):
     tls = i % 2 == 1
     ctx = ssl._create_unverified_context() if tls else None
     try:
@@ -37,7 +38,9 @@ async def hostile(i, plain_port, tls_port, held, stop):
             "127.0.0.1", tls_port if tls else plain_port, ssl=ctx,
             local_addr=(source(i), 0))
         await reader.readline()  # greeting
-        if i % 4 < 2:
+        if idle:
+            writer.write(b"a NO")
+        elif i % 4 < 2:
             writer.write(b"a LOGIN " + b"x" * (LINE_BEFORE_LOGIN - 20))
         else:
             writer.write(b"a LOGIN {%d}\r\n" % LITERAL_BEFORE_LOGIN)
@@ -50,17 +53,17 @@ async def hostile(i, plain_port, tls_port, held, stop):
             try:
                 await asyncio.wait_for(stop.wait(), 5)
             except asyncio.TimeoutError:
-                writer.write(b"z")  # one octet more, now and then
+                writer.write(b"O" if idle else b"z")  # one octet more, now and then
                 await writer.drain()
     except (OSError, ssl.SSLError, asyncio.IncompleteReadError, ConnectionError):
         pass
 
 
-async def hold(plain_port, tls_port, n):
+async def hold(plain_port, tls_port, n, idle):
     held, stop = [], asyncio.Event()
     tasks = []
     for i in range(n):
-        tasks.append(asyncio.create_task(hostile(i, plain_port, tls_port, held, stop)))
+        tasks.append(asyncio.create_task(hostile(i, plain_port, tls_port, held, stop, idle)))
         if i % 50 == 49:
             await asyncio.sleep(0.05)
     deadline = time.time() + 120
@@ -108,7 +111,8 @@ async def probe(port, user, password, k):
 def main():
     mode = sys.argv[1]
     if mode == "hold":
-        asyncio.run(hold(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
+        idle = len(sys.argv) > 5 and sys.argv[5] == "idle"
+        asyncio.run(hold(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), idle))
     elif mode == "probe":
         asyncio.run(probe(int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])))
     else:

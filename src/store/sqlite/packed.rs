@@ -211,4 +211,22 @@ mod tests {
         let one = metas(Some("3 100 20 5 \\Seen $Label1".into())).expect("parses");
         assert_eq!((one[0].uid, one[0].flags.as_str()), (3, "\\Seen $Label1"));
     }
+
+    #[test]
+    fn fuzz_packed_rows() {
+        mssante_fuzzing::fuzz(
+            "store packed",
+            &[
+                b"7 9 a\0b\n\xff 3 2 -1 9 0 4 5 \xc3( -1",
+                b"3 100 20 5 \\Seen $Label1\n4 101 21 6 \n1 99 10 2 \\Deleted",
+                b"1,5,3,99999",
+            ],
+            |input| {
+                let _ = blobs(Some(input.to_vec()));
+                let text = String::from_utf8_lossy(input).into_owned();
+                let _ = metas(Some(text.clone()));
+                let _ = uids(Some(text));
+            },
+        );
+    }
 }
