@@ -21,6 +21,9 @@ pub enum IdentityError {
     /// No `{CN + SN + GN}` RDN: not a person certificate.
     #[error("not a person certificate (no CN+SN+GN RDN)")]
     NotAPerson,
+    /// A field that must be read to decide (the UPN) is there but cannot be read.
+    #[error("a certificate field cannot be read")]
+    Unreadable,
 }
 
 /// What a person certificate says of its holder.
@@ -87,20 +90,60 @@ pub fn person(der: &[u8]) -> Result<Person, IdentityError> {
 }
 
 /// The UPN (Microsoft otherName 1.3.6.1.4.1.311.20.2.3) of the subject alternative name,
-/// as CPS cards carry `<idNat>@carte-cps.fr`.
-pub fn upn(der: &[u8]) -> Option<String> {
-    let (_, cert) = parse_x509_certificate(der).ok()?;
-    let san = cert.subject_alternative_name().ok()??;
-    san.value.general_names.iter().find_map(|name| match name {
-        GeneralName::OtherName(oid, value) if oid.to_id_string() == "1.3.6.1.4.1.311.20.2.3" => {
-            // [0] EXPLICIT UTF8String: the string is the last TLV inside.
-            let utf8 = value.iter().position(|b| *b == 0x0c)?;
-            let len = usize::from(*value.get(utf8 + 1)?);
-            let text = value.get(utf8 + 2..utf8 + 2 + len)?;
-            String::from_utf8(text.to_vec()).ok()
+/// as CPS cards carry `<idNat>@carte-cps.fr`: Ok(None) when the certificate has none,
+/// Err when it has one that cannot be read (a card is then refused, not waved through).
+pub fn upn(der: &[u8]) -> Result<Option<String>, IdentityError> {
+    let (_, cert) = parse_x509_certificate(der).map_err(|_| IdentityError::Unreadable)?;
+    let Some(san) = cert
+        .subject_alternative_name()
+        .map_err(|_| IdentityError::Unreadable)?
+    else {
+        return Ok(None);
+    };
+    let mut found = None;
+    for name in &san.value.general_names {
+        let GeneralName::OtherName(oid, value) = name else {
+            continue;
+        };
+        if oid.to_id_string() != "1.3.6.1.4.1.311.20.2.3" {
+            continue;
         }
-        _ => None,
-    })
+        if found.is_some() {
+            return Err(IdentityError::Unreadable); // two UPNs: which one?
+        }
+        found = Some(upn_value(value).ok_or(IdentityError::Unreadable)?);
+    }
+    Ok(found)
+}
+
+/// The UTF8String of an otherName value, `[0] EXPLICIT` wrapper or not, exactly one TLV.
+fn upn_value(value: &[u8]) -> Option<String> {
+    let (tag, content, rest) = tlv(value)?;
+    let (tag, content, rest) = match tag {
+        0xa0 if rest.is_empty() => tlv(content)?,
+        _ => (tag, content, rest),
+    };
+    (tag == 0x0c && rest.is_empty()).then_some(())?;
+    String::from_utf8(content.to_vec()).ok()
+}
+
+/// One DER element (short or long length form): its tag, its content and what follows.
+fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first & 0x80 == 0 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
 }
 
 /// The ANS product category, when the certificate carries one.
@@ -189,8 +232,37 @@ mod tests {
         )
         .expect("SAN extension");
         let der = cert(&[&[("CN", "899700367917"), ("SN", "X")]], vec![san]);
-        assert_eq!(upn(&der).as_deref(), Some("899700367917@carte-cps.fr"));
+        assert_eq!(
+            upn(&der).expect("readable").as_deref(),
+            Some("899700367917@carte-cps.fr")
+        );
         let der = cert(&[&[("CN", "899700367917"), ("SN", "X")]], vec![]);
-        assert_eq!(upn(&der), None);
+        assert_eq!(upn(&der).expect("readable"), None);
+    }
+
+    #[test]
+    fn an_unreadable_upn_is_an_error_not_none() {
+        #[allow(deprecated)]
+        let san = openssl::x509::X509Extension::new_nid(
+            None,
+            None,
+            openssl::nid::Nid::SUBJECT_ALT_NAME,
+            "otherName:1.3.6.1.4.1.311.20.2.3;IA5STRING:899700367917@carte-cps.fr",
+        )
+        .expect("SAN extension");
+        let der = cert(&[&[("CN", "899700367917"), ("SN", "X")]], vec![san]);
+        assert!(upn(&der).is_err(), "an IA5String UPN is not read as none");
+        // A long UPN (long-form DER length) is read, not skipped.
+        let long = format!("{}@carte-cps.fr", "8".repeat(200));
+        #[allow(deprecated)]
+        let san = openssl::x509::X509Extension::new_nid(
+            None,
+            None,
+            openssl::nid::Nid::SUBJECT_ALT_NAME,
+            &format!("otherName:1.3.6.1.4.1.311.20.2.3;UTF8:{long}"),
+        )
+        .expect("SAN extension");
+        let der = cert(&[&[("CN", "899700367917"), ("SN", "X")]], vec![san]);
+        assert_eq!(upn(&der).expect("readable"), Some(long));
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod delivery;
 pub mod dev;
 pub mod directory;
+pub mod hardening;
 pub mod identity;
 pub mod imap;
 pub mod listener;

@@ -227,6 +227,11 @@ fn main() -> ExitCode {
     unsafe {
         libc::umask(0o077);
     }
+    // Before any key is read: no core file may ever hold the key-encryption key.
+    if let Err(e) = mssante::hardening::no_core_dumps() {
+        eprintln!("mssante: {e}");
+        return ExitCode::from(1);
+    }
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve) {
         default_sigpipe();

@@ -63,7 +63,7 @@ fn token(dir: &Path, key: &str, claims: &str) -> String {
 
 fn claims(exp: i64, iss: &str, aud: &str, extra: &str) -> String {
     format!(
-        r#"{{"iss":"{iss}","exp":{exp},"iat":{},"nbf":{},"aud":["{aud}"],"acr":"eidas1"{extra}}}"#,
+        r#"{{"iss":"{iss}","exp":{exp},"iat":{},"nbf":{},"aud":["{aud}"],"acr":"eidas1","typ":"Bearer"{extra}}}"#,
         now() - 10,
         now() - 10
     )
@@ -155,6 +155,18 @@ fn a_pro_sante_connect_token_opens_the_holders_mailbox() {
         ),
         token(d, "psc", &claims(now() + 300, ISSUER, AUDIENCE, "")),
         "not.a.token".to_string(),
+        // The holder's ID token (Keycloak's typ ID), not an access token for this server.
+        token(
+            d,
+            "psc",
+            &claims(now() + 300, ISSUER, AUDIENCE, &subject).replace("\"Bearer\"", "\"ID\""),
+        ),
+        // A level that only ends like one.
+        token(
+            d,
+            "psc",
+            &claims(now() + 300, ISSUER, AUDIENCE, &subject).replace("eidas1", "noteidas3"),
+        ),
     ];
     for bad in &refused {
         let said = login(&server, "imap", "XOAUTH2", bad);
@@ -178,6 +190,8 @@ fn a_pro_sante_connect_token_opens_the_holders_mailbox() {
         "bad signature",
         "missing claim SubjectNameID",
         "malformed token",
+        "not an access token",
+        "authentication level noteidas3 below the minimum",
     ] {
         assert!(trail.contains(reason), "{reason} in:\n{trail}");
     }

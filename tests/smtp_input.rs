@@ -84,6 +84,15 @@ fn bad_content_is_refused_whole_and_the_session_goes_on() {
         "the session goes on:\n{t}"
     );
 
+    // Bare CR: "\r.\r" is a line end to some MTAs; refused as bare LF is.
+    let cr = format!(
+        "{}DATA\r\n{header}first\r.\rsmuggled-cr-marker\r\n.\r\nNOOP\r\nQUIT\r\n",
+        envelope("")
+    );
+    let t = session(&server, cr.as_bytes(), "5");
+    assert!(t.contains("554 5.6.0 Bare CR in the message"), "{t}");
+    assert!(t.contains("250 2.0.0 OK\r\n221 2.0.0 Bye"), "{t}");
+
     let nul = format!("{}DATA\r\n{header}a\0b\r\n.\r\nQUIT\r\n", envelope(""));
     let t = session(&server, nul.as_bytes(), "5");
     assert!(

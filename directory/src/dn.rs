@@ -89,10 +89,23 @@ impl fmt::Display for DistinguishedName {
             if i > 0 {
                 f.write_str(",")?;
             }
-            write!(f, "{t}={}", v.replace(',', "\\,").replace('+', "\\+"))?;
+            write!(f, "{}={}", escape(t), escape(v))?;
         }
         Ok(())
     }
+}
+
+/// A type or value as [`DistinguishedName::parse`] reads it back: the escape character
+/// first, then the separators, so that two different names never print the same.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | ',' | '+' | ';' | '=') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn normal_type(kind: &str) -> String {
@@ -173,8 +186,20 @@ mod tests {
                 b"cn = a , o = b",
             ],
             |input| {
-                let _ = DistinguishedName::parse(&String::from_utf8_lossy(input));
+                if let Ok(dn) = DistinguishedName::parse(&String::from_utf8_lossy(input)) {
+                    // What is printed reads back as the same name: no two names print alike.
+                    assert_eq!(DistinguishedName::parse(&dn.to_string()), Ok(dn));
+                }
             },
         );
+    }
+
+    #[test]
+    fn a_backslash_cannot_make_two_names_print_alike() {
+        let two = DistinguishedName::from_attributes([("CN", "x\\"), ("O", "y")]);
+        let one = DistinguishedName::from_attributes([("CN", "x,O=y")]);
+        assert_ne!(two.to_string(), one.to_string());
+        assert_eq!(DistinguishedName::parse(&two.to_string()), Ok(two));
+        assert_eq!(DistinguishedName::parse(&one.to_string()), Ok(one));
     }
 }

@@ -16,6 +16,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
+use crate::config::Acr;
+
 /// Seconds of clock difference tolerated on `exp` and `nbf`.
 const LEEWAY: i64 = 60;
 
@@ -28,8 +30,8 @@ pub struct BearerPolicy {
     pub audience: String,
     /// Where the issuer's keys (a JWKS document) come from.
     pub jwks: KeySource,
-    /// The lowest `acr` accepted (`eidas1`, `eidas2`...), if any.
-    pub min_acr: Option<String>,
+    /// The lowest `acr` accepted, if any.
+    pub min_acr: Option<Acr>,
 }
 
 /// Where the issuer's signing keys come from.
@@ -82,9 +84,12 @@ pub enum TokenError {
     /// A required claim is absent.
     #[error("missing claim {0}")]
     MissingClaim(&'static str),
-    /// Authenticated at a lower level than required.
+    /// Authenticated at a lower level than required (or at a level that is not one).
     #[error("authentication level {0} below the minimum")]
     WeakAcr(String),
+    /// An ID token (or another kind), not an access token.
+    #[error("not an access token")]
+    NotAnAccessToken,
     /// The issuer's keys cannot be read.
     #[error("the issuer's keys cannot be read: {0}")]
     Keys(String),
@@ -137,6 +142,15 @@ impl BearerVerifier {
         if alg != "RS256" {
             return Err(TokenError::Algorithm(alg.to_string()));
         }
+        // An access token, not an ID token that a client got for itself: Keycloak (Pro Santé
+        // Connect) writes `typ: Bearer` in access tokens and `typ: ID` in ID tokens; RFC 9068
+        // access tokens say `at+jwt` in the header.
+        let header_typ = header_json["typ"].as_str().unwrap_or_default();
+        let access =
+            claims["typ"].as_str() == Some("Bearer") || header_typ.eq_ignore_ascii_case("at+jwt");
+        if !access {
+            return Err(TokenError::NotAnAccessToken);
+        }
         let kid = header_json["kid"].as_str().unwrap_or_default();
         let (n, e) = self.key(kid)?;
         let signature = URL_SAFE_NO_PAD
@@ -171,11 +185,12 @@ impl BearerVerifier {
         if !in_aud && claims["azp"].as_str() != Some(audience) {
             return Err(TokenError::WrongAudience);
         }
-        if let Some(min) = &self.policy.min_acr {
+        if let Some(min) = self.policy.min_acr {
             let acr = claims["acr"]
                 .as_str()
                 .ok_or(TokenError::MissingClaim("acr"))?;
-            if level(acr) < level(min) {
+            // Read exactly: `noteidas3` or `eidas33` is no level at all.
+            if Acr::parse(acr).is_none_or(|level| level < min) {
                 return Err(TokenError::WeakAcr(acr.to_string()));
             }
         }
@@ -247,7 +262,10 @@ fn parse_jwks(text: &[u8]) -> Result<Jwks, String> {
     let doc: Value = serde_json::from_slice(text).map_err(|e| format!("not JSON: {e}"))?;
     let keys = doc["keys"].as_array().ok_or("no \"keys\" array")?;
     let mut out = HashMap::new();
-    for key in keys.iter().filter(|k| k["kty"] == "RSA") {
+    // Only signature keys for RS256: a key published for encryption (`use: enc`) or another
+    // algorithm never checks a token.
+    let signing = |k: &&Value| k["kty"] == "RSA" && k["use"] == "sig" && k["alg"] == "RS256";
+    for key in keys.iter().filter(signing) {
         let part = |name: &str| {
             key[name]
                 .as_str()
@@ -258,22 +276,9 @@ fn parse_jwks(text: &[u8]) -> Result<Jwks, String> {
         out.insert(kid, (part("n")?, part("e")?));
     }
     if out.is_empty() {
-        return Err("no RSA key".into());
+        return Err("no RSA signature key (kty RSA, use sig, alg RS256)".into());
     }
     Ok(out)
-}
-
-/// The level of an `acr` value: its trailing number (`eidas2` is 2), 0 without one.
-fn level(acr: &str) -> u32 {
-    let digits: String = acr
-        .chars()
-        .rev()
-        .take_while(char::is_ascii_digit)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    digits.parse().unwrap_or(0)
 }
 
 /// The JSON an RFC 7628 server sends, as a last challenge, when a token fails, so clients
@@ -357,17 +362,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn acr_levels_compare_by_their_number() {
-        assert!(level("eidas2") > level("eidas1"));
-        assert_eq!(level("x"), 0);
+    fn acr_levels_are_read_exactly() {
+        assert!(Acr::parse("eidas2") > Acr::parse("eidas1"));
+        for other in ["x", "eidas", "noteidas3", "eidas33", "EIDAS3", " eidas3"] {
+            assert_eq!(Acr::parse(other), None, "{other}");
+        }
     }
 
     #[test]
     fn a_jwks_needs_rsa_keys() {
         assert!(parse_jwks(br#"{"keys":[]}"#).is_err());
         assert!(parse_jwks(b"nope").is_err());
-        let keys = parse_jwks(br#"{"keys":[{"kty":"RSA","kid":"k1","n":"AQAB","e":"AQAB"}]}"#)
-            .expect("one key");
+        let keys = parse_jwks(
+            br#"{"keys":[{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":"AQAB","e":"AQAB"},
+                {"kty":"RSA","kid":"k2","use":"enc","alg":"RSA-OAEP","n":"AQAB","e":"AQAB"},
+                {"kty":"RSA","kid":"k3","use":"sig","alg":"PS256","n":"AQAB","e":"AQAB"}]}"#,
+        )
+        .expect("one key");
         assert_eq!(keys["k1"], (vec![1, 0, 1], vec![1, 0, 1]));
+        assert_eq!(
+            keys.len(),
+            1,
+            "encryption and other-algorithm keys are left out"
+        );
+        assert!(
+            parse_jwks(br#"{"keys":[{"kty":"RSA","kid":"k1","n":"AQAB","e":"AQAB"}]}"#).is_err(),
+            "a key that does not say it signs RS256"
+        );
     }
 }

@@ -65,10 +65,12 @@ impl Authenticator {
         }
         let idnat =
             holder.ok_or_else(|| refused("not a person certificate, and bound to no mailbox"))?;
-        if let Some(upn) = identity::upn(leaf)
-            && !upn.eq_ignore_ascii_case(&format!("{idnat}@carte-cps.fr"))
-        {
-            return Err(refused("the card's UPN does not match its idNat"));
+        match identity::upn(leaf) {
+            Ok(Some(upn)) if !upn.eq_ignore_ascii_case(&format!("{idnat}@carte-cps.fr")) => {
+                return Err(refused("the card's UPN does not match its idNat"));
+            }
+            Ok(_) => {}
+            Err(_) => return Err(refused("the card's UPN cannot be read")),
         }
         self.holder_mailbox(idnat, authzid, source).await
     }

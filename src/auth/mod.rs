@@ -143,7 +143,7 @@ impl Authenticator {
                     issuer: psc.issuer.clone(),
                     audience: psc.audience.clone(),
                     jwks,
-                    min_acr: psc.min_acr.clone(),
+                    min_acr: psc.min_acr,
                 },
             )))
         });

@@ -23,7 +23,7 @@ mod policy;
 
 pub use directory::DirectorySettings;
 pub use outbound::{DnsConfig, QueuePolicy, RelayDomain, Route, split_host};
-pub use policy::{AuthPolicy, Limits, OutboundSmime, PscConfig, SmimePolicy, TrustPolicy};
+pub use policy::{Acr, AuthPolicy, Limits, OutboundSmime, PscConfig, SmimePolicy, TrustPolicy};
 
 /// How the server treats TEST material and exposure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

@@ -190,9 +190,9 @@ pub struct PscConfig {
     /// The CAs the `jwks_url` server must chain to. Default: the system's bundle.
     #[serde(default = "default_psc_ca_file")]
     pub ca_file: PathBuf,
-    /// The lowest `acr` accepted (`eidas1`, `eidas2`...); none by default.
+    /// The lowest `acr` accepted (`eidas1`, `eidas2`, `eidas3`); none by default.
     #[serde(default)]
-    pub min_acr: Option<String>,
+    pub min_acr: Option<Acr>,
 }
 
 impl Default for AuthPolicy {
@@ -219,4 +219,28 @@ fn default_block_after_failures() -> u32 {
 }
 fn default_block_secs() -> u64 {
     900
+}
+
+/// An eIDAS level as Pro Santé Connect states it in a token's `acr`, read exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Acr {
+    /// `eidas1`.
+    Eidas1,
+    /// `eidas2`.
+    Eidas2,
+    /// `eidas3`.
+    Eidas3,
+}
+
+impl Acr {
+    /// The level an `acr` claim names; None for anything but the three exact values.
+    pub fn parse(acr: &str) -> Option<Acr> {
+        match acr {
+            "eidas1" => Some(Acr::Eidas1),
+            "eidas2" => Some(Acr::Eidas2),
+            "eidas3" => Some(Acr::Eidas3),
+            _ => None,
+        }
+    }
 }

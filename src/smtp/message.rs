@@ -110,6 +110,14 @@ pub fn content_refusal(message: &[u8], smtputf8: bool) -> Option<&'static str> {
     if bare_lf {
         return Some("554 5.6.0 Bare LF in the message: lines must end with CRLF (RFC 5321 2.3.8)");
     }
+    // A CR not followed by LF: some MTAs take it for a line end (smuggling, `\r.\r`).
+    let bare_cr = message
+        .iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\r' && message.get(i + 1) != Some(&b'\n'));
+    if bare_cr {
+        return Some("554 5.6.0 Bare CR in the message: lines must end with CRLF (RFC 5321 2.3.8)");
+    }
     let header_end = message
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -164,6 +172,10 @@ mod tests {
         assert!(nul.is_some_and(|r| r.starts_with("554 5.6.0") && r.contains("NUL")));
         let lf = content_refusal(b"Subject: x\r\n\r\nline\n.\nmore\r\n", false);
         assert!(lf.is_some_and(|r| r.contains("Bare LF")));
+        let cr = content_refusal(b"Subject: x\r\n\r\nline\r.\rmore\r\n", false);
+        assert!(cr.is_some_and(|r| r.contains("Bare CR")));
+        let last = content_refusal(b"Subject: x\r\n\r\nends in CR\r", false);
+        assert!(last.is_some_and(|r| r.contains("Bare CR")));
         let utf8 = "Subject: réunion\r\n\r\nbody\r\n".as_bytes();
         assert!(content_refusal(utf8, false).is_some_and(|r| r.starts_with("554 5.6.7")));
         assert_eq!(content_refusal(utf8, true), None);
