@@ -59,8 +59,10 @@ fn two_operators_exchange_mail_and_failures_come_back_as_reports() {
         )
         .cloned()
     });
+    // From a domain A serves (alice's), so that another operator's MX takes it.
+    let from_line = format!("From: Mail Delivery System <MAILER-DAEMON@{DOMAIN}>");
     for expected in [
-        "From: Mail Delivery System <MAILER-DAEMON@mx.a.test>",
+        from_line.as_str(),
         "report-type=delivery-status",
         "Action: failed",
         "Status: 5.1.1",
@@ -119,8 +121,63 @@ s.quit()
         "B offers DSN: A must not report on its behalf"
     );
 
-    // B's MX is no open relay: operator B may not send b.test mail through A back to b.test.
+    // Operator B may put only its own domains in From: and Sender: (the envelope is not
+    // enough): not ours, not with a null sender either. Its own mail, and its MTA's reports
+    // (MAILER-DAEMON@mx.b.test, a subdomain), pass.
     let certs = ops.a.dir.path().join("operators");
+    let b_cert = certs.join("mx.b.test.pem");
+    for (envelope, header, expected) in [
+        (
+            BOB,
+            format!("From: {USER}"),
+            format!("550 5.7.1 From: <{USER}>"),
+        ),
+        (
+            "<>",
+            format!("From: {USER}"),
+            format!("550 5.7.1 From: <{USER}>"),
+        ),
+        (
+            BOB,
+            format!("Sender: {USER}"),
+            format!("550 5.7.1 Sender: <{USER}>"),
+        ),
+        (BOB, format!("From: {BOB}"), "250 2.0.0".to_string()),
+        (
+            "<>",
+            "From: MAILER-DAEMON@mx.b.test".to_string(),
+            "250 2.0.0".to_string(),
+        ),
+    ] {
+        let out = send_mx(
+            &ops.a,
+            Some(&b_cert),
+            &[
+                "--from",
+                envelope,
+                "--to",
+                USER,
+                "--header",
+                &header,
+                "--body",
+                "forgery-check",
+            ],
+        );
+        assert!(
+            stdout(&out).contains(&expected),
+            "{envelope} {header}: {}",
+            show(&out)
+        );
+    }
+    let trail = ops.a.cli_ok(&["audit", "tail", "-n", "40"]);
+    assert!(trail.contains("mx.refused"), "{trail}");
+    // The reader sees who really handed the message over.
+    let honest = wait_for(30, "B's honest message", || {
+        message_with(&inbox(&ops.a, USER, PASSWORD), "forgery-check").cloned()
+    });
+    assert!(honest.contains("(certificate "), "{honest}");
+
+    // B's MX is no open relay: operator B may not send b.test mail through A back to b.test.
     let out = send_mx(
         &ops.a,
         Some(&certs.join("mx.b.test.pem")),

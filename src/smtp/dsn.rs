@@ -48,6 +48,9 @@ pub struct ReportLine<'a> {
 pub struct Report<'a> {
     /// Our host name.
     pub reporting_mta: &'a str,
+    /// A mail domain this server serves, that the report comes from (`MAILER-DAEMON@` it):
+    /// another operator's MX takes a From: only in a domain the sending operator serves.
+    pub from_domain: &'a str,
     /// Failed or delayed (one kind per report).
     pub action: Action,
     /// The original sender, who receives the report.
@@ -121,7 +124,7 @@ impl Report<'_> {
         };
         let mut out = String::new();
         out += &format!(
-            "From: Mail Delivery System <MAILER-DAEMON@{host}>\r\n\
+            "From: Mail Delivery System <MAILER-DAEMON@{from_domain}>\r\n\
              To: <{to}>\r\n\
              Subject: {subject}\r\n\
              Date: {date}\r\n\
@@ -136,6 +139,7 @@ impl Report<'_> {
              Content-Transfer-Encoding: 8bit\r\n\
              \r\n{human}\r\n\r\n",
             host = self.reporting_mta,
+            from_domain = one_line(self.from_domain),
             to = one_line(self.to),
             date = now.to_rfc2822(),
             stamp = now.format("%Y%m%d%H%M%S"),
@@ -196,6 +200,7 @@ mod tests {
     fn report(action: Action, ret_full: bool) -> Vec<u8> {
         Report {
             reporting_mta: "mx.a.test",
+            from_domain: "a.test",
             action,
             to: "alice@a.test",
             envelope_id: Some("QQ314159"),

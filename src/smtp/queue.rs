@@ -345,8 +345,14 @@ impl QueueRunner {
         if message.sender.is_empty() || lines.is_empty() {
             return;
         }
+        // The sender is ours: the report comes from their domain.
+        let from_domain = message
+            .sender
+            .rsplit_once('@')
+            .map_or(self.ctx.config.hostname.as_str(), |(_, domain)| domain);
         let report = Report {
             reporting_mta: &self.ctx.config.hostname,
+            from_domain,
             action,
             to: &message.sender,
             envelope_id: message.envelope_id.as_deref(),

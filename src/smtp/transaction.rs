@@ -361,6 +361,9 @@ impl Session<'_> {
         if let Some(refusal) = self.complete_submission(&mut tx.body, tx.header_len).await {
             return self.reply(&refusal).await;
         }
+        if let Some(refusal) = self.check_mx_authors(&tx.body[tx.header_len..]).await {
+            return self.reply(&refusal).await;
+        }
         // S/MIME on the professional's behalf for what goes to other operators; recipients
         // the policy refuses leave the envelope and are reported to the sender.
         let mut protected = Protected::default();
@@ -448,8 +451,14 @@ impl Session<'_> {
         if tx.sender.is_empty() || lines.is_empty() {
             return;
         }
+        // The recipients reported on are local: the report comes from their domain.
+        let from_domain = lines
+            .first()
+            .and_then(|(r, _, _)| r.address.rsplit_once('@'))
+            .map_or(self.host(), |(_, domain)| domain);
         let report = super::dsn::Report {
             reporting_mta: self.host(),
+            from_domain,
             action,
             to: &tx.sender,
             envelope_id: tx.envelope_id.as_deref(),
@@ -500,6 +509,85 @@ impl Session<'_> {
             })
     }
 
+    /// On the MX: every address of From: and Sender: must be one the peer may send as, by
+    /// the rule of the envelope sender (a domain it operates in the trust space, or the
+    /// hospital domain it relays), or in a subdomain of one (an MTA's `MAILER-DAEMON@host`):
+    /// an operator cannot put another operator's name, or ours, on its mail. A null sender
+    /// gets no exception. Refusals are audited by [`Self::mx_sender`].
+    async fn check_mx_authors(&self, message: &[u8]) -> Option<String> {
+        if self.role != Role::Mx {
+            return None;
+        }
+        let found = super::message::headers(message);
+        if let Some(why) = found.ambiguous {
+            return Some(format!("550 5.6.0 The message has {why} (RFC 5322 3.6)"));
+        }
+        if found.from.is_empty() {
+            return Some("550 5.6.0 The message has no From: header".into());
+        }
+        for (field, author) in found.authors() {
+            let Some((local, domain)) = author.rsplit_once('@') else {
+                return Some(format!("550 5.7.1 {field} <{author}> is not an address"));
+            };
+            // The domain itself, then its parents down to two labels.
+            let mut candidates = vec![domain];
+            let mut rest = domain;
+            while let Some((_, parent)) = rest.split_once('.')
+                && parent.contains('.')
+            {
+                candidates.push(parent);
+                rest = parent;
+            }
+            let mut last_refusal = String::new();
+            let mut allowed = false;
+            for candidate in candidates {
+                match self.mx_sender_quiet(&format!("{local}@{candidate}")).await {
+                    Ok(true) => {
+                        allowed = true;
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(reply) => return Some(reply),
+                }
+                last_refusal = candidate.to_string();
+            }
+            if !allowed {
+                // Judged again at the domain itself, to audit the refusal in its words.
+                let reply = match self.mx_sender(author).await {
+                    Err(reply) => reply,
+                    Ok(_) => format!("550 5.7.1 not a domain of this operator: {last_refusal}"),
+                };
+                let reason = reply
+                    .strip_prefix("550 5.7.1 ")
+                    .unwrap_or(&reply)
+                    .to_string();
+                if reply.starts_with("451") {
+                    return Some(reply);
+                }
+                return Some(format!("550 5.7.1 {field} <{author}>: {reason}"));
+            }
+        }
+        None
+    }
+
+    /// Whether the peer may send as `address` (no audit record): Err is a temporary failure.
+    async fn mx_sender_quiet(&self, address: &str) -> Result<bool, String> {
+        let Some(leaf) = self.conn.tls().and_then(|t| t.peer_certificates.first()) else {
+            return Ok(false);
+        };
+        let Ok(peer) = crate::identity::subject_dn(leaf) else {
+            return Ok(false);
+        };
+        let ctx = self.ctx;
+        match crate::trust::check_mx_sender(&ctx.store, &ctx.config, address, &peer).await {
+            Ok(verdict) => Ok(verdict.is_ok()),
+            Err(e) => {
+                tracing::error!(error = %e, "trust space lookup failed");
+                Err("451 4.3.0 Temporary failure, try again later".into())
+            }
+        }
+    }
+
     /// On submission: From: must name the authenticated user or a mailbox they may send as,
     /// and a missing Message-ID or Date is added after our Received header. Returns the
     /// refusal to send, if any.
@@ -548,8 +636,21 @@ impl Session<'_> {
             .tls()
             .map(|t| format!(" (version={} cipher={})", t.version, t.cipher))
             .unwrap_or_default();
+        // The verified certificate names the peer; the EHLO name is only what it says.
+        let verified = self
+            .conn
+            .tls()
+            .and_then(|t| t.peer_certificates.first())
+            .and_then(|leaf| crate::identity::subject_dn(leaf).ok())
+            .map(|dn| {
+                format!(
+                    " (certificate {})",
+                    dn.to_string().replace(['\r', '\n', ';'], " ")
+                )
+            })
+            .unwrap_or_default();
         format!(
-            "Received: from {} ({})\r\n\tby {} (mssante) with {with}{tls} id {};\r\n\t{}\r\n",
+            "Received: from {} ({}){verified}\r\n\tby {} (mssante) with {with}{tls} id {};\r\n\t{}\r\n",
             self.helo.as_deref().unwrap_or("unknown"),
             self.conn.peer.ip(),
             self.host(),
