@@ -114,3 +114,89 @@ fn acl_delegation_and_shared_namespaces() {
         "{audit}"
     );
 }
+
+const CAROL: &str = "carol.petit@hopital.test";
+
+/// Alice, a read-only delegate of Bob's mailbox (`lrs`), logs in on its behalf (PLAIN
+/// authorization identity). Carol shared a folder with Bob, with every right.
+const DELEGATE: &str = r#"
+import imaplib, ssl, sys, base64
+ctx = ssl._create_unverified_context()
+port, alice, bob, carol, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+def status(lines):
+    return lines[-1].split(" ", 2)[1]
+c = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ctx, timeout=20)
+c.login(carol, password)
+c.create("Dossiers")
+c.append("Dossiers", None, None, b"Subject: dossier\r\n\r\nx\r\n")
+assert status(raw(c, "SETACL Dossiers %s lrswipkxtea" % bob)) == "OK"
+
+a = imaplib.IMAP4_SSL("127.0.0.1", port, ssl_context=ctx, timeout=20)
+token = ("%s\0%s\0%s" % (bob, alice, password)).encode()
+typ, _ = a.authenticate("PLAIN", lambda _: token)
+assert typ == "OK", typ
+folder = "Other Users/%s/Dossiers" % carol
+# At most the delegation's rights, on the folders others gave Bob as on Bob's own.
+assert raw(a, 'MYRIGHTS "%s"' % folder)[0] == '* MYRIGHTS "%s" lrs' % folder, raw(a, 'MYRIGHTS "%s"' % folder)
+assert raw(a, "MYRIGHTS INBOX")[0] == '* MYRIGHTS "INBOX" lrs'
+assert status(raw(a, 'SETACL "%s" %s lrswipkxtea' % (folder, alice))) == "NO"
+typ, data = a.append('"%s"' % folder, None, None, b"Subject: planted\r\n\r\nx\r\n")
+assert typ == "NO", (typ, data)
+lines = raw(a, 'SELECT "%s"' % folder)
+assert status(lines) == "OK" and "[READ-WRITE]" in lines[-1], lines
+a.state = "SELECTED"
+assert status(raw(a, "STORE 1 +FLAGS (\\Deleted)")) == "NO"
+print("READY", flush=True)
+sys.stdin.readline()
+# The administrator withdrew the delegation meanwhile: the next command ends the session.
+try:
+    lines = raw(a, "NOOP")
+    print("AFTER", lines)
+except (imaplib.IMAP4.abort, OSError) as e:
+    print("AFTER closed", e)
+"#;
+
+#[test]
+fn a_delegate_has_at_most_the_delegation_everywhere_and_loses_it_at_once() {
+    let mut server = TestServer::new("");
+    for who in [BOB, CAROL] {
+        server.cli_stdin_ok(&["user", "add", who, "--password-stdin"], PASSWORD);
+    }
+    server.cli_ok(&["delegation", "add", BOB, USER, "--rights", "lrs"]);
+    server.start();
+    let port = server.ports.imaps.to_string();
+    let script = format!("{}{DELEGATE}", imap::HELPERS);
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .args([&port, USER, BOB, CAROL, PASSWORD])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("read");
+    if line.trim() != "READY" {
+        let output = child.wait_with_output().expect("wait");
+        panic!("{line}{}", show(&output));
+    }
+    server.cli_ok(&["delegation", "remove", BOB, USER]);
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, b"go\n").expect("write");
+    drop(stdin);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).expect("read");
+    assert!(
+        rest.contains("delegation of this mailbox was withdrawn") || rest.contains("AFTER closed"),
+        "{rest}"
+    );
+    let _ = child.wait();
+    // The trail names the person acting and the mailbox acted on.
+    let audit = server.cli_ok(&["audit", "tail", "-n", "50"]);
+    assert!(
+        audit.contains(&format!("{USER} for {BOB}")) && audit.contains("mailbox.access"),
+        "{audit}"
+    );
+    assert_eq!(server.stop(), 0);
+}

@@ -46,6 +46,11 @@ impl Rights {
         Rights(self.0 | other.0)
     }
 
+    /// The rights granted by both sets (a delegate's rights never exceed the delegation).
+    pub fn intersect(self, other: Rights) -> Rights {
+        Rights(self.0 & other.0)
+    }
+
     /// These rights without `other`'s.
     pub fn without(self, other: Rights) -> Rights {
         Rights(self.0 & !other.0)

@@ -104,7 +104,9 @@ impl Session<'_> {
             .grants_to(user.id)
             .await
             .map_err(Reply::unavailable)?;
-        Ok(granted(&grants, owner, folder))
+        // A delegate acting for `user` has at most the delegation's rights here too: the
+        // grants others gave the mailbox are not the delegate's to use beyond it.
+        Ok(granted(&grants, owner, folder).intersect(self.rights))
     }
 
     /// The folder a client names, with the session's rights; `NO [NONEXISTENT]` when there
@@ -303,11 +305,7 @@ impl Session<'_> {
         {
             return Reply::unavailable(e);
         }
-        let actor = self
-            .user
-            .as_ref()
-            .map_or("-", |u| u.address.as_str())
-            .to_string();
+        let actor = self.actor();
         let detail = format!(
             "{} folder {:?}: {} now has {:?}",
             target.owner.address,

@@ -47,9 +47,9 @@ impl Session<'_> {
         match self.ctx.auth.authenticate(credentials, &source).await {
             Ok(login) => {
                 tracing::info!(user = %login.account.address, "authenticated");
-                let (user, rights) = match login.delegated {
-                    Some((mailbox, rights)) => (mailbox, rights),
-                    None => (login.account, Rights::ALL),
+                let (user, rights, person) = match login.delegated {
+                    Some((mailbox, rights)) => (mailbox, rights, Some(login.account)),
+                    None => (login.account, Rights::ALL, None),
                 };
                 // Accounts made before the special-use folders existed get them now.
                 if let Err(e) = self.ctx.store.ensure_default_folders(user.id).await {
@@ -57,6 +57,7 @@ impl Session<'_> {
                 }
                 self.conn.authenticated();
                 self.user = Some(user);
+                self.person = person;
                 self.rights = rights;
                 self.device = login.device.map(|(id, _)| id);
                 Ok(Reply::ok(format!(

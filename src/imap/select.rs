@@ -47,9 +47,15 @@ impl Session<'_> {
         }
         // Without any right to change the folder, it is opened read-only.
         let read_only = examine || !target.rights.any("swite");
-        if self.user.as_ref().is_some_and(|u| u.id != target.owner.id) {
-            // Opening someone else's folder is an access to health data: traced.
-            self.audit_access(&target.display).await;
+        if self.user.as_ref().is_some_and(|u| u.id != target.owner.id) || self.person.is_some() {
+            // Opening someone else's folder is an access to health data: traced, or refused
+            // when it cannot be.
+            if let Err(e) = self.audit_access(&target.display).await {
+                tracing::error!(error = %e, "audit of a shared folder access failed: access refused");
+                return Ok(Reply::no(
+                    "[UNAVAILABLE] The access cannot be traced, try again",
+                ));
+            }
         }
         let mut view = match View::open(&self.ctx.store, target, read_only).await {
             Ok(opened) => opened,
@@ -173,17 +179,22 @@ impl Session<'_> {
     }
 
     /// Records that the session opened a folder shared with it.
-    async fn audit_access(&self, folder: &str) {
-        let actor = self.user.as_ref().map_or("-", |u| u.address.as_str());
+    async fn audit_access(&self, folder: &str) -> Result<(), crate::store::StoreError> {
         let source = format!("imap {}", self.conn.peer);
-        if let Err(e) = self
-            .ctx
+        let detail = match &self.user {
+            Some(user) if self.person.is_some() => format!("{folder} of {}", user.address),
+            _ => folder.to_string(),
+        };
+        self.ctx
             .audit
-            .record("mailbox.access", actor, &source, Outcome::Ok, folder)
+            .record(
+                "mailbox.access",
+                &self.actor(),
+                &source,
+                Outcome::Ok,
+                &detail,
+            )
             .await
-        {
-            tracing::error!(error = %e, "audit of a shared folder access failed");
-        }
     }
 
     /// Reports every change to the selected folder now (NOOP, CHECK, IDLE).

@@ -65,6 +65,8 @@ pub(super) struct Session<'a> {
     pub(super) conn: &'a mut Connection,
     /// The mailbox owner whose folders this session sees.
     pub(super) user: Option<Account>,
+    /// The person logged in, when not `user` itself: a delegate acting for the mailbox.
+    pub(super) person: Option<Account>,
     /// The device credential the user logged in with, re-checked before each command.
     pub(super) device: Option<i64>,
     /// The user's rights on `user`'s folders: all on their own, the delegated ones when the
@@ -90,6 +92,7 @@ impl<'a> Session<'a> {
             ctx,
             conn,
             user: None,
+            person: None,
             device: None,
             rights: Rights::ALL,
             view: None,
@@ -278,6 +281,11 @@ impl<'a> Session<'a> {
 
     /// Runs one command and sends its tagged reply; false once the session should end.
     async fn command(&mut self, command: Incoming) -> Result<bool, ReadError> {
+        if !self.refresh_delegation().await {
+            self.send_line("* BYE [NOPERM] The delegation of this mailbox was withdrawn")
+                .await?;
+            return Ok(false);
+        }
         self.refresh_rights().await;
         // Expunges may be told after any command but FETCH, STORE and SEARCH by sequence
         // number (RFC 3501 7.4.1).
@@ -332,6 +340,43 @@ impl<'a> Session<'a> {
             return Ok(false);
         }
         Ok(true)
+    }
+
+    /// Who acts, for the audit trail: the address, or for a delegate "person for mailbox".
+    pub(super) fn actor(&self) -> String {
+        match (&self.person, &self.user) {
+            (Some(person), Some(user)) => format!("{} for {}", person.address, user.address),
+            (None, Some(user)) => user.address.clone(),
+            _ => "-".into(),
+        }
+    }
+
+    /// A delegate's rights are read again before each command, so a narrowed or withdrawn
+    /// delegation takes effect at once; false when it is withdrawn (the session ends).
+    async fn refresh_delegation(&mut self) -> bool {
+        let (Some(person), Some(user)) = (&self.person, &self.user) else {
+            return true;
+        };
+        let rights = match self
+            .ctx
+            .store
+            .db()
+            .delegated_rights(person.id, &user.address)
+            .await
+        {
+            Ok(Some(text)) => Rights::parse(&text).unwrap_or_default(),
+            Ok(None) => Rights::default(),
+            Err(e) => {
+                // A failed lookup keeps no right at all: refusing is the safe side.
+                tracing::warn!(error = %e, "delegation lookup failed");
+                Rights::default()
+            }
+        };
+        self.rights = rights;
+        if let Some(view) = self.view.as_mut().filter(|v| v.owner.id == user.id) {
+            view.rights = rights;
+        }
+        !rights.is_empty()
     }
 
     /// Rights on a folder shared with the session are read again before each command, so a

@@ -28,7 +28,10 @@ def raw(m, command):
     m.send(tag + b" " + command.encode() + b"\r\n")
     lines = []
     while True:
-        line = m.readline().decode().rstrip("\r\n")
+        raw_line = m.readline()
+        if not raw_line:
+            raise imaplib.IMAP4.abort("connection closed after %r: %r" % (command, lines))
+        line = raw_line.decode().rstrip("\r\n")
         lines.append(line)
         if line.startswith(tag.decode() + " "):
             return lines
