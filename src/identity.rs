@@ -118,32 +118,13 @@ pub fn upn(der: &[u8]) -> Result<Option<String>, IdentityError> {
 
 /// The UTF8String of an otherName value, `[0] EXPLICIT` wrapper or not, exactly one TLV.
 fn upn_value(value: &[u8]) -> Option<String> {
-    let (tag, content, rest) = tlv(value)?;
+    let (tag, content, rest) = mssante_smime::first_element(value)?;
     let (tag, content, rest) = match tag {
-        0xa0 if rest.is_empty() => tlv(content)?,
+        0xa0 if rest.is_empty() => mssante_smime::first_element(content)?,
         _ => (tag, content, rest),
     };
     (tag == 0x0c && rest.is_empty()).then_some(())?;
     String::from_utf8(content.to_vec()).ok()
-}
-
-/// One DER element (short or long length form): its tag, its content and what follows.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first & 0x80 == 0 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, &rest[n..])
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
 }
 
 /// The ANS product category, when the certificate carries one.

@@ -67,6 +67,12 @@ fn element(input: &[u8], depth: usize) -> Option<(Element<'_>, &[u8])> {
     ))
 }
 
+/// The first DER element of `input`: its tag octet, its content, and what follows (the one
+/// element reader, shared with the server's certificate fields).
+pub fn first_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    element(input, 0).map(|(e, rest)| (e.tag, e.content, rest))
+}
+
 /// Splits concatenated DER elements (a certificate chain stored one after the other).
 pub fn split(mut input: &[u8]) -> Option<Vec<&[u8]>> {
     let mut out = Vec::new();

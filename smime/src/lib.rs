@@ -19,6 +19,7 @@
 //! module.
 
 mod der;
+pub use der::first_element;
 mod envelope;
 mod ffi;
 pub mod mime;
